@@ -1,0 +1,18 @@
+"""The Vigil engine: fact contracts, the policy language and the forward-chaining engine.
+
+No Flask and no SQL here. Typical use::
+
+    library = load_library("rulesets", "schemas")
+    evaluation = library.ruleset("retail_card").evaluate(snapshot, explain="full")
+    evaluation.to_dict()
+"""
+from .contract import FactContract
+from .errors import (ContractNotFound, EngineError, EvaluationError, LoopBoundExceeded, NotFound, Problem,
+                     RulesetInvalid, RulesetNotFound, SnapshotInvalid)
+from .library import Library, load_library, read_yaml
+from .result import Evaluation
+from .ruleset import Ruleset
+
+__all__ = ["ContractNotFound", "EngineError", "Evaluation", "EvaluationError", "FactContract", "Library",
+           "LoopBoundExceeded", "NotFound", "Problem", "Ruleset", "RulesetInvalid", "RulesetNotFound",
+           "SnapshotInvalid", "load_library", "read_yaml"]

@@ -1,0 +1,400 @@
+"""Fact contracts: the declarative description of a fact snapshot.
+
+A contract file (``schemas/<id>.v<version>.yaml``) is data. It is checked once, when
+loaded, and turned into a marshmallow schema that validates every incoming snapshot:
+unknown fields, wrong types, out-of-range values and missing required fields are each
+reported with their dotted path. Types are strict (``"45"`` is not an integer, ``true``
+is not a number) because durable_rules compares whatever it is given.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import decimal
+import difflib
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Iterator
+
+from marshmallow import RAISE, Schema, ValidationError, fields as mf, validate
+
+from .errors import Problem, RulesetInvalid
+from .util import canonical_hash
+
+SCALAR_KINDS = ("integer", "decimal", "boolean", "string", "enum", "date")
+KINDS = SCALAR_KINDS + ("object", "list")
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+RESERVED = {"and", "or", "not", "in", "true", "false", "any", "all", "count", "sum",
+            "signal", "present", "missing", "matches", "contains", "starts_with",
+            "ends_with", "date"}
+MAX_PLACES = 6
+# Decimals keep at most 15 significant digits so that durable_rules, which compares
+# doubles, orders them exactly as their decimal values.
+SIGNIFICANT_DIGITS = 15
+MAX_INTEGER = 2**53 - 1
+_NUMBER_RE = re.compile(r"^-?(\d+)(\.\d+)?$")
+_FIELD_KEYS = {"type", "required", "min", "max", "places", "values", "max_length", "fields",
+               "items", "max_items", "description", "personal"}
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """The declared type of one field (or list element) of a contract."""
+
+    kind: str
+    required: bool = False
+    min: Decimal | None = None
+    max: Decimal | None = None
+    places: int = 2
+    values: tuple[str, ...] = ()
+    max_length: int | None = None
+    fields: dict[str, "FieldSpec"] = field(default_factory=dict)
+    items: "FieldSpec | None" = None
+    max_items: int = 1000
+    description: str = ""
+    personal: bool = False
+
+    @property
+    def is_number(self) -> bool:
+        return self.kind in ("integer", "decimal")
+
+    def describe(self) -> dict:
+        out: dict[str, Any] = {"type": self.kind}
+        if self.required:
+            out["required"] = True
+        for key in ("min", "max"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = str(value) if self.kind == "decimal" else int(value)
+        if self.kind == "decimal":
+            out["places"] = self.places
+        if self.values:
+            out["values"] = list(self.values)
+        if self.max_length is not None:
+            out["max_length"] = self.max_length
+        if self.kind == "list":
+            out["max_items"] = self.max_items
+            out["items"] = self.items.describe() if self.items else None
+        if self.fields:
+            out["fields"] = {k: v.describe() for k, v in self.fields.items()}
+        if self.description:
+            out["description"] = self.description
+        if self.personal:
+            out["personal"] = True
+        return out
+
+
+# -- strict marshmallow fields -------------------------------------------------------
+
+class StrictInteger(mf.Field):
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, Decimal) and value == value.to_integral_value() and value.is_finite():
+                value = int(value)
+            elif isinstance(value, float) and value.is_integer():
+                value = int(value)
+            else:
+                raise ValidationError("Not a valid integer.")
+        if abs(value) > MAX_INTEGER:
+            raise ValidationError("Integer out of range.")
+        return value
+
+
+class ExactDecimal(mf.Field):
+    """A decimal kept exact: JSON numbers (parsed as Decimal) or numeric strings."""
+
+    def __init__(self, places: int, **kwargs):
+        super().__init__(**kwargs)
+        self.places = places
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool):
+            raise ValidationError("Not a valid decimal.")
+        if isinstance(value, int):
+            value = Decimal(value)
+        elif isinstance(value, float):
+            value = Decimal(repr(value))
+        elif isinstance(value, str):
+            if not _NUMBER_RE.match(value.strip()):
+                raise ValidationError("Not a valid decimal.")
+            value = Decimal(value.strip())
+        elif not isinstance(value, Decimal):
+            raise ValidationError("Not a valid decimal.")
+        if not value.is_finite():
+            raise ValidationError("Not a finite decimal.")
+        exponent = value.as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -self.places:
+            if value != value.quantize(Decimal(1).scaleb(-self.places), rounding=decimal.ROUND_DOWN):
+                raise ValidationError(f"More than {self.places} decimal places.")
+            value = value.quantize(Decimal(1).scaleb(-self.places))
+        return value
+
+
+class StrictBoolean(mf.Field):
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise ValidationError("Not a valid boolean.")
+        return value
+
+
+class StrictString(mf.Field):
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise ValidationError("Not a valid string.")
+        return value
+
+
+class IsoDate(mf.Field):
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise ValidationError("Not a valid date (YYYY-MM-DD).")
+        try:
+            return _dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValidationError("Not a valid date (YYYY-MM-DD).") from None
+
+
+class Range(validate.Validator):
+    def __init__(self, lo, hi):
+        self.lo, self.hi = lo, hi
+
+    def __call__(self, value):
+        if self.lo is not None and value < self.lo:
+            raise ValidationError(f"Must be at least {self.lo}.")
+        if self.hi is not None and value > self.hi:
+            raise ValidationError(f"Must be at most {self.hi}.")
+        return value
+
+
+def _marshmallow_field(spec: FieldSpec, name: str) -> mf.Field:
+    opts = {"required": spec.required, "allow_none": False}
+    if spec.kind == "integer":
+        return StrictInteger(validate=Range(spec.min, spec.max), **opts)
+    if spec.kind == "decimal":
+        return ExactDecimal(spec.places, validate=Range(spec.min, spec.max), **opts)
+    if spec.kind == "boolean":
+        return StrictBoolean(**opts)
+    if spec.kind == "string":
+        v = validate.Length(max=spec.max_length) if spec.max_length is not None else None
+        return StrictString(validate=v, **opts)
+    if spec.kind == "enum":
+        return StrictString(validate=validate.OneOf(spec.values), **opts)
+    if spec.kind == "date":
+        return IsoDate(**opts)
+    if spec.kind == "object":
+        return mf.Nested(_marshmallow_schema(spec.fields, name), **opts)
+    if spec.kind == "list":
+        return mf.List(_marshmallow_field(spec.items, name), validate=validate.Length(max=spec.max_items), **opts)
+    raise AssertionError(spec.kind)
+
+
+def _marshmallow_schema(specs: dict[str, FieldSpec], name: str) -> type[Schema]:
+    schema = Schema.from_dict({k: _marshmallow_field(v, f"{name}_{k}") for k, v in specs.items()},
+                              name=f"Snapshot_{name}")
+    return schema
+
+
+def flatten_errors(messages: Any, prefix: str = "") -> list[dict]:
+    """Turn marshmallow's nested error dict into ``[{path, message}]`` sorted by path."""
+    out: list[dict] = []
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            if key == "_schema":
+                out.extend(flatten_errors(value, prefix))
+                continue
+            path = f"{prefix}.{key}" if prefix else str(key)
+            out.extend(flatten_errors(value, path))
+    elif isinstance(messages, list):
+        for message in messages:
+            if isinstance(message, (dict, list)):
+                out.extend(flatten_errors(message, prefix))
+            else:
+                msg = str(message)
+                if msg == "Unknown field.":
+                    msg = "Unknown field: the contract has no such field."
+                elif msg == "Invalid input type.":
+                    msg = "Must be an object."
+                out.append({"path": prefix or "$", "message": msg})
+    else:
+        out.append({"path": prefix or "$", "message": str(messages)})
+    return sorted(out, key=lambda e: e["path"])
+
+
+class FactContract:
+    """A loaded, checked fact contract."""
+
+    def __init__(self, document: dict, source: str = "<contract>"):
+        problems: list[Problem] = []
+        self.source = source
+        self.document = document
+        if not isinstance(document, dict):
+            raise RulesetInvalid([Problem(source, "a contract must be a mapping")])
+        self.id = document.get("id")
+        self.version = document.get("version")
+        if not isinstance(self.id, str) or not NAME_RE.match(self.id or ""):
+            problems.append(Problem(source, "id must be lower_snake_case text", path="id"))
+        if isinstance(self.version, bool) or not isinstance(self.version, int) or self.version < 1:
+            problems.append(Problem(source, "version must be a positive integer", path="version"))
+        self.title = str(document.get("title", ""))
+        self.description = str(document.get("description", ""))
+        for key in document:
+            if key not in ("id", "version", "title", "description", "fields"):
+                problems.append(Problem(source, f"unknown key {key!r}", path=str(key)))
+        raw_fields = document.get("fields")
+        if not isinstance(raw_fields, dict) or not raw_fields:
+            problems.append(Problem(source, "fields must be a non-empty mapping", path="fields"))
+            raw_fields = {}
+        self.fields = _parse_fields(raw_fields, "", source, problems)
+        if problems:
+            raise RulesetInvalid(problems)
+        self.hash = canonical_hash(document)
+        self._schema = _marshmallow_schema(self.fields, f"{self.id}_v{self.version}")()
+
+    @property
+    def key(self) -> str:
+        return f"{self.id}@{self.version}"
+
+    # -- validation -------------------------------------------------------------------
+    def validate(self, snapshot: Any) -> dict:
+        """Return the validated snapshot (decimals exact, dates parsed) or raise."""
+        from .errors import SnapshotInvalid
+
+        if not isinstance(snapshot, dict):
+            raise SnapshotInvalid([{"path": "$", "message": "The snapshot must be a JSON object."}])
+        try:
+            return self._schema.load(snapshot)
+        except ValidationError as exc:
+            raise SnapshotInvalid(flatten_errors(exc.messages)) from None
+
+    # -- lookup -----------------------------------------------------------------------
+    def field(self, path: str) -> FieldSpec | None:
+        return lookup(self.fields, path.split("."))
+
+    def paths(self) -> Iterator[tuple[str, FieldSpec]]:
+        yield from walk(self.fields, "")
+
+    def personal_paths(self) -> list[str]:
+        return [p for p, spec in self.paths() if spec.personal]
+
+    def suggest(self, path: str, scope: dict[str, FieldSpec] | None = None, prefix: str = "") -> str | None:
+        names = [p for p, _ in walk(scope if scope is not None else self.fields, prefix)]
+        best = difflib.get_close_matches(path, names, n=1, cutoff=0.6)
+        return best[0] if best else None
+
+    def describe(self) -> dict:
+        return {"id": self.id, "version": self.version, "hash": self.hash, "title": self.title,
+                "description": self.description,
+                "fields": {k: v.describe() for k, v in self.fields.items()}}
+
+
+def lookup(specs: dict[str, FieldSpec], parts: list[str]) -> FieldSpec | None:
+    spec = None
+    current = specs
+    for part in parts:
+        if current is None or part not in current:
+            return None
+        spec = current[part]
+        current = spec.fields if spec.kind == "object" else None
+    return spec
+
+
+def walk(specs: dict[str, FieldSpec], prefix: str) -> Iterator[tuple[str, FieldSpec]]:
+    for name, spec in specs.items():
+        path = f"{prefix}.{name}" if prefix else name
+        yield path, spec
+        if spec.kind == "object":
+            yield from walk(spec.fields, path)
+
+
+def _number(value: Any, kind: str) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        raise ValueError("must be a number")
+    try:
+        d = Decimal(str(value))
+    except decimal.InvalidOperation:
+        raise ValueError("must be a number") from None
+    if kind == "integer" and d != d.to_integral_value():
+        raise ValueError("must be a whole number")
+    return d
+
+
+def _parse_fields(raw: dict, prefix: str, source: str, problems: list[Problem]) -> dict[str, FieldSpec]:
+    out: dict[str, FieldSpec] = {}
+    for name, body in raw.items():
+        path = f"{prefix}.{name}" if prefix else str(name)
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            problems.append(Problem(source, "field names are lower_snake_case", path=path))
+            continue
+        if name in RESERVED:
+            problems.append(Problem(source, f"{name!r} is a reserved word of the condition language", path=path))
+            continue
+        spec = _parse_spec(body, path, source, problems)
+        if spec is not None:
+            out[name] = spec
+    return out
+
+
+def _parse_spec(body: Any, path: str, source: str, problems: list[Problem]) -> FieldSpec | None:
+    if not isinstance(body, dict):
+        problems.append(Problem(source, "a field is a mapping with at least 'type'", path=path))
+        return None
+    unknown = set(body) - _FIELD_KEYS
+    if unknown:
+        problems.append(Problem(source, f"unknown key(s): {', '.join(sorted(map(str, unknown)))}", path=path))
+    kind = body.get("type")
+    if kind not in KINDS:
+        problems.append(Problem(source, f"type must be one of {', '.join(KINDS)}", path=path))
+        return None
+    kw: dict[str, Any] = {"kind": kind, "required": bool(body.get("required", False)),
+                          "description": str(body.get("description", "")),
+                          "personal": bool(body.get("personal", False))}
+    try:
+        for key in ("min", "max"):
+            if key in body:
+                if kind not in ("integer", "decimal"):
+                    raise ValueError(f"{key} applies to numbers only")
+                kw[key] = _number(body[key], kind)
+    except ValueError as exc:
+        problems.append(Problem(source, str(exc), path=path))
+        return None
+    if kind == "decimal":
+        places = body.get("places", 2)
+        if isinstance(places, bool) or not isinstance(places, int) or not 0 <= places <= MAX_PLACES:
+            problems.append(Problem(source, f"places must be an integer from 0 to {MAX_PLACES}", path=path))
+            return None
+        kw["places"] = places
+        bound = Decimal(1).scaleb(SIGNIFICANT_DIGITS - places)
+        kw.setdefault("min", -bound)
+        kw.setdefault("max", bound)
+        if abs(kw["min"]) > bound or abs(kw["max"]) > bound:
+            problems.append(Problem(source, f"bounds must lie within +/-{bound} at {places} places", path=path))
+            return None
+    if kind == "integer":
+        kw.setdefault("min", Decimal(-MAX_INTEGER))
+        kw.setdefault("max", Decimal(MAX_INTEGER))
+        kw["min"], kw["max"] = int(kw["min"]), int(kw["max"])
+    if kw.get("min") is not None and kw.get("max") is not None and kw["min"] > kw["max"]:
+        problems.append(Problem(source, "min is greater than max", path=path))
+    if kind == "enum":
+        values = body.get("values")
+        if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+            problems.append(Problem(source, "an enum needs 'values': a list of strings", path=path))
+            return None
+        kw["values"] = tuple(values)
+    if kind == "string" and "max_length" in body:
+        kw["max_length"] = int(body["max_length"])
+    if kind == "object":
+        if not isinstance(body.get("fields"), dict) or not body["fields"]:
+            problems.append(Problem(source, "an object needs 'fields'", path=path))
+            return None
+        kw["fields"] = _parse_fields(body["fields"], path, source, problems)
+    if kind == "list":
+        item = _parse_spec(body.get("items"), f"{path}[]", source, problems)
+        if item is None:
+            return None
+        if item.kind == "list":
+            problems.append(Problem(source, "lists of lists are not supported", path=path))
+            return None
+        kw["items"] = item
+        kw["max_items"] = int(body.get("max_items", 1000))
+    return FieldSpec(**kw)

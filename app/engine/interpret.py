@@ -1,0 +1,319 @@
+"""The reference semantics of conditions, in plain Python.
+
+This tree-walking evaluator is not how decisions are matched (durable_rules does that);
+it defines what a condition means, evaluates the few terms durable_rules cannot compare
+exactly (decimal arithmetic, aggregates, regular expressions), and explains a decision:
+which values a fired rule read, and why a rule did not fire.
+
+Logic is three-valued (Kleene): a comparison reading a missing field is unknown (None);
+``not`` unknown is unknown; a rule fires only when its condition is True.
+"""
+from __future__ import annotations
+
+import decimal
+import re
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from .condition import (And, Arith, Compare, In, Literal, Neg, Node, Not, Or, Path, Presence, Quant, Signal,
+                        StrFunc, Total)
+
+_CTX = decimal.Context(prec=34)
+_OPS = {
+    "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+}
+
+
+@lru_cache(maxsize=1024)
+def _regex(pattern: str):
+    return re.compile(pattern)
+
+
+class Env:
+    """Where names are looked up: the snapshot, bound list elements, derived signals."""
+
+    __slots__ = ("root", "bindings", "signals", "reads")
+
+    def __init__(self, root: dict, signals=frozenset(), bindings=None, reads: dict | None = None):
+        self.root = root
+        self.signals = signals
+        self.bindings = bindings or {}
+        self.reads = reads
+
+    def bind(self, var: str, element: Any, label: str, reads: dict | None) -> "Env":
+        b = dict(self.bindings)
+        b[var] = (element, label)
+        return Env(self.root, self.signals, b, reads)
+
+
+def lookup(path: Path, env: Env):
+    parts = path.parts
+    if parts[0] in env.bindings:
+        value, label = env.bindings[parts[0]]
+        parts = parts[1:]
+        shown = label + ("." + ".".join(parts) if parts else "")
+    else:
+        value, shown = env.root, path.dotted
+    for part in parts:
+        if not isinstance(value, dict):
+            value = None
+            break
+        value = value.get(part)
+        if value is None:
+            break
+    if env.reads is not None and value is not None and not isinstance(value, (dict, list)):
+        env.reads[shown] = value
+    return value
+
+
+def evaluate(node: Node, env: Env):
+    return _EVAL[type(node)](node, env)
+
+
+def _literal(node, env):
+    return node.value
+
+
+def _compare(node: Compare, env):
+    a = evaluate(node.left, env)
+    b = evaluate(node.right, env)
+    if a is None or b is None:
+        return None
+    return _OPS[node.op](a, b)
+
+
+def _in(node: In, env):
+    a = evaluate(node.operand, env)
+    if a is None:
+        return None
+    found = a in node.values
+    return not found if node.negated else found
+
+
+def _and(node: And, env):
+    unknown = False
+    for item in node.items:
+        v = evaluate(item, env)
+        if v is False:
+            return False
+        if v is None:
+            unknown = True
+    return None if unknown else True
+
+
+def _or(node: Or, env):
+    unknown = False
+    for item in node.items:
+        v = evaluate(item, env)
+        if v is True:
+            return True
+        if v is None:
+            unknown = True
+    return None if unknown else False
+
+
+def _not(node: Not, env):
+    v = evaluate(node.item, env)
+    return None if v is None else not v
+
+
+def _arith(node: Arith, env):
+    a = evaluate(node.left, env)
+    b = evaluate(node.right, env)
+    if a is None or b is None:
+        return None
+    a, b = Decimal(a), Decimal(b)
+    if node.op == "+":
+        return _CTX.add(a, b)
+    if node.op == "-":
+        return _CTX.subtract(a, b)
+    if node.op == "*":
+        return _CTX.multiply(a, b)
+    if b == 0:
+        return None
+    return _CTX.divide(a, b)
+
+
+def _neg(node: Neg, env):
+    v = evaluate(node.item, env)
+    return None if v is None else -v
+
+
+def _elements(node, env):
+    items = lookup(node.source, env)
+    if items is None or not isinstance(items, list):
+        return None
+    label = node.source.dotted
+    if node.source.parts[0] in env.bindings:
+        outer_label = env.bindings[node.source.parts[0]][1]
+        label = outer_label + "." + ".".join(node.source.parts[1:])
+    return items, label
+
+
+def _quant(node: Quant, env):
+    found = _elements(node, env)
+    if found is None:
+        return None
+    items, label = found
+    results = []
+    for i, element in enumerate(items):
+        sub_reads = {} if env.reads is not None else None
+        v = evaluate(node.body, env.bind(node.var, element, f"{label}[{i}]", sub_reads))
+        results.append(v)
+        if sub_reads and (node.kind == "all" or v is True):
+            env.reads.update(sub_reads)
+    if node.kind == "count":
+        return sum(1 for v in results if v is True)
+    if node.kind == "any":
+        if any(v is True for v in results):
+            return True
+        return None if any(v is None for v in results) else False
+    if any(v is False for v in results):
+        return False
+    return None if any(v is None for v in results) else True
+
+
+def _total(node: Total, env):
+    found = _elements(node, env)
+    if found is None:
+        return None
+    items, label = found
+    total = Decimal(0)
+    for i, element in enumerate(items):
+        sub_reads = {} if env.reads is not None else None
+        v = evaluate(node.body, env.bind(node.var, element, f"{label}[{i}]", sub_reads))
+        if v is None:
+            return None
+        if sub_reads:
+            env.reads.update(sub_reads)
+        total = _CTX.add(total, Decimal(v))
+    return total
+
+
+def _signal(node: Signal, env):
+    return node.name in env.signals
+
+
+def _presence(node: Presence, env):
+    reads, env.reads = env.reads, None
+    try:
+        found = lookup(node.path, env) is not None
+    finally:
+        env.reads = reads
+    return found if node.present else not found
+
+
+def _strfunc(node: StrFunc, env):
+    v = lookup(node.path, env)
+    if v is None:
+        return None
+    if node.kind == "matches":
+        return _regex(node.pattern).fullmatch(v) is not None
+    if node.kind == "contains":
+        return node.pattern in v
+    if node.kind == "starts_with":
+        return v.startswith(node.pattern)
+    return v.endswith(node.pattern)
+
+
+_EVAL = {Literal: _literal, Path: lookup, Compare: _compare, In: _in, And: _and, Or: _or, Not: _not,
+         Arith: _arith, Neg: _neg, Quant: _quant, Total: _total, Signal: _signal, Presence: _presence,
+         StrFunc: _strfunc}
+
+
+# -- explanations -------------------------------------------------------------------------
+
+def values_read(node: Node, root: dict, signals) -> dict:
+    """The snapshot values a (fired) condition read, keyed by path; list elements by index."""
+    reads: dict = {}
+    evaluate(node, Env(root, signals, reads=reads))
+    return reads
+
+
+def _threshold(node: Node, env: Env):
+    if isinstance(node, Literal):
+        return node.value
+    return evaluate(node, Env(env.root, env.signals, env.bindings))
+
+
+def first_failure(node: Node, root: dict, signals) -> dict:
+    """The first part of a condition that is not true, with the actual value and threshold."""
+    env = Env(root, signals)
+    return _failure(node, env)
+
+
+def _failure(node: Node, env: Env) -> dict:
+    if isinstance(node, And):
+        for item in node.items:
+            if evaluate(item, env) is not True:
+                return _failure(item, env)
+    if isinstance(node, Compare):
+        data_left = not isinstance(node.left, Literal)
+        subject, other = (node.left, node.right) if data_left else (node.right, node.left)
+        actual = evaluate(subject, env)
+        out = {"condition": node.text, "actual": actual, "threshold": _threshold(other, env)}
+        if isinstance(subject, Path):
+            out["path"] = subject.dotted
+        else:
+            out["expression"] = subject.text
+        if actual is None:
+            out["note"] = "value missing"
+        return out
+    if isinstance(node, In):
+        actual = evaluate(node.operand, env)
+        out = {"condition": node.text, "actual": actual, "threshold": list(node.values)}
+        if isinstance(node.operand, Path):
+            out["path"] = node.operand.dotted
+        if actual is None:
+            out["note"] = "value missing"
+        return out
+    if isinstance(node, Signal):
+        return {"condition": node.text, "actual": False, "note": f"signal {node.name} was not derived"}
+    if isinstance(node, Not) and isinstance(node.item, Signal):
+        return {"condition": node.text, "actual": True, "note": f"signal {node.item.name} was derived"}
+    if isinstance(node, Path):
+        return {"condition": node.text, "path": node.dotted, "actual": evaluate(node, env)}
+    if isinstance(node, (Presence, StrFunc)):
+        path = node.path
+        return {"condition": node.text, "path": path.dotted, "actual": lookup(path, Env(env.root, env.signals, env.bindings))}
+    value = evaluate(node, env)
+    return {"condition": node.text, "actual": value}
+
+
+def leaf_facts(node: Node, root: dict, signals) -> list[dict]:
+    """The true comparisons of a fired condition, for reason sentences."""
+    env = Env(root, signals)
+    out: list[dict] = []
+    _leaves(node, env, out)
+    return out
+
+
+def _leaves(node: Node, env: Env, out: list[dict]) -> None:
+    if isinstance(node, (And, Or)):
+        for item in node.items:
+            if evaluate(item, env) is True:
+                _leaves(item, env, out)
+        return
+    if isinstance(node, Compare):
+        data_left = not isinstance(node.left, Literal)
+        subject, other = (node.left, node.right) if data_left else (node.right, node.left)
+        out.append({"subject": subject.text, "actual": evaluate(subject, env), "op": node.op if data_left else
+                    {"<": ">", "<=": ">=", ">": "<", ">=": "<="}.get(node.op, node.op),
+                    "threshold": _threshold(other, env)})
+        return
+    if isinstance(node, In):
+        out.append({"subject": node.operand.text, "actual": evaluate(node.operand, env),
+                    "op": "not in" if node.negated else "in", "threshold": list(node.values)})
+        return
+    if isinstance(node, Quant) and node.kind in ("any", "all"):
+        out.append({"subject": node.text, "actual": True, "op": None, "threshold": None})
+        return
+    if isinstance(node, Path):
+        out.append({"subject": node.text, "actual": True, "op": None, "threshold": None})
+        return
+    if isinstance(node, Signal):
+        out.append({"subject": f"signal {node.name}", "actual": True, "op": None, "threshold": None})
+        return
+    out.append({"subject": node.text, "actual": True, "op": None, "threshold": None})

@@ -1,0 +1,122 @@
+"""A hardened wrapper around the durable_rules C core.
+
+durable_rules 2.0.28 has crash modes that ordinary requests can reach. This module is
+the only code that calls it, and it is written so that none of them can happen:
+
+* ``delete_state`` segfaults when no rule fired in the session: every ruleset carries a
+  sentinel rule that matches an end-of-evaluation fact, and state is deleted only after
+  the sentinel has fired.
+* a ruleset holds at most 1,024 live sessions, and session ids are compared by a 32-bit
+  hash: one evaluation runs at a time per compiled ruleset (a lock; the C core never
+  releases the GIL anyway), always in the same session, which is deleted afterwards.
+* the default ``Host`` starts timer threads that run actions behind the caller's back and
+  are never collected: no ``Host`` is created; activations are taken with
+  ``start_action`` and run by Vigil's agenda in the caller's thread.
+* an action that raises is swallowed into session state: Vigil's actions run outside the
+  C core, and any failure abandons the whole evaluation (no partial result).
+* a ruleset name cannot be registered twice: every handle gets a process-unique name, so
+  several versions live side by side and a broken handle is replaced, never re-registered.
+* the handles are created lazily in the process that uses them, so forked gunicorn
+  workers never share C state made before the fork.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import threading
+
+import durable_rules_engine as _dr
+
+from .errors import EvaluationError
+
+SID = "0"
+SENTINEL = "end"
+_names = itertools.count(1)
+_END_FACT = json.dumps({"sid": SID, "id": "e", "t": "e"})
+
+
+def sentinel_rule() -> dict:
+    return {"all": [{"m": {"t": "e"}}]}
+
+
+class Matcher:
+    """One compiled durable_rules ruleset; evaluations on it are serialised."""
+
+    def __init__(self, base_name: str, definition: dict):
+        self.base_name = base_name
+        self.definition_json = json.dumps(definition, ensure_ascii=False)
+        self._lock = threading.Lock()
+        self._handle = None
+        self._pid = None
+        self.handles_created = 0
+        self.handles_abandoned = 0
+
+    def _ensure(self):
+        if self._handle is None or self._pid != os.getpid():
+            name = f"{self.base_name}~{os.getpid()}~{next(_names)}"
+            self._handle = _dr.create_ruleset(name, self.definition_json)
+            self._pid = os.getpid()
+            self.handles_created += 1
+        return self._handle
+
+    def warm(self) -> None:
+        with self._lock:
+            self._ensure()
+
+    def session(self) -> "Session":
+        return Session(self)
+
+
+class Session:
+    """One evaluation: assert facts, collect activations, end cleanly or abandon."""
+
+    def __init__(self, matcher: Matcher):
+        self.matcher = matcher
+        self.handle = None
+        self.ended = False
+
+    def __enter__(self) -> "Session":
+        self.matcher._lock.acquire()
+        try:
+            self.handle = self.matcher._ensure()
+        except BaseException:
+            self.matcher._lock.release()
+            raise
+        return self
+
+    def assert_fact(self, fact_json: str) -> list[str]:
+        """Assert one fact; return the names of the durable_rules rules it activated."""
+        _dr.assert_fact(self.handle, fact_json)
+        return self._drain()
+
+    def _drain(self) -> list[str]:
+        names: list[str] = []
+        result = _dr.start_action(self.handle)
+        if not result:
+            return names
+        _state, message, state_handle = result
+        while message:
+            names.append(message[2:message.index('"', 2)])
+            message = _dr.complete_and_start_action(self.handle, state_handle)
+        return names
+
+    def end(self) -> None:
+        names = self.assert_fact(_END_FACT)
+        if SENTINEL not in names:
+            raise EvaluationError("the end-of-evaluation rule did not fire")
+        _dr.delete_state(self.handle, SID)
+        self.ended = True
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if not self.ended:
+                # Never call delete_state on a session in an unknown state: drop the handle
+                # (it is garbage the C core keeps) and build a fresh one on next use.
+                self.matcher._handle = None
+                self.matcher.handles_abandoned += 1
+        finally:
+            self.matcher._lock.release()
+        if exc_type is not None and not issubclass(exc_type, EvaluationError):
+            raise EvaluationError("the rules engine failed; no result was produced") from exc
+        return False

@@ -1,0 +1,38 @@
+# Vigil: `make run` serves the API on 127.0.0.1:8000; `make test` runs every test.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export VIGIL_BIND ?= 127.0.0.1:8000
+# glibc: keep freed memory instead of returning it to the kernel after every request;
+# the rules engine allocates and frees a lot per evaluation.
+export MALLOC_MMAP_THRESHOLD_ ?= 268435456
+export MALLOC_TRIM_THRESHOLD_ ?= 268435456
+
+.PHONY: run test migrate validate bench clean-db
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.runtime-installed: requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime-installed
+
+migrate: $(VENV)/.runtime-installed
+	$(BIN)/flask --app wsgi db migrate
+
+run: migrate
+	exec $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+
+test: $(VENV)/.dev-installed
+	$(BIN)/python -m pytest
+
+validate: $(VENV)/.runtime-installed
+	$(BIN)/flask --app wsgi rulesets validate
+
+bench: $(VENV)/.dev-installed
+	$(BIN)/python bench/api.py

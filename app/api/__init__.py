@@ -1,0 +1,106 @@
+"""The HTTP layer: flask-smorest blueprints, the error envelope, request ids,
+metrics and the API docs. The only layer that knows HTTP."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+import flask_smorest
+from flask import Blueprint as FlaskBlueprint
+from flask import Flask, abort, g, request, send_from_directory
+
+from app.api import database, errors, metrics
+from app.api.schemas import ErrorEnvelopeSchema, batch_item2properties
+
+log = logging.getLogger("vigil.http")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+_DOC_ASSETS = {"swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js",
+               "favicon-16x16.png", "favicon-32x32.png"}
+
+API_CONFIG = {
+    "API_TITLE": "Vigil",
+    "API_VERSION": "1",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/",
+    "OPENAPI_JSON_PATH": "openapi.json",
+    "OPENAPI_SWAGGER_UI_PATH": "/docs",
+    # Served by the service itself (below), so the docs work with no internet.
+    "OPENAPI_SWAGGER_UI_URL": "/docs/assets/",
+    "API_SPEC_OPTIONS": {
+        "info": {"description": "Post-loan decisions: send a customer's fact snapshot, get the actions, "
+                                "warning level and review frequency, with the rules and values behind them. "
+                                "Every error has one shape: `{\"error\": {status, reason, message, details}, "
+                                "\"request_id\"}`."},
+    },
+}
+
+
+class Api(flask_smorest.Api):
+    ERROR_SCHEMA = ErrorEnvelopeSchema
+
+
+def _start_request() -> None:
+    g.started = time.perf_counter()
+    incoming = request.headers.get("X-Request-Id", "")
+    g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    if request.method in _BODY_METHODS and request.mimetype != "application/json":
+        raise errors.UnsupportedMediaType()
+
+
+def _finish_request(response):
+    elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+    response.headers["X-Request-Id"] = g.get("request_id", "")
+    endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+    metrics.observe(endpoint, elapsed)
+    extra = {"method": request.method, "path": request.path, "status": response.status_code,
+             "duration_ms": round(elapsed * 1000, 3)}
+    decision_ids = g.get("decision_ids")
+    if decision_ids is not None:
+        if len(decision_ids) == 1:
+            extra["decision_id"] = decision_ids[0]
+        else:
+            extra["decision_ids"] = decision_ids
+    if g.get("error_reason"):
+        extra["reason"] = g.error_reason
+    log.info("request", extra=extra)
+    return response
+
+
+def _docs_assets() -> FlaskBlueprint:
+    import swagger_ui_bundle
+
+    bp = FlaskBlueprint("docs_assets", __name__)
+
+    @bp.route("/docs/assets/<name>")
+    def asset(name):
+        if name not in _DOC_ASSETS:
+            abort(404)
+        return send_from_directory(swagger_ui_bundle.swagger_ui_path, name, max_age=86400)
+
+    return bp
+
+
+def init_app(app: Flask) -> None:
+    for key, value in API_CONFIG.items():
+        app.config.setdefault(key, value)
+    metrics.init_app(app)
+    database.init_app(app)
+    api = Api(app)
+    api.ma_plugin.converter.add_attribute_function(batch_item2properties)
+
+    from app.api import decisions, operations, rulesets
+
+    api.register_blueprint(decisions.blp)
+    api.register_blueprint(rulesets.rulesets_blp)
+    api.register_blueprint(rulesets.schemas_blp)
+    api.register_blueprint(operations.blp)
+    app.register_blueprint(_docs_assets())
+    app.before_request(_start_request)
+    app.after_request(_finish_request)
+    errors.init_app(app)
+    app.extensions["vigil.api"] = api

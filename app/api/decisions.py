@@ -1,0 +1,241 @@
+"""POST /v1/decisions, POST /v1/decisions/batch, GET /v1/decisions/{id}.
+
+A decision is answered only after it is committed to the decision log, and the body
+answered is the very text that was logged: GET returns it byte for byte, and so does
+a retry with the same client_request_id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+import uuid
+
+from flask import Response, current_app, g
+from marshmallow import ValidationError
+
+from app.api import metrics
+from app.api.database import get_log
+from app.api.blueprint import Blueprint
+from app.api.errors import (
+    ClientRequestIdReused,
+    RequestInvalid,
+    RulesetsUnavailable,
+    engine_error_parts,
+    validation_details,
+)
+from app.api.schemas import (
+    BatchRequestSchema,
+    BatchResponseSchema,
+    DecisionRequestSchema,
+    DecisionSchema,
+)
+from app.engine import EngineError
+from app.store import decisions as decision_log
+
+blp = Blueprint("decisions", __name__, url_prefix="/v1/decisions",
+                description="Decide on a fact snapshot, alone or in a batch, and fetch a decision back.")
+log = logging.getLogger("vigil.decisions")
+_request_schema = DecisionRequestSchema()
+
+# The result part of a decision, logged in its own column for audit queries.
+_RESULT_KEYS = ("level", "review_frequency", "actions", "overridden", "signals", "fired")
+
+
+def _dumps(value) -> str:
+    # Decimals only arrive here inside snapshots: a contract accepts a decimal as a
+    # string holding the number, so the logged snapshot re-evaluates the same.
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _request_hash(item: dict) -> str:
+    canonical = json.dumps(
+        {k: item.get(k) for k in ("ruleset_id", "ruleset_version", "customer_id", "explain", "snapshot")},
+        sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _library():
+    library = current_app.extensions.get("vigil.library")
+    if library is None:
+        raise RulesetsUnavailable()
+    return library
+
+
+def _decide(item: dict, started: float) -> decision_log.Decision:
+    """Evaluate one request into a decision ready to log. Raises EngineError."""
+    ruleset = _library().ruleset(item["ruleset_id"], item.get("ruleset_version"))
+    explain = item["explain"]
+    t0 = time.perf_counter()
+    result = ruleset.evaluate(item["snapshot"], explain=explain).to_dict()
+    t1 = time.perf_counter()
+    decided_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    body = {
+        "decision_id": str(uuid.uuid4()),
+        "decided_at": decided_at,
+        "customer_id": item["customer_id"],
+        "client_request_id": item.get("client_request_id"),
+        "ruleset": result["ruleset"],
+        "level": result.get("level"),
+        "review_frequency": result.get("review_frequency"),
+        "actions": result.get("actions", []),
+        "overridden": result.get("overridden", []),
+        "signals": result.get("signals", []),
+        "fired": result.get("fired", []),
+        "trail": result.get("trail", []),
+    }
+    if explain == "full":
+        body["not_fired"] = result.get("not_fired", [])
+    body["explain"] = explain
+    body["timing"] = {
+        "evaluation_ms": round((t1 - t0) * 1000, 3),
+        "total_ms": round((time.perf_counter() - started) * 1000, 3),
+    }
+    return decision_log.Decision(
+        id=body["decision_id"],
+        decided_at=decided_at,
+        customer_id=item["customer_id"],
+        ruleset_id=result["ruleset"]["id"],
+        ruleset_version=result["ruleset"]["version"],
+        ruleset_hash=result["ruleset"]["hash"],
+        client_request_id=item.get("client_request_id"),
+        request_hash=_request_hash(item),
+        level=body["level"],
+        review_frequency=body["review_frequency"],
+        snapshot=_dumps(item["snapshot"]),
+        result=_dumps({k: body[k] for k in _RESULT_KEYS}),
+        trail=_dumps(body["trail"]),
+        response=_dumps(body),
+    )
+
+
+def _earlier(db, item: dict) -> decision_log.Decision | None:
+    """The logged decision for this client_request_id, if there is one. Raises
+    ClientRequestIdReused when that id was logged for a different request."""
+    crid = item.get("client_request_id")
+    if crid is None:
+        return None
+    earlier = decision_log.by_client_request_id(db, crid)
+    if earlier is not None and earlier.request_hash != _request_hash(item):
+        raise ClientRequestIdReused()
+    return earlier
+
+
+def _count(logged: list[decision_log.Logged]) -> None:
+    for entry in logged:
+        if not entry.replayed:
+            result = json.loads(entry.decision.result)
+            metrics.decision(entry.decision.ruleset_id, [a.get("action") for a in result["actions"]],
+                             entry.decision.level)
+
+
+def _json(text: str, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(text, status=status, mimetype="application/json", headers=headers)
+
+
+@blp.route("", methods=["POST"])
+@blp.arguments(DecisionRequestSchema, example={
+    "ruleset_id": "retail_card", "customer_id": "C-100001", "client_request_id": "review-2026-04-C-100001",
+    "explain": "summary", "snapshot": {"customer": {"id": "C-100001"}}})
+@blp.response(201, DecisionSchema, description="A new decision, committed to the log.")
+@blp.alt_response(200, schema=DecisionSchema,
+                  description="The decision already logged for this client_request_id.")
+@blp.errors(400, 404, 409, 413, 415, 422, 503)
+def create_decision(item):
+    """Decide on one fact snapshot.
+
+    The decision is committed to the decision log before it is answered; if it
+    cannot be logged the answer is 503 and no decision id."""
+    started = g.started
+    db = get_log()
+    earlier = _earlier(db, item)
+    if earlier is None:
+        decision = _decide(item, started)
+        [logged] = decision_log.record(db, [decision])
+        if logged.replayed and logged.decision.request_hash != decision.request_hash:
+            raise ClientRequestIdReused()
+        _count([logged])
+        earlier = logged.decision if logged.replayed else None
+        if earlier is None:
+            g.decision_ids = [decision.id]
+            log.info("decision", extra={"decision_id": decision.id, "ruleset": decision.ruleset_id,
+                                        "ruleset_version": decision.ruleset_version,
+                                        "warning_level": decision.level})
+            return _json(decision.response, 201)
+    g.decision_ids = [earlier.id]
+    return _json(earlier.response, 200, {"Idempotent-Replayed": "true"})
+
+
+@blp.route("/batch", methods=["POST"])
+@blp.arguments(BatchRequestSchema)
+@blp.response(200, BatchResponseSchema, description=(
+    "One result per item, in order. An item that fails carries its own error and "
+    "does not stop the others; the decisions are committed to the log before the answer."))
+@blp.errors(400, 413, 415, 422, 503)
+def create_batch(args):
+    """Decide on up to VIGIL_BATCH_LIMIT snapshots in one call."""
+    items = args["items"]
+    limit = current_app.config["VIGIL_BATCH_LIMIT"]
+    if len(items) > limit:
+        raise RequestInvalid(f"At most {limit} items in one batch.",
+                             [{"path": "items", "message": f"Longer than {limit} items."}])
+    started = g.started
+    db = get_log()
+    results: list[tuple[int, object]] = []  # (index, Decision | error dict)
+    pending: list[tuple[int, decision_log.Decision]] = []
+    for index, raw in enumerate(items):
+        try:
+            item = _request_schema.load(raw)
+            earlier = _earlier(db, item)
+            if earlier is None:
+                pending.append((index, _decide(item, started)))
+            results.append((index, earlier))  # None: the pending decision, once logged
+        except ValidationError as exc:
+            results.append((index, _item_error(422, "validation_error", "The item does not match its schema.",
+                                               validation_details(exc.messages))))
+        except ClientRequestIdReused as exc:
+            results.append((index, _item_error(exc.status, exc.reason, exc.message)))
+        except EngineError as exc:
+            results.append((index, _item_error(*engine_error_parts(exc))))
+        except Exception:  # one item's failure must not take the batch down
+            log.exception("batch item failed", extra={"index": index})
+            results.append((index, _item_error(500, "internal_error", "This item could not be decided.")))
+    logged = decision_log.record(db, [d for _, d in pending]) if pending else []
+    _count(logged)
+    by_index = {}
+    for (index, decision), entry in zip(pending, logged):
+        if entry.replayed and entry.decision.request_hash != decision.request_hash:
+            by_index[index] = _item_error(409, ClientRequestIdReused.reason, ClientRequestIdReused.message)
+        else:
+            by_index[index] = entry.decision
+    parts, decided, ids = [], 0, []
+    for index, outcome in results:
+        outcome = by_index.get(index, outcome)
+        if isinstance(outcome, decision_log.Decision):
+            decided += 1
+            ids.append(outcome.id)
+            parts.append(f'{{"index":{index},"status":200,"decision":{outcome.response}}}')
+        else:
+            metrics.error(outcome["reason"])
+            parts.append(_dumps({"index": index, "status": outcome["status"], "error": outcome}))
+    g.decision_ids = ids
+    log.info("batch", extra={"decision_ids": ids, "items": len(items), "decided": decided})
+    body = f'{{"results":[{",".join(parts)}],"decided":{decided},"failed":{len(items) - decided}}}'
+    return _json(body)
+
+
+def _item_error(status: int, reason: str, message: str, details: list | None = None) -> dict:
+    return {"status": status, "reason": reason, "message": message, "details": details or []}
+
+
+@blp.route("/<string:decision_id>", methods=["GET"])
+@blp.response(200, DecisionSchema, description="The decision exactly as it was answered.")
+@blp.errors(404, 503)
+def get_decision(decision_id):
+    """Fetch a logged decision by id."""
+    decision = decision_log.get(get_log(), decision_id)
+    g.decision_ids = [decision.id]
+    return _json(decision.response)

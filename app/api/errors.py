@@ -1,0 +1,206 @@
+"""The one error envelope, and the one place exceptions become HTTP responses.
+
+Every error any endpoint answers has this shape:
+
+    {"error": {"status": 422, "reason": "snapshot_invalid", "message": "...",
+               "details": [{"path": "card.utilization", "message": "..."}]},
+     "request_id": "..."}
+
+`reason` is stable and machine-readable; `message` is for people and never holds a
+stack trace, SQL, a file path or an exception's own text from below the API.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import Flask, Response, g
+from werkzeug.exceptions import HTTPException
+
+from app.engine import EngineError
+from app.store import StoreError
+
+log = logging.getLogger("vigil.api")
+
+
+class ApiError(Exception):
+    """An error the API layer itself detects (request shape, media type ...)."""
+
+    status = 400
+    reason = "bad_request"
+    message = "The request is not valid."
+
+    def __init__(self, message: str | None = None, details: list | None = None):
+        super().__init__(message or self.message)
+        self.message = message or self.message
+        self.details = details or []
+
+
+class MalformedJSON(ApiError):
+    status = 400
+    reason = "malformed_json"
+    message = "The request body is not valid JSON."
+
+
+class UnsupportedMediaType(ApiError):
+    status = 415
+    reason = "unsupported_media_type"
+    message = "Send the request body as application/json."
+
+
+class RequestInvalid(ApiError):
+    status = 422
+    reason = "validation_error"
+    message = "The request does not match its schema."
+
+
+class RulesetsUnavailable(ApiError):
+    status = 503
+    reason = "rulesets_unavailable"
+    message = "The rulesets could not be loaded; no decision can be made."
+
+
+class ClientRequestIdReused(ApiError):
+    status = 409
+    reason = "client_request_id_reused"
+    message = "This client_request_id was already used for a different request."
+
+
+# Reasons for errors Werkzeug or webargs raise, by status.
+_HTTP_REASONS = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+_HTTP_MESSAGES = {
+    404: "No such resource.",
+    405: "This method is not allowed on this resource.",
+    413: "The request body is too large.",
+    422: "The request does not match its schema.",
+}
+
+# Server-side failures get a fixed message: what went wrong inside is for the logs.
+_SERVER_MESSAGES = {
+    "evaluation_error": "The engine could not evaluate this snapshot; no decision was made.",
+}
+
+
+def envelope(status: int, reason: str, message: str, details: list | None = None) -> dict:
+    return {
+        "error": {"status": status, "reason": reason, "message": message, "details": details or []},
+        "request_id": getattr(g, "request_id", None),
+    }
+
+
+def error_response(status: int, reason: str, message: str, details: list | None = None,
+                   headers: dict | None = None) -> Response:
+    from app.api import metrics
+
+    metrics.error(reason)
+    g.error_reason = reason
+    body = json.dumps(envelope(status, reason, message, details))
+    return Response(body, status=status, mimetype="application/json", headers=headers)
+
+
+def _flatten(messages, prefix: str = "") -> list[dict]:
+    """webargs/marshmallow messages ({"field": ["msg"], "nested": {...}}) as a list
+    of {path, message}, with dotted paths like the engine's."""
+    out: list[dict] = []
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            out.extend(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    elif isinstance(messages, list | tuple):
+        for item in messages:
+            if isinstance(item, dict | list):
+                out.extend(_flatten(item, prefix))
+            else:
+                out.append({"path": prefix, "message": str(item)})
+    else:
+        out.append({"path": prefix, "message": str(messages)})
+    return out
+
+
+def validation_details(messages) -> list[dict]:
+    # webargs keys messages by location ("json", "query"); the body is the default
+    # place, so its paths start at the field.
+    if isinstance(messages, dict) and set(messages) <= {"json", "query", "view_args", "path", "headers"}:
+        details = []
+        for location, inner in messages.items():
+            details.extend(_flatten(inner, "" if location == "json" else location))
+        return details
+    return _flatten(messages)
+
+
+def handle_api_error(exc: ApiError) -> Response:
+    return error_response(exc.status, exc.reason, exc.message, exc.details)
+
+
+def engine_error_parts(exc: EngineError) -> tuple[int, str, str, list]:
+    """status, reason, message and details for an engine error, answered alone or
+    as one item of a batch."""
+    status = int(getattr(exc, "status", 500) or 500)
+    reason = str(getattr(exc, "reason", "engine_error"))
+    details: list = []
+    if status >= 500:
+        log.error("engine error", extra={"reason": reason}, exc_info=exc)
+        message = _SERVER_MESSAGES.get(reason, "The decision could not be made.")
+    else:
+        message = getattr(exc, "message", None) or str(exc) or reason.replace("_", " ")
+        to_details = getattr(exc, "details", None)
+        if callable(to_details):
+            details = [dict(item) for item in to_details()]
+        if details and reason == "validation_error":
+            message = "The snapshot does not match its contract."
+    return status, reason, message, details
+
+
+def handle_engine_error(exc: EngineError) -> Response:
+    return error_response(*engine_error_parts(exc))
+
+
+def handle_store_error(exc: StoreError) -> Response:
+    if exc.status >= 500:
+        log.error("decision log error", extra={"reason": exc.reason}, exc_info=exc)
+    return error_response(exc.status, exc.reason, exc.message)
+
+
+def handle_http_exception(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    reason = _HTTP_REASONS.get(status, "http_error")
+    details: list = []
+    data = getattr(exc, "data", None) or {}
+    if status == 422 and "messages" in data:
+        details = validation_details(data["messages"])
+    message = _HTTP_MESSAGES.get(status) or (exc.description if status < 500 else None) \
+        or "The request could not be handled."
+    headers = {}
+    if status == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
+        headers["Allow"] = ", ".join(exc.valid_methods)
+    return error_response(status, reason, message, details, headers)
+
+
+def handle_unexpected(exc: Exception) -> Response:
+    log.error("unhandled error", exc_info=exc)
+    return error_response(500, "internal_error", "The request could not be handled.")
+
+
+def init_app(app: Flask) -> None:
+    # Registered after flask-smorest's Api so these replace its HTTPException handler.
+    app.register_error_handler(ApiError, handle_api_error)
+    app.register_error_handler(EngineError, handle_engine_error)
+    app.register_error_handler(StoreError, handle_store_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(Exception, handle_unexpected)
+    # Do not let Flask turn errors into debugger pages or propagate them.
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    app.config["TRAP_HTTP_EXCEPTIONS"] = False

@@ -1,0 +1,45 @@
+"""Liveness, readiness and metrics, for the platform rather than for clients."""
+
+from __future__ import annotations
+
+from flask import Response, current_app
+
+from app import store
+from app.api import metrics
+from app.api.blueprint import Blueprint
+from app.api.database import get_log
+from app.api.errors import RulesetsUnavailable
+from app.api.schemas import HealthSchema, ReadySchema
+from app.store import decisions as decision_log
+
+blp = Blueprint("operations", __name__, description="Health and metrics.")
+
+
+@blp.route("/healthz", methods=["GET"])
+@blp.response(200, HealthSchema)
+def healthz():
+    """The process is alive and answering. Checks nothing else."""
+    return {"status": "ok"}
+
+
+@blp.route("/readyz", methods=["GET"])
+@blp.response(200, ReadySchema)
+@blp.errors(503)
+def readyz():
+    """Ready for decisions: the decision log is reachable and migrated, and rulesets are loaded."""
+    library = current_app.extensions.get("vigil.library")
+    if library is None or not library.rulesets():
+        raise RulesetsUnavailable()
+    db = get_log()
+    decision_log.check(db)
+    if store.pending_migrations(db):
+        raise store.LogUnavailable("The decision log has migrations not yet applied.")
+    return {"status": "ready", "rulesets": len(library.rulesets())}
+
+
+@blp.route("/metrics", methods=["GET"])
+@blp.doc(responses={"200": {"description": "Prometheus text exposition format.",
+                            "content": {"text/plain": {"schema": {"type": "string"}}}}})
+def prometheus_metrics():
+    """Decisions by ruleset, action and level; request latency; errors by reason."""
+    return Response(metrics.get().exposition(), content_type=metrics.CONTENT_TYPE)

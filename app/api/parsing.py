@@ -1,0 +1,39 @@
+"""Reading request bodies: JSON only, numbers with a fraction as exact decimals."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from webargs.core import is_json
+from webargs.flaskparser import FlaskParser
+
+from app.api.errors import MalformedJSON, UnsupportedMediaType
+
+
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_json_body(data: bytes):
+    """Parse a request body. Money must never pass through a float, so every number
+    with a fraction or exponent becomes a Decimal; NaN and Infinity are refused."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedJSON("The request body is not UTF-8.") from None
+    if not text.strip():
+        raise MalformedJSON("The request body is empty.")
+    try:
+        return json.loads(text, parse_float=Decimal, parse_constant=_no_constants)
+    except (ValueError, RecursionError):
+        # ValueError covers syntax errors and integers too long to convert;
+        # RecursionError a body nested deeper than the parser can follow.
+        raise MalformedJSON() from None
+
+
+class DecimalJSONParser(FlaskParser):
+    def load_json(self, req, schema):
+        if not is_json(req.mimetype):
+            raise UnsupportedMediaType()
+        return parse_json_body(req.get_data(cache=True))

@@ -1,0 +1,51 @@
+"""Flask CLI commands: `flask --app wsgi db migrate|status` here, and the engine's
+`flask --app wsgi rulesets validate|test` from app/cli/rulesets.py."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from app import store
+from app.store import decisions as decision_log
+
+db_cli = AppGroup("db", help="The decision log database.")
+
+
+@db_cli.command("migrate")
+def migrate_command():
+    """Create the decision log if missing and apply pending migrations."""
+    path = current_app.config["VIGIL_DATABASE"]
+    db = store.create(path)
+    try:
+        applied = store.migrate(db)
+    finally:
+        db.close()
+    click.echo(f"{path}: " + (f"applied {', '.join(applied)}" if applied else "up to date"))
+
+
+@db_cli.command("status")
+def status_command():
+    """Show pending migrations and how many decisions are logged."""
+    path = current_app.config["VIGIL_DATABASE"]
+    db = store.connect(path)
+    try:
+        pending = store.pending_migrations(db)
+        click.echo(f"{path}: {decision_log.count(db) if not pending else '?'} decisions logged; "
+                   + (f"pending migrations: {', '.join(pending)}" if pending else "no pending migrations"))
+    finally:
+        db.close()
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(db_cli)
+    try:
+        rulesets = importlib.import_module("app.cli.rulesets")
+    except ModuleNotFoundError as exc:
+        if exc.name != "app.cli.rulesets":
+            raise
+    else:
+        app.cli.add_command(rulesets.rulesets)

@@ -1,0 +1,68 @@
+"""Settings: defaults, then VIGIL_* environment variables, then what create_app is given."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULTS: dict[str, object] = {
+    # The decision log. Relative paths are taken from the project root.
+    "VIGIL_DATABASE": "instance/vigil.db",
+    "VIGIL_RULESETS_DIR": "rulesets",
+    "VIGIL_SCHEMAS_DIR": "schemas",
+    # Most items one POST /v1/decisions/batch may carry.
+    "VIGIL_BATCH_LIMIT": 200,
+    # Largest request body, in bytes (Flask answers 413 above it).
+    "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+    # FULL: a decision is on disk (fsync) before it is answered. NORMAL survives a
+    # crash of the service but may lose the last decisions on a power cut.
+    "VIGIL_SQLITE_SYNCHRONOUS": "FULL",
+    # How long a writer waits for another worker's write lock before giving up (503).
+    "VIGIL_SQLITE_BUSY_TIMEOUT_MS": 5000,
+    # When true, create_app refuses to start if any ruleset or contract is invalid
+    # (gunicorn sets it: a worker must never serve a half-loaded library). When
+    # false, the app starts so the CLI can report the problems, and /readyz says 503.
+    "VIGIL_REQUIRE_RULESETS": False,
+    "VIGIL_LOG_LEVEL": "INFO",
+}
+
+_INTS = {"VIGIL_BATCH_LIMIT", "MAX_CONTENT_LENGTH", "VIGIL_SQLITE_BUSY_TIMEOUT_MS"}
+_BOOLS = {"VIGIL_REQUIRE_RULESETS"}
+_PATHS = {"VIGIL_DATABASE", "VIGIL_RULESETS_DIR", "VIGIL_SCHEMAS_DIR"}
+_SYNCHRONOUS = {"OFF", "NORMAL", "FULL", "EXTRA"}
+
+
+class ConfigError(ValueError):
+    """A setting has a value the service cannot run with."""
+
+
+def _from_env(key: str, raw: str) -> object:
+    if key in _INTS:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{key} must be an integer, not {raw!r}") from None
+    if key in _BOOLS:
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    return raw
+
+
+def load_config(overrides: dict | None = None, environ: dict | None = None) -> dict:
+    environ = os.environ if environ is None else environ
+    config = dict(DEFAULTS)
+    for key in DEFAULTS:
+        env_key = key if key.startswith("VIGIL_") else f"VIGIL_{key}"
+        if env_key in environ:
+            config[key] = _from_env(key, environ[env_key])
+    config.update(overrides or {})
+    for key in _PATHS:
+        path = Path(config[key])
+        config[key] = str(path if path.is_absolute() else ROOT / path)
+    config["VIGIL_SQLITE_SYNCHRONOUS"] = str(config["VIGIL_SQLITE_SYNCHRONOUS"]).upper()
+    if config["VIGIL_SQLITE_SYNCHRONOUS"] not in _SYNCHRONOUS:
+        raise ConfigError(f"VIGIL_SQLITE_SYNCHRONOUS must be one of {sorted(_SYNCHRONOUS)}")
+    if int(config["VIGIL_BATCH_LIMIT"]) < 1:
+        raise ConfigError("VIGIL_BATCH_LIMIT must be at least 1")
+    return config

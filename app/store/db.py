@@ -1,0 +1,116 @@
+"""Opening the decision log database and applying its migrations."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import sqlite_utils
+
+from app.store.errors import LogUnavailable
+
+_SYNCHRONOUS = {"OFF", "NORMAL", "FULL", "EXTRA"}
+
+
+class LogDatabase(sqlite_utils.Database):
+    """A sqlite_utils.Database that remembers which file it opened.
+
+    SQLite keeps writing to a file that was deleted while a connection had it
+    open; remembering the inode lets a writer notice that its commit went to a
+    file nobody can read any more, and refuse to answer the decision.
+    """
+
+    path: str
+    file_identity: tuple[int, int]
+
+
+def _identity(path: str) -> tuple[int, int]:
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino)
+
+
+def connect(path: str, *, synchronous: str = "FULL", busy_timeout_ms: int = 5000) -> LogDatabase:
+    """Open an existing, migrated log for reading and writing.
+
+    Never creates the file: a log that has disappeared is an outage, not an empty log.
+    Raises LogUnavailable.
+    """
+    if synchronous.upper() not in _SYNCHRONOUS:
+        raise ValueError(f"synchronous must be one of {sorted(_SYNCHRONOUS)}")
+    uri = Path(path).resolve().as_uri() + "?mode=rw"
+    try:
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise LogUnavailable() from exc
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+        db = LogDatabase(conn, recursive_triggers=False, execute_plugins=False)
+        db.path = path
+        db.file_identity = _identity(path)
+    except (sqlite3.Error, OSError) as exc:
+        conn.close()
+        raise LogUnavailable() from exc
+    return db
+
+
+def create(path: str) -> sqlite_utils.Database:
+    """Open the log for migrating, creating the file and its folder if needed."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return sqlite_utils.Database(path, execute_plugins=False)
+
+
+def still_on_disk(db: sqlite_utils.Database) -> bool:
+    """True if the file this connection writes to is still the one at its path."""
+    identity = getattr(db, "file_identity", None)
+    if identity is None:
+        return True
+    try:
+        return _identity(db.path) == identity
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def immediate(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """A write transaction that takes the write lock at BEGIN.
+
+    A deferred transaction that reads before it writes can fail at once with
+    SQLITE_BUSY when another worker wrote in between; taking the lock up front
+    makes concurrent writers queue on busy_timeout instead.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.rollback()
+        raise
+    else:
+        try:
+            db.execute("COMMIT")
+        except BaseException:
+            db.rollback()
+            raise
+
+
+def migrate(db: sqlite_utils.Database) -> list[str]:
+    """Apply pending migrations; return the names applied. WAL mode is set here
+    (it is a property of the file) so every worker that opens it shares it."""
+    from migrations import MIGRATIONS
+
+    db.enable_wal()
+    pending = [m.name for m in MIGRATIONS.pending(db)]
+    MIGRATIONS.apply(db)
+    return pending
+
+
+def pending_migrations(db: sqlite_utils.Database) -> list[str]:
+    from migrations import MIGRATIONS
+
+    try:
+        return [m.name for m in MIGRATIONS.pending(db)]
+    except sqlite3.Error as exc:
+        raise LogUnavailable() from exc

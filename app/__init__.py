@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from logging import getLogger
+from typing import TYPE_CHECKING
 
-from flask import Flask
+if TYPE_CHECKING:  # the engine layer imports this package too, and must not pull in Flask
+    from flask import Flask
 
 from app.config import load_config
 
@@ -36,6 +38,8 @@ def _load_library(app: Flask) -> None:
 
 
 def create_app(config: dict | None = None) -> Flask:
+    from flask import Flask
+
     app = Flask(__name__)
     app.config.from_mapping(load_config(config))
 

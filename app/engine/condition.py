@@ -315,12 +315,14 @@ _TOKEN_NAMES = {
     "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "COMMA": "','", "COLON": "':'",
     "DOT": "'.'", "$END": "the end of the condition",
 }
+_TOKEN_NAMES.update({t.name: repr(t.pattern.value) for t in _PARSER.terminals
+                     if t.pattern.type == "str" and not t.pattern.value.isalpha()})
 
 
 def _describe_expected(expected) -> str:
     names = []
     for name in sorted(expected):
-        if name.startswith("__ANON") or name in ("MINUS", "PLUS", "STAR", "SLASH"):
+        if (name.startswith("__ANON") and name not in _TOKEN_NAMES) or name in ("MINUS", "PLUS", "STAR", "SLASH"):
             continue
         pretty = _TOKEN_NAMES.get(name)
         if pretty is None:
@@ -344,12 +346,19 @@ def parse(source: str) -> Node:
         raise ConditionSyntaxError("the condition ends too early", len(source)) from None
     except UnexpectedToken as exc:
         token = exc.token
-        found = "end of the condition" if token.type == "$END" else repr(str(token))
-        expected = _describe_expected(exc.expected)
-        msg = f"syntax error at column {exc.column}: unexpected {found}"
+        if "NAME" in exc.expected and "NUMBER" in exc.expected:
+            expected = "a field, a value, or a condition"
+        else:
+            expected = _describe_expected(exc.expected)
+        if token.type == "$END":
+            msg = "syntax error: the condition ends too early"
+            column = len(source.rstrip())
+        else:
+            column = exc.column
+            msg = f"syntax error at column {column}: unexpected {str(token)!r}"
         if expected:
             msg += f"; expected {expected}"
-        raise ConditionSyntaxError(msg, exc.column) from None
+        raise ConditionSyntaxError(msg, column) from None
     except UnexpectedCharacters as exc:
         char = source[exc.pos_in_stream] if exc.pos_in_stream < len(source) else "?"
         hint = " (use == to compare, and double quotes for text)" if char in "='" else ""

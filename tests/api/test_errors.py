@@ -1,0 +1,173 @@
+"""One error envelope everywhere: every error path below must answer exactly this shape,
+with a stable reason, and never a stack trace or internal detail."""
+
+import json
+import os
+import re
+
+import pytest
+
+from app import create_app
+from app.api.schemas import ErrorEnvelopeSchema
+from tests.conftest import decision_request
+
+LEAKS = re.compile(r"Traceback|File \"|sqlite|\.py\b|/work/|/tmp/|Error\(|secret", re.I)
+
+
+def assert_envelope(response, status: int, reason: str) -> dict:
+    assert response.status_code == status, response.data
+    assert response.mimetype == "application/json"
+    body = json.loads(response.data)
+    assert set(body) == {"error", "request_id"}
+    assert set(body["error"]) == {"status", "reason", "message", "details"}
+    assert body["error"]["status"] == status
+    assert body["error"]["reason"] == reason
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    assert isinstance(body["error"]["details"], list)
+    assert body["request_id"] == response.headers["X-Request-Id"]
+    assert ErrorEnvelopeSchema().validate(body) == {}
+    assert not LEAKS.search(response.data.decode()), response.data
+    return body
+
+
+def post(client, path="/v1/decisions", **kwargs):
+    return client.post(path, **kwargs)
+
+
+MALFORMED = {
+    "syntax": b'{"ruleset_id": ',
+    "empty": b"",
+    "nan": b'{"ruleset_id": "retail_card", "customer_id": "c", "snapshot": {"x": NaN}}',
+    "deep": b"[" * 100_000 + b"]" * 100_000,
+    "huge_integer": b'{"snapshot": {"x": ' + b"9" * 5000 + b"}}",
+    "not_utf8": b'{"ruleset_id": "\xff"}',
+}
+
+
+@pytest.mark.parametrize("body", MALFORMED.values(), ids=MALFORMED.keys())
+@pytest.mark.parametrize("path", ["/v1/decisions", "/v1/decisions/batch"])
+def test_400_malformed_json(client, path, body):
+    assert_envelope(post(client, path, data=body, content_type="application/json"), 400, "malformed_json")
+
+
+def test_404_unknown_ruleset(client):
+    assert_envelope(post(client, json=decision_request(ruleset_id="nope")), 404, "ruleset_not_found")
+    assert_envelope(client.get("/v1/rulesets/nope"), 404, "ruleset_not_found")
+    assert_envelope(client.get("/v1/rulesets/retail_card?version=999"), 404, "ruleset_not_found")
+
+
+def test_404_unknown_schema(client):
+    assert_envelope(client.get("/v1/schemas/nope"), 404, "schema_not_found")
+
+
+def test_404_unknown_decision(client):
+    assert_envelope(client.get("/v1/decisions/0000"), 404, "decision_not_found")
+
+
+def test_404_unknown_route(client):
+    assert_envelope(client.get("/v2/anything"), 404, "not_found")
+
+
+def test_405_wrong_method(client):
+    body = assert_envelope(client.delete("/v1/decisions"), 405, "method_not_allowed")
+    assert body["error"]["details"] == []
+
+
+def test_409_client_request_id_reused(client):
+    post(client, json=decision_request(client_request_id="x"))
+    assert_envelope(post(client, json=decision_request(customer_id="other", client_request_id="x")),
+                    409, "client_request_id_reused")
+
+
+def test_413_oversized_body(app, client):
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    body = json.dumps(decision_request(customer_id="x" * (limit + 1))).encode()
+    assert_envelope(post(client, data=body, content_type="application/json"), 413, "payload_too_large")
+    assert_envelope(post(client, "/v1/decisions/batch", data=body, content_type="application/json"),
+                    413, "payload_too_large")
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded",
+                                          "multipart/form-data; boundary=x"])
+def test_415_wrong_content_type(client, content_type):
+    kwargs = {"data": json.dumps(decision_request())}
+    if content_type:
+        kwargs["content_type"] = content_type
+    assert_envelope(post(client, **kwargs), 415, "unsupported_media_type")
+
+
+def test_422_request_breaks_its_schema(client):
+    body = assert_envelope(post(client, json={"ruleset_id": 5, "snapshot": [], "explain": "all", "extra": 1}),
+                           422, "validation_error")
+    paths = {d["path"] for d in body["error"]["details"]}
+    assert paths == {"ruleset_id", "customer_id", "snapshot", "explain", "extra"}
+    assert_envelope(post(client, json=["not", "an", "object"]), 422, "validation_error")
+    assert_envelope(post(client, "/v1/decisions/batch", json={"items": []}), 422, "validation_error")
+    assert_envelope(client.get("/v1/rulesets/retail_card?version=zero"), 422, "validation_error")
+
+
+def test_422_snapshot_breaks_its_contract_with_every_bad_field(client):
+    req = decision_request()
+    req["snapshot"]["card"]["dpd"] = "45"
+    req["snapshot"]["card"]["utilization"] = "lots"
+    del req["snapshot"]["customer"]["segment"]
+    req["snapshot"]["credit_report"]["other_banks"]["overdue_accounts_6m"] = -1
+    req["snapshot"]["unknown_section"] = {}
+    body = assert_envelope(post(client, json=req), 422, "validation_error")
+    paths = {d["path"] for d in body["error"]["details"]}
+    assert {"card.dpd", "card.utilization", "customer.segment",
+            "credit_report.other_banks.overdue_accounts_6m", "unknown_section"} <= paths
+    assert all(d["message"] for d in body["error"]["details"])
+
+
+def test_503_log_unavailable(client, db_path):
+    os.remove(db_path)
+    assert_envelope(post(client, json=decision_request()), 503, "decision_log_unavailable")
+    assert_envelope(client.get("/v1/decisions/abc"), 503, "decision_log_unavailable")
+    assert_envelope(client.get("/readyz"), 503, "decision_log_unavailable")
+
+
+def test_503_rulesets_unavailable(tmp_path, db_path):
+    (tmp_path / "rulesets").mkdir()
+    (tmp_path / "rulesets" / "broken.yaml").write_text("id: broken\nversion: 1\nrules: [\n")
+    app = create_app({"VIGIL_DATABASE": db_path, "VIGIL_RULESETS_DIR": str(tmp_path / "rulesets")})
+    client = app.test_client()
+    assert_envelope(post(client, json=decision_request()), 503, "rulesets_unavailable")
+    assert_envelope(client.get("/v1/rulesets"), 503, "rulesets_unavailable")
+    assert_envelope(client.get("/readyz"), 503, "rulesets_unavailable")
+
+
+def test_500_engine_failure_leaks_nothing(app, client, monkeypatch):
+    from app.engine import EvaluationError
+
+    library = app.extensions["vigil.library"]
+    ruleset = library.ruleset("retail_card")
+
+    def failing(*args, **kwargs):
+        raise EvaluationError("secret internal state at /work/app/engine/runtime.py")
+
+    monkeypatch.setattr(type(ruleset), "evaluate", failing)
+    assert_envelope(post(client, json=decision_request()), 500, "evaluation_error")
+
+
+def test_500_unexpected_exception_leaks_nothing(app, client, monkeypatch):
+    ruleset = app.extensions["vigil.library"].ruleset("retail_card")
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("secret: sqlite file /work/main/instance/vigil.db")
+
+    monkeypatch.setattr(type(ruleset), "evaluate", crash)
+    assert_envelope(post(client, json=decision_request()), 500, "internal_error")
+    # In a batch the crash stays with its item.
+    r = post(client, "/v1/decisions/batch", json={"items": [decision_request()]})
+    assert r.status_code == 200
+    item = r.get_json()["results"][0]
+    assert item["status"] == 500 and item["error"]["reason"] == "internal_error"
+    assert not LEAKS.search(r.data.decode())
+
+
+def test_request_id_is_echoed_when_sane(client):
+    r = client.get("/v1/decisions/nope", headers={"X-Request-Id": "abc-123"})
+    assert r.get_json()["request_id"] == "abc-123"
+    r = client.get("/v1/decisions/nope", headers={"X-Request-Id": "bad id\x7f" * 30})
+    assert re.fullmatch(r"[0-9a-f]{32}", r.get_json()["request_id"])

@@ -1,0 +1,195 @@
+"""Fixtures shared by the store and API tests: a migrated temporary decision log, the
+app on the shipped rulesets, and a gunicorn server on 127.0.0.1 for live tests."""
+
+from __future__ import annotations
+
+import copy
+import http.client
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+# The README's example customer: two accounts 30+ days overdue at other banks and the
+# card 85% used (the policy example in docs/DOMAIN).
+DELINQUENT_SNAPSHOT = {
+    "customer": {"id": "C-100001", "segment": "mass", "months_on_book": 48,
+                 "employment_status": "employed", "monthly_income": "8000.00", "income_change_pct": "2.50"},
+    "card": {"account_id": "CARD-100001", "limit": "20000.00", "balance": "17000.00", "utilization": "0.8500",
+             "dpd": 0, "worst_dpd_12m": 0, "months_min_payment_only": 0, "cash_advance_share": "0.0000"},
+    "credit_report": {"as_of": "2026-03-31", "debt_to_income": "0.2500",
+                      "other_banks": {"overdue_accounts_6m": 2, "overdue_accounts_12m": 2,
+                                      "overdue_accounts_24m": 2, "worst_dpd": 45, "debt": "30000.00",
+                                      "new_accounts_3m": 0, "hard_inquiries_3m": 0, "hard_inquiries_6m": 1}},
+}
+
+
+def clean_snapshot(customer_id: str = "C-100002") -> dict:
+    snap = copy.deepcopy(DELINQUENT_SNAPSHOT)
+    snap["customer"]["id"] = customer_id
+    snap["card"].update({"balance": "6000.00", "utilization": "0.3000"})
+    snap["credit_report"]["other_banks"].update(
+        {"overdue_accounts_6m": 0, "overdue_accounts_12m": 0, "overdue_accounts_24m": 0, "worst_dpd": 0})
+    return snap
+
+
+def decision_request(snapshot: dict | None = None, **fields) -> dict:
+    body = {"ruleset_id": "retail_card", "customer_id": "C-100001",
+            "snapshot": copy.deepcopy(snapshot or DELINQUENT_SNAPSHOT)}
+    body.update(fields)
+    return body
+
+
+@pytest.fixture
+def db_path(tmp_path) -> str:
+    from app import store
+
+    path = str(tmp_path / "vigil.db")
+    db = store.create(path)
+    store.migrate(db)
+    db.close()
+    return path
+
+
+@pytest.fixture
+def log_db(db_path):
+    from app import store
+
+    db = store.connect(db_path)
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def app(db_path):
+    from app import create_app
+
+    return create_app({"VIGIL_DATABASE": db_path, "VIGIL_REQUIRE_RULESETS": True, "TESTING": True})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+# ---------------------------------------------------------------- live gunicorn
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """gunicorn serving wsgi:app, started the way `make run` starts it."""
+
+    def __init__(self, workdir: Path, workers: int = 2, threads: int = 4, env: dict | None = None,
+                 prefix: list[str] | None = None):
+        self.port = free_port()
+        self.db_path = str(workdir / "vigil.db")
+        self.log_path = workdir / "gunicorn.log"
+        self.env = {**os.environ, "VIGIL_DATABASE": self.db_path, "VIGIL_BIND": f"127.0.0.1:{self.port}",
+                    "VIGIL_WORKERS": str(workers), "VIGIL_THREADS": str(threads),
+                    "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics"), **(env or {})}
+        self.env.pop("VIGIL_REQUIRE_RULESETS", None)
+        self.prefix = prefix or []
+        self.process: subprocess.Popen | None = None
+
+    def migrate(self) -> str:
+        out = subprocess.run([str(BIN / "flask"), "--app", "wsgi", "db", "migrate"], cwd=ROOT, env=self.env,
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    def start(self, wait: bool = True) -> "LiveServer":
+        self._log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [*self.prefix, str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"],
+            cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"gunicorn exited {self.process.returncode}:\n{self.log()}")
+            try:
+                status, _, _ = self.request("GET", "/readyz")
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"gunicorn not ready after {timeout}s:\n{self.log()}")
+
+    def request(self, method: str, path: str, body=None, headers: dict | None = None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            data = body if isinstance(body, bytes | None) else json.dumps(body).encode()
+            hdrs = {"Content-Type": "application/json"} if data is not None else {}
+            hdrs.update(headers or {})
+            conn.request(method, path, body=data, headers=hdrs)
+            resp = conn.getresponse()
+            return resp.status, dict(resp.getheaders()), resp.read()
+        finally:
+            conn.close()
+
+    def worker_pids(self) -> set[int]:
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return {int(p) for p in children.read_text().split()}
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> int | None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if hasattr(self, "_log"):
+            self._log.close()
+        return self.process.returncode if self.process else None
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    server = LiveServer(tmp_path)
+    server.migrate()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def make_server(tmp_path):
+    servers: list[LiveServer] = []
+
+    def make(**kwargs) -> LiveServer:
+        workdir = tmp_path / f"server{len(servers)}"
+        workdir.mkdir()
+        server = LiveServer(workdir, **kwargs)
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+def can_drop_dac_override() -> bool:
+    return os.geteuid() != 0 or shutil.which("setpriv") is not None

@@ -1,0 +1,116 @@
+import os
+import sqlite3
+import threading
+
+import pytest
+
+from app import store
+from app.store import decisions as decision_log
+
+
+def make(n: int, client_request_id: str | None = None, request_hash: str = "sha256:r") -> decision_log.Decision:
+    return decision_log.Decision(
+        id=f"dec-{n}", decided_at="2026-04-01T00:00:00Z", customer_id=f"C-{n}", ruleset_id="retail_card",
+        ruleset_version=1, ruleset_hash="sha256:h", client_request_id=client_request_id, request_hash=request_hash,
+        level="green", review_frequency="annual", snapshot='{"a":"1.10"}', result='{"actions":[]}', trail="[]",
+        response=f'{{"decision_id":"dec-{n}"}}')
+
+
+def test_recorded_decision_reads_back_unchanged(log_db):
+    decision = make(1)
+    [logged] = decision_log.record(log_db, [decision])
+    assert logged == decision_log.Logged(decision, replayed=False)
+    assert decision_log.get(log_db, "dec-1") == decision
+
+
+def test_sequence_increases_in_write_order(log_db):
+    decision_log.record(log_db, [make(1), make(2)])
+    decision_log.record(log_db, [make(3)])
+    rows = log_db.execute("SELECT seq, id FROM decisions ORDER BY seq").fetchall()
+    assert [r[1] for r in rows] == ["dec-1", "dec-2", "dec-3"]
+    assert [r[0] for r in rows] == sorted({r[0] for r in rows})
+
+
+def test_same_client_request_id_returns_the_first_decision(log_db):
+    first = make(1, client_request_id="req-1")
+    decision_log.record(log_db, [first])
+    [again] = decision_log.record(log_db, [make(2, client_request_id="req-1")])
+    assert again.replayed and again.decision == first
+    assert decision_log.count(log_db) == 1
+
+
+def test_repeated_client_request_id_within_one_call(log_db):
+    logged = decision_log.record(log_db, [make(1, "req-1"), make(2, "req-1"), make(3)])
+    assert [entry.decision.id for entry in logged] == ["dec-1", "dec-1", "dec-3"]
+    assert [entry.replayed for entry in logged] == [False, True, False]
+    assert decision_log.count(log_db) == 2
+
+
+def test_unknown_decision(log_db):
+    with pytest.raises(store.DecisionNotFound):
+        decision_log.get(log_db, "nope")
+
+
+def test_log_is_append_only(log_db):
+    decision_log.record(log_db, [make(1)])
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        log_db.execute("UPDATE decisions SET level = 'red'")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        log_db.execute("DELETE FROM decisions")
+
+
+def test_batch_is_one_transaction(log_db):
+    # The id is unique: the second decision fails, so the first must not stay logged.
+    with pytest.raises(store.LogUnavailable):
+        decision_log.record(log_db, [make(1), make(1)])
+    assert decision_log.count(log_db) == 0
+
+
+def test_refused_write_raises_log_unavailable(log_db):
+    log_db.execute("PRAGMA query_only = 1")
+    with pytest.raises(store.LogUnavailable):
+        decision_log.record(log_db, [make(1)])
+
+
+def test_removed_file_is_noticed_after_commit(db_path, log_db):
+    # SQLite keeps writing into a deleted file; the write must not count as logged.
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(db_path + suffix):
+            os.remove(db_path + suffix)
+    with pytest.raises(store.LogUnavailable):
+        decision_log.record(log_db, [make(1)])
+    with pytest.raises(store.LogUnavailable):
+        decision_log.check(log_db)
+
+
+def test_connect_never_creates_a_missing_log(tmp_path):
+    path = tmp_path / "missing.db"
+    with pytest.raises(store.LogUnavailable):
+        store.connect(str(path))
+    assert not path.exists()
+
+
+def test_concurrent_writers_lose_nothing(db_path):
+    errors: list[BaseException] = []
+
+    def writer(w: int) -> None:
+        db = store.connect(db_path)
+        try:
+            for i in range(50):
+                decision_log.record(db, [make(w * 1000 + i)])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    db = store.connect(db_path)
+    assert decision_log.count(db) == 300
+    seqs = [r[0] for r in db.execute("SELECT seq FROM decisions ORDER BY seq")]
+    assert len(set(seqs)) == 300
+    db.close()

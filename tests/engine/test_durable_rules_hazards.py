@@ -1,0 +1,259 @@
+"""Each measured crash mode of durable_rules 2.0.28, and proof Vigil's engine avoids it.
+
+The ``raw_*`` tests show the hazard in durable_rules itself (in a child process where it
+crashes), so that a future upgrade that fixes or changes it is noticed; the other tests
+show that no request pattern reaches it through Vigil's engine.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from app.engine import EvaluationError, SnapshotInvalid, load_library
+from app.engine import runtime
+
+from .helpers import rule, ruleset, snap
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+
+
+# -- delete_state after nothing fired ---------------------------------------------------
+
+def test_raw_delete_state_after_nothing_fired_segfaults():
+    out = run_python("""
+        from durable.engine import Host
+        host = Host()
+        host.register_rulesets({"hx": {"r": {"all": [{"m": {"t": "x"}}], "run": lambda c: None}}})
+        try:
+            host.assert_fact("hx", {"sid": "1", "id": "a", "t": "y"})
+        except Exception:
+            pass
+        host.delete_state("hx", "1")
+        print("survived")
+    """)
+    assert out.returncode == -11, (out.returncode, out.stdout, out.stderr)
+
+
+def test_engine_survives_evaluations_where_nothing_fires():
+    out = run_python("""
+        from tests.engine.helpers import rule, ruleset, snap
+        rs = ruleset([rule("A", "overdue_6m > 50")])
+        for i in range(2000):
+            ev = rs.evaluate(snap(overdue_6m=i % 2))
+            assert ev.fired == (), ev.fired
+        print(rs._matcher.handles_created, rs._matcher.handles_abandoned)
+    """)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1", "0"]
+
+
+# -- 1,024 live sessions ---------------------------------------------------------------
+
+def test_raw_1025th_live_session_is_refused():
+    out = run_python("""
+        import json, durable_rules_engine as dr
+        h = dr.create_ruleset("raw_sessions", json.dumps({"r": {"all": [{"m": {"t": "x"}}]}}))
+        for i in range(1100):
+            try:
+                dr.assert_fact(h, json.dumps({"sid": str(i), "id": "a", "t": "x"}))
+            except MemoryError:
+                print("refused", i); break
+    """)
+    assert out.stdout.strip() == "refused 1024", (out.stdout, out.stderr)
+
+
+def test_engine_runs_far_more_evaluations_than_live_sessions_from_many_threads():
+    rs = ruleset([rule("A", "overdue_6m >= 1", signals=["s"]), rule("B", "signal(s) and card.dpd > 5", level="red"),
+                  rule("C", "not signal(s)", actions=["maintain"])])
+    errors: list[BaseException] = []
+
+    def worker(seed: int):
+        try:
+            for i in range(400):
+                od = (i + seed) % 3
+                ev = rs.evaluate(snap(overdue_6m=od, card={"dpd": 10}))
+                expected = ("A", "B") if od else ("C",)
+                assert ev.fired == expected, (od, ev.fired)
+        except BaseException as exc:  # noqa: BLE001 - collected and re-raised below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+    assert rs._matcher.handles_created == 1 and rs._matcher.handles_abandoned == 0
+
+
+# -- timer threads ------------------------------------------------------------------------
+
+def test_no_timer_threads_and_no_stolen_actions():
+    before = threading.active_count()
+    lib = load_library(ROOT / "rulesets", ROOT / "schemas")
+    rs = lib.ruleset("retail_card")
+    snapshot = json.loads((ROOT / "tests" / "data" / "retail_card_red.json").read_text())
+    full = rs.evaluate(snapshot).fired
+    assert len(full) >= 5
+    for _ in range(2000):
+        assert rs.evaluate(snapshot).fired == full
+    assert threading.active_count() == before
+
+
+# -- negation and assertion order ---------------------------------------------------------
+
+def test_raw_negation_depends_on_assertion_order():
+    out = run_python("""
+        import json, durable_rules_engine as dr
+        rules = {"guard": {"all": [{"c": {"t": "customer"}}, {"x$not": {"$and": [{"t": "sig"}, {"n": "legal"}]}}]},
+                 "derive": {"all": [{"c": {"t": "customer"}}]}}
+        h = dr.create_ruleset("raw_neg", json.dumps(rules))
+        dr.assert_fact(h, json.dumps({"sid": "1", "id": "c", "t": "customer"}))
+        fired = []
+        _s, msg, sh = dr.start_action(h)
+        while msg:
+            name = msg[2:msg.index('"', 2)]
+            fired.append(name)
+            if name == "derive":
+                dr.assert_fact(h, json.dumps({"sid": "1", "id": "g", "t": "sig", "n": "legal"}))
+            msg = dr.complete_and_start_action(h, sh)
+        print(" ".join(fired))
+    """)
+    # the guard fired although the signal it negates was derived in the same evaluation
+    assert out.stdout.split() == ["guard", "derive"], out.stderr
+
+
+def test_engine_negation_waits_for_the_signal():
+    rs = ruleset([rule("GUARD", "not signal(legal)", priority=100, actions=["maintain"]),
+                  rule("DERIVE", "overdue_6m >= 0", priority=-100, signals=["legal"])])
+    assert rs.evaluate(snap(overdue_6m=0)).fired == ("DERIVE",)
+
+
+# -- "45" > 30 ----------------------------------------------------------------------------
+
+def test_raw_string_compares_greater_than_number():
+    out = run_python("""
+        import json, durable_rules_engine as dr
+        h = dr.create_ruleset("raw_string", json.dumps({"r": {"all": [{"m": {"$gt": {"n": 30}}}]}}))
+        dr.assert_fact(h, json.dumps({"sid": "1", "id": "a", "n": "45"}))
+        print("fired" if dr.start_action(h) else "no match")
+    """)
+    assert out.stdout.strip() == "fired"
+
+
+def test_engine_refuses_strings_where_numbers_are_expected():
+    rs = ruleset([rule("A", "overdue_6m > 30")])
+    for bad in ("45", True, None, [45], {"n": 45}):
+        with pytest.raises(SnapshotInvalid):
+            rs.evaluate(snap(overdue_6m=bad))
+
+
+# -- action errors swallowed / partial results --------------------------------------------
+
+def test_a_failure_mid_evaluation_gives_an_error_never_a_partial_result(monkeypatch):
+    rs = ruleset([rule(f"R{i}", "overdue_6m >= 1", signals=[f"s{i}"]) for i in range(6)] +
+                 [rule("LAST", "signal(s5)", level="red")])
+    good = rs.evaluate(snap(overdue_6m=1))
+    assert len(good.fired) == 7
+    calls = {"n": 0}
+    real = runtime._dr.assert_fact
+
+    def flaky(handle, fact):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise runtime._dr.error("simulated engine failure")
+        return real(handle, fact)
+
+    monkeypatch.setattr(runtime._dr, "assert_fact", flaky)
+    with pytest.raises(EvaluationError):
+        rs.evaluate(snap(overdue_6m=1))
+    monkeypatch.setattr(runtime._dr, "assert_fact", real)
+    assert rs._matcher.handles_abandoned == 1
+    again = rs.evaluate(snap(overdue_6m=1))
+    assert again.fired == good.fired and again.level == "red"
+    assert rs._matcher.handles_created == 2
+
+
+def test_an_error_in_vigils_own_code_mid_evaluation_is_contained(monkeypatch):
+    rs = ruleset([rule("A", "overdue_6m >= 1", signals=["s"]), rule("B", "signal(s)", level="red")])
+    from app.engine import ruleset as ruleset_module
+    real = ruleset_module.heapq.heappush
+
+    def boom(*a):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(ruleset_module.heapq, "heappush", boom)
+    with pytest.raises(EvaluationError):
+        rs.evaluate(snap(overdue_6m=1))
+    monkeypatch.setattr(ruleset_module.heapq, "heappush", real)
+    assert rs.evaluate(snap(overdue_6m=1)).fired == ("A", "B")
+
+
+# -- names, versions side by side, forked workers -------------------------------------------
+
+def test_raw_host_refuses_a_second_ruleset_of_the_same_name():
+    out = run_python("""
+        from durable.engine import Host
+        host = Host()
+        host.register_rulesets({"same": {"r": {"all": [{"m": {"t": "x"}}], "run": lambda c: None}}})
+        try:
+            host.register_rulesets({"same": {"r": {"all": [{"m": {"t": "y"}}], "run": lambda c: None}}})
+            print("accepted")
+        except Exception as exc:
+            print("refused")
+    """)
+    assert out.stdout.strip() == "refused", out.stderr
+
+
+def test_every_handle_gets_a_process_unique_name():
+    a = ruleset([rule("A", "overdue_6m > 1")])
+    b = ruleset([rule("A", "overdue_6m > 1")])
+    a.warm()
+    b.warm()
+    assert a._matcher.base_name == b._matcher.base_name == "t@1"
+    assert a.evaluate(snap(overdue_6m=2)).fired == b.evaluate(snap(overdue_6m=2)).fired == ("A",)
+
+
+def _child(rs, queue):
+    queue.put((os.getpid(), rs.evaluate(snap(overdue_6m=2)).fired, rs._matcher.handles_created))
+
+
+def test_forked_worker_builds_its_own_handle():
+    rs = ruleset([rule("A", "overdue_6m > 1")])
+    assert rs.evaluate(snap(overdue_6m=2)).fired == ("A",)
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    p = ctx.Process(target=_child, args=(rs, queue))
+    p.start()
+    pid, fired, created = queue.get(timeout=60)
+    p.join(60)
+    assert p.exitcode == 0
+    assert pid != os.getpid() and fired == ("A",) and created == 2
+    assert rs.evaluate(snap(overdue_6m=2)).fired == ("A",)
+
+
+# -- what never reaches the C core ----------------------------------------------------------
+
+def test_compiled_rulesets_use_no_regex_and_no_cross_fact_joins():
+    lib = load_library(ROOT / "rulesets", ROOT / "schemas")
+    for rs in lib.rulesets():
+        text = json.dumps(rs.definition)
+        assert '"$mt"' not in text and '"$imt"' not in text   # regexes leak in the C core
+        for name, body in rs.definition.items():
+            for fact in body["all"]:
+                (alias, expr), = fact.items()
+                # joins between facts only on constants: never a field of another fact
+                assert "$m" not in json.dumps(expr) or alias == "m"

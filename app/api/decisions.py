@@ -17,7 +17,7 @@ import uuid
 from flask import Response, current_app, g
 from marshmallow import ValidationError
 
-from app.api import metrics
+from app.api import examples, metrics
 from app.api.database import get_log
 from app.api.blueprint import Blueprint
 from app.api.errors import (
@@ -137,9 +137,7 @@ def _json(text: str, status: int = 200, headers: dict | None = None) -> Response
 
 
 @blp.route("", methods=["POST"])
-@blp.arguments(DecisionRequestSchema, example={
-    "ruleset_id": "retail_card", "customer_id": "C-100001", "client_request_id": "review-2026-04-C-100001",
-    "explain": "summary", "snapshot": {"customer": {"id": "C-100001"}}})
+@blp.arguments(DecisionRequestSchema, example=examples.DECISION_REQUEST)
 @blp.response(201, DecisionSchema, description="A new decision, committed to the log.")
 @blp.alt_response(200, schema=DecisionSchema,
                   description="The decision already logged for this client_request_id.")
@@ -170,7 +168,7 @@ def create_decision(item):
 
 
 @blp.route("/batch", methods=["POST"])
-@blp.arguments(BatchRequestSchema)
+@blp.arguments(BatchRequestSchema, example=examples.BATCH_REQUEST)
 @blp.response(200, BatchResponseSchema, description=(
     "One result per item, in order. An item that fails carries its own error and "
     "does not stop the others; the decisions are committed to the log before the answer."))

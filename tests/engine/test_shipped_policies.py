@@ -1,0 +1,54 @@
+"""Every shipped contract and ruleset loads, passes its scenarios, and every rule is exercised."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.engine import load_library, read_yaml
+from app.engine.library import ruleset_files
+from app.engine.scenarios import run_file, scenario_files
+
+ROOT = Path(__file__).resolve().parents[2]
+RULESET_FILES = ruleset_files(ROOT / "rulesets")
+
+
+def test_there_are_shipped_rulesets_for_each_product():
+    ids = {read_yaml(p)["id"] for p in RULESET_FILES}
+    assert {"retail_card", "personal_loan", "sme_loan"} <= ids
+    assert len(read_yaml(ROOT / "rulesets" / "retail_card.yaml")["rules"]) >= 25
+
+
+@pytest.mark.parametrize("path", RULESET_FILES, ids=lambda p: p.name)
+def test_ruleset_scenarios_pass_and_cover_every_rule(path):
+    library = load_library(ROOT / "rulesets", ROOT / "schemas", only=[path])
+    [scenarios] = scenario_files([path])
+    report = run_file(library, scenarios)
+    assert not report.problems
+    failures = {r.name: r.diffs for r in report.results if not r.passed}
+    assert not failures
+    assert len(report.results) >= 8
+    assert report.unfired_rules == []
+
+
+@pytest.mark.parametrize("path", RULESET_FILES, ids=lambda p: p.name)
+def test_every_rule_names_its_policy_clause(path):
+    for rule in read_yaml(path)["rules"]:
+        assert rule.get("clause"), rule["id"]
+        assert rule.get("title"), rule["id"]
+
+
+def test_cli_without_flask_reports_failures_with_nonzero_exit(tmp_path):
+    import subprocess
+    import sys
+    bad = tmp_path / "retail_card.yaml"
+    bad.write_text((ROOT / "rulesets" / "retail_card.yaml").read_text().replace(
+        "card.utilization > 0.80\n", "card.utilisation > 0.80\n", 1))
+    out = subprocess.run([sys.executable, "-m", "app.engine", "validate", str(bad), "--schemas",
+                          str(ROOT / "schemas")], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 1
+    assert "ERROR" in out.stdout and "did you mean card.utilization?" in out.stdout
+    ok = subprocess.run([sys.executable, "-m", "app.engine", "test", "rulesets"], capture_output=True, text=True,
+                        cwd=ROOT)
+    assert ok.returncode == 0, ok.stdout
+    assert "PASS:" in ok.stdout.splitlines()[-1]

@@ -347,6 +347,16 @@ class Ruleset:
             if review is not None and review not in self.frequencies:
                 self._problem(f"unknown review frequency {review!r}; choose from {', '.join(self.frequencies)}",
                               rid, "review")
+            reason = body.get("reason")
+            if reason is not None:
+                if not isinstance(reason, str):
+                    self._problem("reason must be text", rid, "reason")
+                else:
+                    for placeholder in _PLACEHOLDER.findall(reason):
+                        if self.contract.field(placeholder) is None:
+                            self._problem(f"reason: unknown field {{{placeholder}}}"
+                                          f"{_did_you_mean(placeholder, [p for p, _ in self.contract.paths()])}",
+                                          rid, "reason")
             if not (signals or requests or level or review):
                 self._problem("the rule does nothing: give it signals, actions, a level or a review", rid)
             if len(self._problems) > count_before or condition is None:

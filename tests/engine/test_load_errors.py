@@ -175,3 +175,11 @@ def test_contract_errors_are_reported_with_paths():
     got = {(p.path, p.message.split(";")[0]) for p in exc.value.problems}
     paths = {p for p, _ in got}
     assert {"id", "version", "a", "b", "c", "d.count", "e"} <= paths, got
+
+
+def test_reason_placeholders_must_be_contract_fields():
+    with pytest.raises(RulesetInvalid) as exc:
+        ruleset([rule("R", "overdue_6m > 0", reason="overdue {overdue_6mm} times")])
+    [problem] = exc.value.problems
+    assert problem.rule == "R" and "unknown field {overdue_6mm}" in problem.message
+    assert "did you mean 'overdue_6m'?" in problem.message

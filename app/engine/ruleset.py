@@ -603,9 +603,19 @@ class Ruleset:
                                                  by=spec.name, by_rules=finals[-1][2],
                                                  why=f"{spec.combine}({spec.combine_param}) keeps {best}"))
         present = {spec.name: rules for spec, _, rules in finals}
+        # An action is dropped only by an overriding action that is itself final; the
+        # override graph is acyclic (checked at load), so this recursion ends.
+        is_final: dict[str, bool] = {}
+
+        def final(name: str) -> bool:
+            if name not in is_final:
+                is_final[name] = name in present and not any(
+                    final(o) for o in self.actions[name].overridden_by)
+            return is_final[name]
+
         kept = []
         for spec, params, rule_ids in finals:
-            by = next((o for o in spec.overridden_by if o in present), None)
+            by = next((o for o in spec.overridden_by if final(o)), None)
             if by is not None:
                 overridden.append(Overridden(action=spec.name, params=params, rules=rule_ids, by=by,
                                              by_rules=present[by], why=f"{by} overrides {spec.name}"))

@@ -310,3 +310,19 @@ def test_versions_side_by_side():
         assert v2.evaluate(snap(overdue_6m=2)).level == "red"
         assert again.evaluate(snap(overdue_6m=2)).level == "yellow"
     assert v1.hash == again.hash != v2.hash
+
+
+def test_an_overridden_action_does_not_override_others():
+    import copy
+    from .helpers import ACTIONS
+    actions = copy.deepcopy(ACTIONS)
+    actions["watchlist"]["overridden_by"] = ["reduce_limit"]
+    rs = ruleset([rule("W", "overdue_6m >= 1", actions=["watchlist"]),
+                  rule("C", "overdue_6m >= 2", actions=[{"reduce_limit": {"percent": 10}}]),
+                  rule("F", "overdue_6m >= 3", actions=["freeze_card"])], actions=actions)
+    ev = rs.evaluate(snap(overdue_6m=3))
+    assert sorted(a.action for a in ev.actions) == ["freeze_card", "watchlist"]
+    assert [(o.action, o.by) for o in ev.overridden] == [("reduce_limit", "freeze_card")]
+    ev = rs.evaluate(snap(overdue_6m=2))
+    assert [a.action for a in ev.actions] == ["reduce_limit"]
+    assert [(o.action, o.by) for o in ev.overridden] == [("watchlist", "reduce_limit")]

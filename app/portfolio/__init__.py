@@ -1,0 +1,14 @@
+"""Portfolio work: review a whole file of snapshots, simulate a ruleset change on one,
+and turn the Lending Club loans into personal-loan snapshots.
+
+No Flask here; the engine and the store are used through their own APIs. The command
+line is app/cli/portfolio.py. Typical use::
+
+    source = SnapshotFile("loans.jsonl", ruleset.contract)
+    summary = review(ruleset, source, "loans.results.jsonl", workers=2)
+"""
+from .readers import SnapshotFile
+from .review import Interrupted, ReviewError, ReviewSummary, review
+from .snapshots import InputError, RowError
+
+__all__ = ["InputError", "Interrupted", "ReviewError", "ReviewSummary", "RowError", "SnapshotFile", "review"]

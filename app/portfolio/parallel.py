@@ -1,0 +1,72 @@
+"""Evaluating chunks of records in worker processes, results back in input order.
+
+Workers are forked, so they inherit the compiled rulesets of the parent; the engine
+builds its durable_rules handles lazily in each process that evaluates, so no C state
+made before the fork is shared. Work goes out in chunks (one pickle round trip per few
+hundred records, not per record) and at most a few chunks per worker are in flight, so
+a file of any size is read as fast as it is evaluated, never ahead into memory.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from collections import deque
+from typing import Any, Callable, Iterable, Iterator
+
+# What the task functions work with (rulesets, decoders, options). Set in the parent
+# before the workers are forked, or in this process when there are no workers.
+_context: Any = None
+
+
+def context() -> Any:
+    return _context
+
+
+def default_workers() -> int:
+    """One worker process per core this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _worker_start() -> None:
+    # Ctrl-C reaches the whole process group; the parent decides what to do about it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def ordered_map(task: Callable[[Any], Any], chunks: Iterable[Any], *, workers: int, ctx: Any,
+                in_flight_per_worker: int = 3) -> Iterator[Any]:
+    """``task(chunk)`` for every chunk, yielded in the order of ``chunks``.
+
+    ``workers=0`` runs every task in this process. ``task`` must be a module-level
+    function; it reads its context with ``context()``.
+    """
+    global _context
+    _context = ctx
+    if workers <= 0:
+        for chunk in chunks:
+            yield task(chunk)
+        return
+    pool = multiprocessing.get_context("fork").Pool(workers, initializer=_worker_start)
+    try:
+        pending: deque = deque()
+        limit = workers * in_flight_per_worker
+        source = iter(chunks)
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < limit:
+                try:
+                    chunk = next(source)
+                except StopIteration:
+                    exhausted = True
+                    break
+                pending.append(pool.apply_async(task, (chunk,)))
+            if not pending:
+                break
+            yield pending.popleft().get()
+        pool.close()
+        pool.join()
+    finally:
+        pool.terminate()

@@ -1,0 +1,482 @@
+"""Portfolio review: evaluate every snapshot of a file, one result line per record.
+
+Results are written in input order, one JSON line per input record (a decision, or the
+reason the record could not be decided), so the results file of a run that was stopped
+and resumed is byte for byte the file of a run that was not.
+
+Crash safety. Three things are written, in this order, for every chunk of records:
+
+1. the decisions, committed to the decision log (when logging), each with the client
+   request id ``review:<run id>:<line>``, which the log keeps unique;
+2. the result lines, appended to the results file;
+3. now and then (``checkpoint_every`` seconds), after an fsync of the results file, the
+   checkpoint ``<results>.checkpoint``: how many records are done, where the next one
+   starts in the input, how long the results file is, and the counts so far. It is
+   replaced atomically (write, fsync, rename).
+
+``resume`` starts from the checkpoint, then takes every complete result line written
+after it (checking that each names the input line it should), truncates a torn last
+line, and carries on with the next record. Records whose results were never written are
+evaluated again; their decisions, if already logged, are found by their client request
+id and not logged twice.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, TextIO
+
+from app import store
+from app.engine import EngineError, Ruleset
+from app.store import decisions as decision_log
+
+from . import parallel
+from .logged import decision_row
+from .progress import Progress, duration
+from .readers import Record, SnapshotFile
+from .snapshots import Decoder, RowError, customer_id
+
+CHECKPOINT_VERSION = 1
+
+
+class ReviewError(Exception):
+    """The review cannot start, or cannot go on."""
+
+
+# -- counts -------------------------------------------------------------------------------
+
+@dataclass
+class Tally:
+    """What a set of result lines holds."""
+
+    rows: int = 0
+    decided: int = 0
+    errors: int = 0
+    levels: Counter = field(default_factory=Counter)
+    actions: Counter = field(default_factory=Counter)
+    reviews: Counter = field(default_factory=Counter)
+    error_reasons: Counter = field(default_factory=Counter)
+
+    def add(self, result: dict) -> None:
+        self.rows += 1
+        error = result.get("error")
+        if error is not None:
+            self.errors += 1
+            self.error_reasons[error["reason"]] += 1
+            return
+        self.decided += 1
+        self.levels[result["level"]] += 1
+        self.reviews[result["review_frequency"]] += 1
+        for action in result["actions"]:
+            self.actions[action["action"]] += 1
+
+    def merge(self, other: "Tally") -> None:
+        self.rows += other.rows
+        self.decided += other.decided
+        self.errors += other.errors
+        self.levels.update(other.levels)
+        self.actions.update(other.actions)
+        self.reviews.update(other.reviews)
+        self.error_reasons.update(other.error_reasons)
+
+    def to_dict(self) -> dict:
+        return {"rows": self.rows, "decided": self.decided, "errors": self.errors,
+                "levels": dict(self.levels), "actions": dict(self.actions),
+                "review_frequencies": dict(self.reviews), "error_reasons": dict(self.error_reasons)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Tally":
+        return cls(data["rows"], data["decided"], data["errors"], Counter(data["levels"]),
+                   Counter(data["actions"]), Counter(data["review_frequencies"]), Counter(data["error_reasons"]))
+
+
+# -- the work of one chunk, in a worker -------------------------------------------------
+
+@dataclass(frozen=True)
+class _Context:
+    ruleset: Ruleset
+    decoder: Decoder
+    run_id: str
+    log: bool
+    trail: bool
+
+
+@dataclass
+class _Chunk:
+    items: list            # [(line, raw)]
+    end: int               # input offset after the last record
+    next_line: int         # input line after the last record
+
+
+@dataclass
+class _Done:
+    text: str                                   # the result lines
+    tally: Tally
+    errors: list                                # [(line, RowError.to_dict())]
+    decisions: list                             # Decision rows to log, in order
+    end: int
+    next_line: int
+    lines: list                                 # input line of each result line
+
+
+def client_request_id(run_id: str, line: int) -> str:
+    return f"review:{run_id}:{line}"
+
+
+def result_for(line: int, cid: str | None, evaluation, trail: bool = False) -> dict:
+    out = {"line": line, "customer_id": cid, "level": evaluation.level,
+           "review_frequency": evaluation.review_frequency,
+           "actions": [a.to_dict() for a in evaluation.actions],
+           "overridden": [o.to_dict() for o in evaluation.overridden],
+           "signals": list(evaluation.signals), "fired": list(evaluation.fired)}
+    if trail:
+        out["trail"] = [f.to_dict() for f in evaluation.firings]
+    return out
+
+
+def error_for(line: int, cid: str | None, error: RowError) -> dict:
+    out: dict = {"line": line}
+    if cid is not None:
+        out["customer_id"] = cid
+    out["error"] = error.to_dict()
+    return out
+
+
+def evaluate_raw(ruleset: Ruleset, decoder: Decoder, raw) -> tuple[object, dict, object, float, float]:
+    """Decode, validate and evaluate one record: (snapshot as given, validated,
+    Evaluation, evaluation ms, total ms). Raises RowError."""
+    t0 = time.perf_counter()
+    snapshot, validated = decoder.decode(raw)
+    t1 = time.perf_counter()
+    try:
+        evaluation = ruleset.run(validated, "summary")
+    except EngineError as exc:
+        raise RowError(exc.reason, exc.message, customer_id=customer_id(validated)) from None
+    except Exception as exc:  # one record must not stop the review
+        raise RowError("internal_error", f"This record could not be evaluated ({type(exc).__name__}).",
+                       customer_id=customer_id(validated)) from None
+    t2 = time.perf_counter()
+    return snapshot, validated, evaluation, (t2 - t1) * 1000, (t2 - t0) * 1000
+
+
+def _review_chunk(chunk: _Chunk) -> _Done:
+    ctx: _Context = parallel.context()
+    parts: list[str] = []
+    tally = Tally()
+    errors, decisions, lines = [], [], []
+    for line, raw in chunk.items:
+        try:
+            snapshot, validated, evaluation, eval_ms, total_ms = evaluate_raw(ctx.ruleset, ctx.decoder, raw)
+            cid = customer_id(validated)
+            result = result_for(line, cid, evaluation, ctx.trail)
+            if ctx.log:
+                decisions.append(decision_row(evaluation, snapshot, cid or "", client_request_id(ctx.run_id, line),
+                                              eval_ms, total_ms))
+        except RowError as exc:
+            result = error_for(line, exc.customer_id, exc)
+            errors.append((line, exc.to_dict()))
+        tally.add(result)
+        lines.append(line)
+        parts.append(json.dumps(result, ensure_ascii=False, separators=(",", ":")) + "\n")
+    return _Done("".join(parts), tally, errors, decisions, chunk.end, chunk.next_line, lines)
+
+
+def _chunks(records: Iterator[Record], size: int) -> Iterator[_Chunk]:
+    items: list = []
+    last = None
+    for record in records:
+        items.append((record.line, record.raw))
+        last = record
+        if len(items) >= size:
+            yield _Chunk(items, last.end, last.next_line)
+            items = []
+    if items:
+        yield _Chunk(items, last.end, last.next_line)
+
+
+# -- checkpoint -------------------------------------------------------------------------
+
+def checkpoint_path(results: Path) -> Path:
+    return results.with_name(results.name + ".checkpoint")
+
+
+def read_checkpoint(results: str | Path) -> dict | None:
+    path = checkpoint_path(Path(results))
+    try:
+        with open(path, encoding="utf-8") as fh:
+            state = json.load(fh)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ReviewError(f"{path}: unreadable checkpoint ({exc})") from None
+    if state.get("checkpoint_version") != CHECKPOINT_VERSION:
+        raise ReviewError(f"{path}: not a checkpoint this version can resume")
+    return state
+
+
+def _write_checkpoint(results: Path, state: dict) -> None:
+    path = checkpoint_path(results)
+    tmp = path.with_name(path.name + ".tmp")
+    state["updated_at"] = _now()
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(state, fh, indent=1, sort_keys=True)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def new_run_id() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+
+
+# -- the summary ------------------------------------------------------------------------
+
+@dataclass
+class ReviewSummary:
+    run_id: str
+    ruleset: str
+    input: str
+    results: str
+    tally: Tally
+    workers: int
+    seconds: float
+    rows_this_run: int
+    resumed_at_line: int | None
+    complete: bool
+    log: str | None = None
+    logged: int = 0
+    already_logged: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.rows_this_run / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        return {"run_id": self.run_id, "ruleset": self.ruleset, "input": self.input, "results": self.results,
+                "complete": self.complete, "resumed_at_line": self.resumed_at_line, **self.tally.to_dict(),
+                "workers": self.workers, "seconds": round(self.seconds, 3), "rows_this_run": self.rows_this_run,
+                "rows_per_second": round(self.rate, 1), "log": self.log, "logged": self.logged,
+                "already_logged": self.already_logged}
+
+    def lines(self, level_order: tuple[str, ...] = ()) -> list[str]:
+        t = self.tally
+        state = "Reviewed" if self.complete else "Stopped after"
+        out = [f"{state} {t.rows:,} records of {self.input} with {self.ruleset} (run {self.run_id})"]
+        if self.resumed_at_line is not None:
+            out.append(f"  resumed at line {self.resumed_at_line:,}")
+        out.append(f"  decided {t.decided:,}, errors {t.errors:,}"
+                   + (" (" + ", ".join(f"{r} {n:,}" for r, n in sorted(t.error_reasons.items())) + ")"
+                      if t.errors else ""))
+        order = [lv for lv in level_order if lv in t.levels] + sorted(set(t.levels) - set(level_order))
+        out.append("  levels:  " + ", ".join(f"{lv} {t.levels[lv]:,}" for lv in order))
+        out.append("  actions: " + ", ".join(f"{a} {n:,}" for a, n in sorted(t.actions.items(),
+                                                                           key=lambda kv: (-kv[1], kv[0]))))
+        out.append("  reviews: " + ", ".join(f"{r} {n:,}" for r, n in sorted(t.reviews.items(),
+                                                                           key=lambda kv: (-kv[1], kv[0]))))
+        out.append(f"  throughput: {self.rows_this_run:,} records in {duration(self.seconds)} "
+                   f"({self.rate:,.0f}/s, {self.workers} worker{'s' if self.workers != 1 else ''})")
+        out.append(f"  results: {self.results}")
+        if self.log:
+            out.append(f"  decision log: {self.logged:,} decisions logged"
+                       + (f", {self.already_logged:,} already there" if self.already_logged else "")
+                       + f" ({self.log})")
+        return out
+
+
+class Interrupted(Exception):
+    """The review was stopped (Ctrl-C); the checkpoint lets it resume."""
+
+    def __init__(self, summary: ReviewSummary):
+        super().__init__("interrupted")
+        self.summary = summary
+
+
+# -- the review -------------------------------------------------------------------------
+
+def review(ruleset: Ruleset, source: SnapshotFile, results: str | Path, *, workers: int | None = None,
+           chunk_size: int = 200, log: str | None = None, log_synchronous: str = "FULL",
+           log_busy_timeout_ms: int = 5000, run_id: str | None = None, resume: bool = False,
+           restart: bool = False, trail: bool = False, progress: bool = True, stream: TextIO | None = None,
+           show_errors: int = 1000, checkpoint_every: float = 1.0) -> ReviewSummary:
+    """Review every record of ``source`` with ``ruleset``; write results to ``results``.
+
+    Raises ReviewError when it cannot start (or a decision cannot be logged), and
+    Interrupted on Ctrl-C, after saving a checkpoint to resume from."""
+    results = Path(results)
+    stream = stream or sys.stderr
+    workers = parallel.default_workers() if workers is None else workers
+    log = str(Path(log).resolve()) if log else None
+    rs_key = {"id": ruleset.id, "version": ruleset.version, "hash": ruleset.hash}
+    state = read_checkpoint(results)
+    if resume:
+        if state is None:
+            raise ReviewError(f"{results}: no checkpoint to resume from; start the review again")
+        _check_resumable(state, ruleset, source, log, trail)
+    else:
+        if (state is not None or results.exists()) and not restart:
+            what = "an unfinished review" if state and not state.get("complete") else "results"
+            raise ReviewError(f"{results} already holds {what}: resume it with --resume, "
+                              "or start over with --restart")
+        state = {"checkpoint_version": CHECKPOINT_VERSION, "run_id": run_id or new_run_id(),
+                 "started_at": _now(), "input": source.identity(), "ruleset": rs_key, "log": log,
+                 "trail": trail, "rows": 0, "input_offset": source.data_start, "next_line": source.data_line,
+                 "results_bytes": 0, "tally": Tally().to_dict(), "complete": False}
+        results.parent.mkdir(parents=True, exist_ok=True)
+        with open(results, "wb") as fh:
+            os.fsync(fh.fileno())
+        _write_checkpoint(results, state)
+    run_id = state["run_id"]
+    tally = Tally.from_dict(state["tally"])
+    resumed_at = None
+    fh = open(results, "r+b")
+    try:
+        if resume:
+            _catch_up(fh, source, state, tally)
+            resumed_at = state["next_line"]
+            _write_checkpoint(results, {**state, "tally": tally.to_dict()})
+        fh.seek(state["results_bytes"])
+        db = store.connect(log, synchronous=log_synchronous, busy_timeout_ms=log_busy_timeout_ms) if log else None
+        ctx = _Context(ruleset, Decoder(ruleset.contract, source.layout), run_id, log is not None, trail)
+        meter = Progress(source.size, state["input_offset"], tally.rows, stream=stream, enabled=progress)
+        started = time.monotonic()
+        rows_before = tally.rows
+        counts = {"logged": 0, "already": 0, "shown": 0}
+        last_checkpoint = time.monotonic()
+
+        def checkpoint(complete: bool = False) -> None:
+            fh.flush()
+            os.fsync(fh.fileno())
+            state.update(tally=tally.to_dict(), complete=complete)
+            _write_checkpoint(results, state)
+
+        def summary(complete: bool) -> ReviewSummary:
+            return ReviewSummary(run_id, f"{ruleset.id}@{ruleset.version}", str(source.path), str(results), tally,
+                                 workers, time.monotonic() - started, tally.rows - rows_before, resumed_at,
+                                 complete, log, counts["logged"], counts["already"])
+
+        records = source.records(state["input_offset"], state["next_line"])
+        outcomes = parallel.ordered_map(_review_chunk, _chunks(records, chunk_size), workers=workers, ctx=ctx)
+        try:
+            for done in outcomes:
+                if done.decisions:
+                    _log(db, done.decisions, counts)
+                data = done.text.encode("utf-8")
+                fh.write(data)
+                tally.merge(done.tally)
+                state.update(rows=tally.rows, input_offset=done.end, next_line=done.next_line,
+                             results_bytes=state["results_bytes"] + len(data))
+                for line, error in done.errors:
+                    if counts["shown"] < show_errors:
+                        meter.message(describe_error(line, error))
+                    elif counts["shown"] == show_errors:
+                        meter.message(f"(more bad records: see the results file, lines with \"error\")")
+                    counts["shown"] += 1
+                meter.update(tally.rows, done.end)
+                if time.monotonic() - last_checkpoint >= checkpoint_every:
+                    checkpoint()
+                    last_checkpoint = time.monotonic()
+            checkpoint(complete=True)
+            meter.close()
+            return summary(True)
+        except KeyboardInterrupt:
+            checkpoint()
+            meter.close()
+            raise Interrupted(summary(False)) from None
+        finally:
+            outcomes.close()
+            records.close()
+            if db is not None:
+                db.close()
+    finally:
+        fh.close()
+
+
+def describe_error(line: int, error: dict) -> str:
+    details = "; ".join(f"{d['path']}: {d['message']}" for d in error.get("details") or [])
+    return f"line {line}: {error['reason']}: {details or error['message']}"
+
+
+def _log(db, decisions: list, counts: dict) -> None:
+    for decision, logged in zip(decisions, decision_log.record(db, decisions)):
+        if not logged.replayed:
+            counts["logged"] += 1
+        elif logged.decision.request_hash == decision.request_hash:
+            counts["already"] += 1
+        else:
+            raise ReviewError(f"client request id {decision.client_request_id} is already logged for another "
+                              "request; use another --run-id")
+
+
+def _check_resumable(state: dict, ruleset: Ruleset, source: SnapshotFile, log: str | None, trail: bool) -> None:
+    if state.get("complete"):
+        return
+    if state["input"] != source.identity():
+        raise ReviewError(f"{source.path} is not the input the review started on, or it has changed since "
+                          f"(started on {state['input']['path']})")
+    want = state["ruleset"]
+    if (ruleset.id, ruleset.version, ruleset.hash) != (want["id"], want["version"], want["hash"]):
+        raise ReviewError(f"the review started with {want['id']}@{want['version']} ({want['hash']}); "
+                          f"{ruleset.id}@{ruleset.version} ({ruleset.hash}) is loaded now")
+    if state["log"] != log:
+        raise ReviewError(f"the review started logging to {state['log'] or 'no decision log'}; "
+                          f"resume it with the same log")
+    if state["trail"] != trail:
+        raise ReviewError("resume with the same --trail setting the review started with")
+
+
+def _catch_up(fh, source: SnapshotFile, state: dict, tally: Tally) -> None:
+    """Take the complete result lines written after the checkpoint; drop a torn last line."""
+    fh.seek(0, os.SEEK_END)
+    size = fh.tell()
+    if size < state["results_bytes"]:
+        raise ReviewError(f"the results file is shorter than its checkpoint ({size} < {state['results_bytes']} "
+                          "bytes): it was changed by something else; start over with --restart")
+    fh.seek(state["results_bytes"])
+    tail = fh.read()
+    if tail and not state.get("complete"):
+        records = source.records(state["input_offset"], state["next_line"])
+        start = 0
+        while True:
+            end = tail.find(b"\n", start)
+            if end < 0:
+                break
+            try:
+                result = json.loads(tail[start:end])
+                record = next(records)
+            except (ValueError, StopIteration):
+                break
+            if not isinstance(result, dict) or result.get("line") != record.line:
+                break
+            tally.add(result)
+            state.update(rows=tally.rows, input_offset=record.end, next_line=record.next_line,
+                         results_bytes=state["results_bytes"] + end + 1 - start)
+            start = end + 1
+        records.close()
+    fh.truncate(state["results_bytes"])
+    fh.flush()
+    os.fsync(fh.fileno())

@@ -1,0 +1,172 @@
+"""Interrupting a review and resuming it: the same results file as a run that was not
+interrupted, and no customer logged twice."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from app import store
+from app.portfolio.readers import SnapshotFile
+from app.portfolio.review import ReviewError, checkpoint_path, read_checkpoint, review
+
+from .helpers import generated, personal_loan
+
+ROOT = Path(__file__).resolve().parents[2]
+FLASK = str(Path(sys.executable).parent / "flask")
+ROWS = 3000
+
+
+def _flask(*args, env):
+    return [FLASK, "--app", "wsgi", "portfolio", *args]
+
+
+def _log_rows(db_path) -> list[dict]:
+    db = store.connect(db_path)
+    try:
+        return list(db.query("SELECT customer_id, client_request_id FROM decisions ORDER BY seq"))
+    finally:
+        db.close()
+
+
+def _lines(path: Path) -> int:
+    return path.read_bytes().count(b"\n") if path.exists() else 0
+
+
+def test_killed_review_resumes_to_the_same_file_and_logs_no_one_twice(tmp_path, db_path):
+    source = generated(tmp_path / "portfolio.jsonl", ROWS)
+    results = tmp_path / "results.jsonl"
+    env = {**os.environ, "VIGIL_DATABASE": db_path, "VIGIL_SQLITE_BUSY_TIMEOUT_MS": "60000"}
+    command = _flask("review", str(source), "--ruleset", "personal_loan", "--out", str(results), "--log",
+                     "--run-id", "kill-test", "--workers", "2", "--chunk-size", "10", "--no-progress", env=env)
+    stderr = tmp_path / "stderr.txt"
+    with open(stderr, "wb") as err:
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err,
+                                start_new_session=True)
+    lock = None
+    try:
+        deadline = time.monotonic() + 120
+        while _lines(results) < 300:
+            assert proc.poll() is None, stderr.read_text()[-2000:]
+            assert time.monotonic() < deadline, "the review made no progress"
+            time.sleep(0.005)
+        # Hold the log's write lock: the review cannot log (and so cannot write) another
+        # chunk, so it is surely killed midway.
+        lock = sqlite3.connect(db_path, timeout=60, isolation_level=None)
+        lock.execute("BEGIN IMMEDIATE")
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        if lock is not None:
+            lock.execute("ROLLBACK")
+            lock.close()
+    assert proc.returncode == -signal.SIGKILL
+    killed_at = _lines(results)
+    assert 300 <= killed_at < ROWS
+    state = read_checkpoint(results)
+    assert state is not None and not state["complete"] and state["rows"] < ROWS
+    logged_before = _log_rows(db_path)
+    assert len(logged_before) < ROWS
+
+    resumed = subprocess.run(_flask("review", str(source), "--out", str(results), "--resume", "--workers", "2",
+                                    "--no-progress", env=env), cwd=ROOT, env=env, capture_output=True, text=True,
+                             timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"Reviewed {ROWS:,} records" in resumed.stdout
+    assert "resumed at line" in resumed.stdout
+
+    ruleset = personal_loan()
+    review(ruleset, SnapshotFile(source, ruleset.contract), tmp_path / "straight.jsonl", workers=1,
+           progress=False)
+    assert results.read_bytes() == (tmp_path / "straight.jsonl").read_bytes()
+
+    rows = _log_rows(db_path)
+    assert len(rows) == ROWS
+    assert len({r["client_request_id"] for r in rows}) == ROWS
+    assert len({r["customer_id"] for r in rows}) == ROWS
+    assert {r["client_request_id"] for r in rows} == {f"review:kill-test:{n}" for n in range(1, ROWS + 1)}
+    assert rows[:len(logged_before)] == logged_before
+
+
+def _start(tmp_path, rows=300, **kw):
+    ruleset = personal_loan()
+    source = generated(tmp_path / "in.jsonl", rows)
+    results = tmp_path / "out.jsonl"
+    summary = review(ruleset, SnapshotFile(source, ruleset.contract), results, workers=0, progress=False,
+                     run_id="r", **kw)
+    return ruleset, source, results, summary
+
+
+def _as_if_stopped(results: Path, keep_lines: int, torn: bytes = b"", checkpoint_lines: int = 0):
+    """Make the results file and checkpoint what a crash could leave: the checkpoint at
+    ``checkpoint_lines``, ``keep_lines`` complete lines after all, then a torn line."""
+    data = results.read_bytes()
+    lines = data.splitlines(keepends=True)
+    results.write_bytes(b"".join(lines[:keep_lines]) + torn)
+    state = read_checkpoint(results)
+    kept = lines[:checkpoint_lines]
+    from app.portfolio.review import Tally
+    tally = Tally()
+    for line in kept:
+        tally.add(json.loads(line))
+    ruleset_source = SnapshotFile(state["input"]["path"], personal_loan().contract)
+    records = list(ruleset_source.records())
+    end = records[checkpoint_lines - 1] if checkpoint_lines else None
+    state.update(complete=False, rows=checkpoint_lines, tally=tally.to_dict(),
+                 results_bytes=sum(len(x) for x in kept),
+                 input_offset=end.end if end else ruleset_source.data_start,
+                 next_line=end.next_line if end else ruleset_source.data_line)
+    checkpoint_path(results).write_text(json.dumps(state))
+
+
+def test_resume_keeps_lines_written_after_the_checkpoint_and_drops_a_torn_line(tmp_path):
+    ruleset, source, results, first = _start(tmp_path)
+    whole = results.read_bytes()
+    _as_if_stopped(results, keep_lines=170, torn=b'{"line":171,"customer_id":"P-00', checkpoint_lines=100)
+    summary = review(ruleset, SnapshotFile(source, ruleset.contract), results, resume=True, workers=2,
+                     progress=False)
+    assert results.read_bytes() == whole
+    assert summary.resumed_at_line == 171          # lines 101-170 were taken, not evaluated again
+    assert summary.rows_this_run == 130
+    assert summary.tally.to_dict() == first.tally.to_dict()
+
+
+def test_resume_after_decisions_were_logged_but_their_results_not_written(tmp_path, db_path):
+    ruleset, source, results, first = _start(tmp_path, log=db_path)
+    whole = results.read_bytes()
+    assert first.logged == 300
+    _as_if_stopped(results, keep_lines=120, checkpoint_lines=120)
+    summary = review(ruleset, SnapshotFile(source, ruleset.contract), results, resume=True, workers=2,
+                     progress=False, log=db_path)
+    assert results.read_bytes() == whole
+    assert (summary.logged, summary.already_logged) == (0, 180)
+    assert len(_log_rows(db_path)) == 300
+
+
+def test_resume_refuses_a_changed_input_or_another_log(tmp_path, db_path):
+    ruleset, source, results, _ = _start(tmp_path, rows=50)
+    _as_if_stopped(results, keep_lines=20, checkpoint_lines=20)
+    with pytest.raises(ReviewError, match="the review started logging to no decision log"):
+        review(ruleset, SnapshotFile(source, ruleset.contract), results, resume=True, progress=False, log=db_path)
+    with open(source, "a") as fh:
+        fh.write("\n")
+    with pytest.raises(ReviewError, match="is not the input the review started on, or it has changed"):
+        review(ruleset, SnapshotFile(source, ruleset.contract), results, resume=True, progress=False)
+
+
+def test_resume_of_a_finished_review_changes_nothing(tmp_path):
+    ruleset, source, results, first = _start(tmp_path, rows=40)
+    whole = results.read_bytes()
+    again = review(ruleset, SnapshotFile(source, ruleset.contract), results, resume=True, progress=False)
+    assert results.read_bytes() == whole
+    assert again.rows_this_run == 0 and again.tally.rows == 40

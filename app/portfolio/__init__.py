@@ -6,9 +6,14 @@ line is app/cli/portfolio.py. Typical use::
 
     source = SnapshotFile("loans.jsonl", ruleset.contract)
     summary = review(ruleset, source, "loans.results.jsonl", workers=2)
+    report = simulate(published, candidate, snapshots)
+    html = render_html(report)
 """
 from .readers import SnapshotFile
+from .report_html import render_html
 from .review import Interrupted, ReviewError, ReviewSummary, review
+from .simulation import SimulationReport, simulate
 from .snapshots import InputError, RowError
 
-__all__ = ["InputError", "Interrupted", "ReviewError", "ReviewSummary", "RowError", "SnapshotFile", "review"]
+__all__ = ["InputError", "Interrupted", "ReviewError", "ReviewSummary", "RowError", "SimulationReport",
+           "SnapshotFile", "render_html", "review", "simulate"]

@@ -1,0 +1,313 @@
+"""Impact simulation: what a candidate ruleset would change on a set of snapshots.
+
+Every snapshot is evaluated by both rulesets. A customer's *outcome* is the warning
+level, the review frequency and the final actions with their parameters; the report
+lists every customer whose outcome differs, counts levels, actions and review
+frequencies before and after, tabulates the level moves, names the rules behind the
+changes, and keeps both full explanations for the most changed customers.
+
+A rule is *behind* a change when, for a customer whose outcome changed, it fired under
+one ruleset and not the other, or it fired under both but was edited to do something else
+(other signals, actions, level or review frequency).
+"""
+from __future__ import annotations
+
+import heapq
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator
+
+from app.engine import Ruleset
+
+from . import parallel
+from .snapshots import Decoder, RowError, customer_id
+
+
+@dataclass
+class Change:
+    """One customer whose outcome differs."""
+
+    ref: Any                     # where the snapshot came from: a line number or a decision id
+    customer_id: str | None
+    before: dict                 # {level, review_frequency, actions: ["name(param=value)", ...]}
+    after: dict
+    rules: list[str]             # the rules behind the change
+
+    def to_dict(self) -> dict:
+        return {"ref": self.ref, "customer_id": self.customer_id, "before": self.before, "after": self.after,
+                "rules": self.rules}
+
+
+@dataclass
+class SimulationReport:
+    baseline: dict                      # {id, version, hash, title}
+    candidate: dict
+    source: str
+    snapshots: int = 0                  # evaluated under both rulesets
+    errors: list = field(default_factory=list)      # [{ref, customer_id, side, reason, message, details}]
+    changed: list = field(default_factory=list)     # [Change], in input order
+    levels: list = field(default_factory=list)      # level names, lowest first (both rulesets')
+    level_counts: dict = field(default_factory=dict)    # {level: {before, after, delta}}
+    action_counts: dict = field(default_factory=dict)   # {action: {before, after, delta}}
+    review_counts: dict = field(default_factory=dict)   # {frequency: {before, after, delta}}
+    level_moves: list = field(default_factory=list)     # matrix[before][after], in `levels` order
+    rules: list = field(default_factory=list)           # [{rule, changed_customers, newly_fired, ...}]
+    rule_edits: dict = field(default_factory=dict)      # {added, removed, modified, other}
+    fired_differently: int = 0          # fired rules differ but the outcome does not
+    top: list = field(default_factory=list)             # [{ref, customer_id, score, before, after}]
+    seconds: float = 0.0
+
+    @property
+    def changed_count(self) -> int:
+        return len(self.changed)
+
+    def to_dict(self) -> dict:
+        return {
+            "baseline": self.baseline, "candidate": self.candidate, "source": self.source,
+            "snapshots": self.snapshots, "changed_count": self.changed_count,
+            "error_count": len(self.errors), "errors": self.errors,
+            "levels": self.levels, "level_counts": self.level_counts, "action_counts": self.action_counts,
+            "review_counts": self.review_counts,
+            "level_moves": {"levels": self.levels, "matrix": self.level_moves},
+            "rules": self.rules, "rule_edits": self.rule_edits, "fired_differently": self.fired_differently,
+            "changed": [c.to_dict() for c in self.changed], "top": self.top, "seconds": round(self.seconds, 3),
+        }
+
+    def lines(self) -> list[str]:
+        b, c = self.baseline, self.candidate
+        share = f" ({self.changed_count / self.snapshots:.1%})" if self.snapshots else ""
+        out = [f"Simulation of {c['id']}@{c['version']} against {b['id']}@{b['version']} on {self.snapshots:,} "
+               f"snapshots from {self.source}",
+               f"  outcome changes for {self.changed_count:,} customers{share}; "
+               f"{self.fired_differently:,} more fire other rules with the same outcome; "
+               f"{len(self.errors):,} snapshots could not be evaluated"]
+        out.append("  levels:  " + _deltas(self.level_counts, self.levels))
+        out.append("  actions: " + _deltas(self.action_counts, sorted(self.action_counts)))
+        out.append("  reviews: " + _deltas(self.review_counts, sorted(self.review_counts)))
+        moves = [(self.levels[i], self.levels[j], n) for i, row in enumerate(self.level_moves)
+                 for j, n in enumerate(row) if n and i != j]
+        out.append("  level moves: " + (", ".join(f"{a} -> {z} {n:,}" for a, z, n in moves) or "none"))
+        for rule in self.rules[:10]:
+            how = [f"{label} {rule[key]:,}" for key, label in (("newly_fired", "newly fired"),
+                                                                 ("no_longer_fired", "no longer fired"),
+                                                                 ("edited_and_fired", "fired in both, edited"))
+                   if rule[key]]
+            out.append(f"  {rule['rule']}{' (edited)' if rule['edited'] else ''}: behind "
+                       f"{rule['changed_customers']:,} changes ({', '.join(how)})")
+        return out
+
+
+def _deltas(counts: dict, order) -> str:
+    parts = []
+    for name in order:
+        n = counts.get(name)
+        if n and (n["before"] or n["after"]):
+            parts.append(f"{name} {n['before']:,} -> {n['after']:,} ({n['delta']:+,})")
+    return ", ".join(parts) or "none"
+
+
+# -- outcomes ---------------------------------------------------------------------------
+
+def action_label(action: str, params: dict) -> str:
+    if not params:
+        return action
+    return action + "(" + ", ".join(f"{k}={v}" for k, v in sorted(params.items())) + ")"
+
+
+def outcome(evaluation) -> dict:
+    return {"level": evaluation.level, "review_frequency": evaluation.review_frequency,
+            "actions": sorted(action_label(a.action, a.to_dict()["params"]) for a in evaluation.actions)}
+
+
+# What a rule does once it fires; an edit elsewhere (its condition, title, clause) changes
+# whether it fires, not what it does.
+EFFECT_KEYS = ("signals", "actions", "level", "review")
+
+
+def rule_edits(baseline: Ruleset, candidate: Ruleset) -> dict:
+    """Which rules were added, removed or edited (and of those, which do something else
+    when they fire); which other parts of the document changed."""
+    before = {r["id"]: r for r in baseline.document.get("rules", [])}
+    after = {r["id"]: r for r in candidate.document.get("rules", [])}
+    both = set(before) & set(after)
+    other = sorted(k for k in set(baseline.document) | set(candidate.document)
+                   if k not in ("rules", "version") and baseline.document.get(k) != candidate.document.get(k))
+    return {"added": sorted(set(after) - set(before)), "removed": sorted(set(before) - set(after)),
+            "modified": sorted(r for r in both if before[r] != after[r]),
+            "effect_changed": sorted(r for r in both if any(before[r].get(k) != after[r].get(k) for k in EFFECT_KEYS)),
+            "other": other}
+
+
+# -- the work of one chunk --------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Context:
+    baseline: Ruleset
+    candidate: Ruleset
+    decoder_before: Decoder
+    decoder_after: Decoder
+    edited: frozenset          # rules edited in any way
+    effect_changed: frozenset  # rules that do something else when they fire
+    levels: tuple
+    top: int
+
+
+@dataclass
+class _Part:
+    snapshots: int = 0
+    errors: list = field(default_factory=list)
+    changed: list = field(default_factory=list)
+    before: Counter = field(default_factory=Counter)     # (kind, name) -> customers
+    after: Counter = field(default_factory=Counter)
+    moves: Counter = field(default_factory=Counter)      # (level before, level after) -> customers
+    causes: Counter = field(default_factory=Counter)     # (rule, how) -> changed customers
+    fired_differently: int = 0
+    top: list = field(default_factory=list)              # [(score, order, entry)]
+
+
+def _count(counter: Counter, evaluation) -> None:
+    counter["level", evaluation.level] += 1
+    counter["review", evaluation.review_frequency] += 1
+    for a in evaluation.actions:
+        counter["action", a.action] += 1
+
+
+def _score(ctx: _Context, before, after, out_before: dict, out_after: dict) -> tuple:
+    """How much a customer's outcome changed: level steps, then adverse actions, then actions."""
+    rank = {lv: i for i, lv in enumerate(ctx.levels)}
+    steps = abs(rank.get(after.level, 0) - rank.get(before.level, 0))
+    adverse_b = {a.action for a in before.actions if a.adverse}
+    adverse_a = {a.action for a in after.actions if a.adverse}
+    actions = set(out_before["actions"]) ^ set(out_after["actions"])
+    return (steps, len(adverse_b ^ adverse_a), len(actions))
+
+
+def _simulate_chunk(chunk: list) -> _Part:
+    ctx: _Context = parallel.context()
+    part = _Part()
+    for order, (ref, raw) in chunk:
+        side = "baseline"
+        try:
+            snapshot, validated = ctx.decoder_before.decode(raw)
+            before = ctx.baseline.run(validated, "summary")
+            side = "candidate"
+            if ctx.candidate.contract is not ctx.baseline.contract:
+                _, validated = ctx.decoder_after.decode(snapshot)
+            after = ctx.candidate.run(validated, "summary")
+        except RowError as exc:
+            part.errors.append({"ref": ref, "customer_id": exc.customer_id, "side": side, **exc.to_dict()})
+            continue
+        except Exception as exc:  # an engine failure on one snapshot must not stop the simulation
+            part.errors.append({"ref": ref, "customer_id": None, "side": side,
+                                "reason": getattr(exc, "reason", "internal_error"), "message": str(exc),
+                                "details": []})
+            continue
+        part.snapshots += 1
+        _count(part.before, before)
+        _count(part.after, after)
+        part.moves[before.level, after.level] += 1
+        out_b, out_a = outcome(before), outcome(after)
+        fired_b, fired_a = set(before.fired), set(after.fired)
+        if out_b == out_a:
+            if fired_b != fired_a:
+                part.fired_differently += 1
+            continue
+        newly, gone = fired_a - fired_b, fired_b - fired_a
+        edited = (fired_a & fired_b) & ctx.effect_changed
+        for rule in newly:
+            part.causes[rule, "newly_fired"] += 1
+        for rule in gone:
+            part.causes[rule, "no_longer_fired"] += 1
+        for rule in edited:
+            part.causes[rule, "edited_and_fired"] += 1
+        cid = customer_id(validated)
+        rules = sorted(newly | gone | edited)
+        part.changed.append(Change(ref, cid, out_b, out_a, rules))
+        score = _score(ctx, before, after, out_b, out_a)
+        entry = (score, -order)
+        if len(part.top) < ctx.top or entry > part.top[0][:2]:
+            item = (score, -order, {"ref": ref, "customer_id": cid, "score": list(score),
+                                    "before": before.to_dict(), "after": after.to_dict(), "rules": rules})
+            if len(part.top) < ctx.top:
+                heapq.heappush(part.top, item)
+            else:
+                heapq.heapreplace(part.top, item)
+    return part
+
+
+def _items(snapshots: Iterable) -> Iterator[tuple[Any, Any]]:
+    for n, item in enumerate(snapshots):
+        if isinstance(item, tuple):
+            yield item
+        else:
+            yield n + 1, item
+
+
+def _chunked(items: Iterator, size: int) -> Iterator[list]:
+    chunk = []
+    for order, item in enumerate(items):
+        chunk.append((order, item))
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def simulate(baseline: Ruleset, candidate: Ruleset, snapshots: Iterable, *, top: int = 10, workers: int = 0,
+             chunk_size: int = 200, layout=None, source: str = "snapshots", on_chunk=None) -> SimulationReport:
+    """Compare ``candidate`` with ``baseline`` on ``snapshots``.
+
+    ``snapshots`` holds snapshot objects, or ``(ref, snapshot)`` pairs where ``ref`` says
+    where each came from (a line number, a decision id); a snapshot may also be a raw
+    JSON line or CSV record (with ``layout``), decoded in the workers. ``workers=0``
+    evaluates in this process; ``on_chunk(n)`` is told how many were done so far."""
+    started = time.monotonic()
+    levels = tuple(baseline.levels) + tuple(lv for lv in candidate.levels if lv not in baseline.levels)
+    edits = rule_edits(baseline, candidate)
+    ctx = _Context(baseline, candidate, Decoder(baseline.contract, layout), Decoder(candidate.contract, layout),
+                   frozenset(edits["modified"]), frozenset(edits["effect_changed"]), levels, top)
+    report = SimulationReport(
+        baseline={"id": baseline.id, "version": baseline.version, "hash": baseline.hash, "title": baseline.title},
+        candidate={"id": candidate.id, "version": candidate.version, "hash": candidate.hash,
+                   "title": candidate.title},
+        source=source, levels=list(levels), rule_edits=edits)
+    before, after, moves, causes = Counter(), Counter(), Counter(), Counter()
+    best: list = []
+    done = 0
+    for part in parallel.ordered_map(_simulate_chunk, _chunked(_items(snapshots), chunk_size), workers=workers,
+                                     ctx=ctx):
+        report.snapshots += part.snapshots
+        report.errors.extend(part.errors)
+        report.changed.extend(part.changed)
+        report.fired_differently += part.fired_differently
+        before.update(part.before)
+        after.update(part.after)
+        moves.update(part.moves)
+        causes.update(part.causes)
+        for item in part.top:
+            if len(best) < top:
+                heapq.heappush(best, item)
+            elif item[:2] > best[0][:2]:
+                heapq.heapreplace(best, item)
+        done += part.snapshots + len(part.errors)
+        if on_chunk:
+            on_chunk(done)
+    for kind, target in (("level", "level_counts"), ("action", "action_counts"), ("review", "review_counts")):
+        names = sorted({name for k, name in list(before) + list(after) if k == kind})
+        if kind == "level":
+            names = list(levels)
+        setattr(report, target, {name: {"before": before[kind, name], "after": after[kind, name],
+                                        "delta": after[kind, name] - before[kind, name]} for name in names})
+    report.level_moves = [[moves[b, a] for a in levels] for b in levels]
+    rules: dict[str, dict] = {}
+    for (rule, how), n in causes.items():
+        entry = rules.setdefault(rule, {"rule": rule, "edited": rule in ctx.edited, "newly_fired": 0,
+                                        "no_longer_fired": 0, "edited_and_fired": 0, "changed_customers": 0})
+        entry[how] += n
+        entry["changed_customers"] += n
+    report.rules = sorted(rules.values(), key=lambda r: (-r["changed_customers"], r["rule"]))
+    report.top = [entry for _, _, entry in sorted(best, key=lambda item: item[:2], reverse=True)]
+    report.seconds = time.monotonic() - started
+    return report

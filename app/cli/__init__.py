@@ -49,3 +49,10 @@ def init_app(app: Flask) -> None:
             raise
     else:
         app.cli.add_command(rulesets.rulesets)
+    try:
+        portfolio = importlib.import_module("app.cli.portfolio")
+    except ModuleNotFoundError as exc:
+        if exc.name != "app.cli.portfolio":
+            raise
+    else:
+        app.cli.add_command(portfolio.portfolio)

@@ -27,7 +27,8 @@ def log_time(text: str) -> str:
     return when.astimezone(dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def logged_snapshots(db: sqlite_utils.Database, ruleset_id: str, since: str, until: str) -> Iterator[tuple[str, object]]:
+def logged_snapshots(db: sqlite_utils.Database, ruleset_id: str, since: str,
+                     until: str) -> Iterator[tuple[str, object]]:
     """(decision id, snapshot) for each customer decided with ``ruleset_id`` in
     [since, until): the latest decision of each customer in the window, in log order."""
     query = """

@@ -199,7 +199,8 @@ def render_html(report: SimulationReport, *, changed_rows: int = 500) -> str:
     levels = r.levels
     title = f"Impact of {c['id']}@{c['version']} against {b['id']}@{b['version']}"
     share = f"{r.changed_count / r.snapshots:.1%}" if r.snapshots else "-"
-    actions = sorted(r.action_counts, key=lambda a: (-max(r.action_counts[a]["before"], r.action_counts[a]["after"]), a))
+    actions = sorted(r.action_counts,
+                     key=lambda a: (-max(r.action_counts[a]["before"], r.action_counts[a]["after"]), a))
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>",

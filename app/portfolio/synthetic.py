@@ -17,7 +17,8 @@ def snapshot(rng: random.Random, number: int) -> dict:
     income = rng.choice([3500, 6000, 9000, 12000, 20000, 45000]) * rng.uniform(0.8, 1.2)
     employment = rng.choices(["employed", "self_employed", "unemployed", "retired", "student"],
                              [80, 10, 3, 5, 2])[0]
-    customer = {"id": f"P-{number:07d}", "segment": rng.choices(["mass", "affluent", "private_banking"], [85, 13, 2])[0],
+    segment = rng.choices(["mass", "affluent", "private_banking"], [85, 13, 2])[0]
+    customer = {"id": f"P-{number:07d}", "segment": segment,
                 "months_on_book": rng.randint(0, 240), "employment_status": employment,
                 "monthly_income": f"{income:.2f}"}
     if rng.random() < 0.9:

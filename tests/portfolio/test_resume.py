@@ -15,7 +15,7 @@ import pytest
 
 from app import store
 from app.portfolio.readers import SnapshotFile
-from app.portfolio.review import ReviewError, checkpoint_path, read_checkpoint, review
+from app.portfolio.review import ReviewError, Tally, checkpoint_path, read_checkpoint, review
 
 from .helpers import generated, personal_loan
 
@@ -24,7 +24,7 @@ FLASK = str(Path(sys.executable).parent / "flask")
 ROWS = 3000
 
 
-def _flask(*args, env):
+def _flask(*args):
     return [FLASK, "--app", "wsgi", "portfolio", *args]
 
 
@@ -45,7 +45,7 @@ def test_killed_review_resumes_to_the_same_file_and_logs_no_one_twice(tmp_path, 
     results = tmp_path / "results.jsonl"
     env = {**os.environ, "VIGIL_DATABASE": db_path, "VIGIL_SQLITE_BUSY_TIMEOUT_MS": "60000"}
     command = _flask("review", str(source), "--ruleset", "personal_loan", "--out", str(results), "--log",
-                     "--run-id", "kill-test", "--workers", "2", "--chunk-size", "10", "--no-progress", env=env)
+                     "--run-id", "kill-test", "--workers", "2", "--chunk-size", "10", "--no-progress")
     stderr = tmp_path / "stderr.txt"
     with open(stderr, "wb") as err:
         proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err,
@@ -79,7 +79,7 @@ def test_killed_review_resumes_to_the_same_file_and_logs_no_one_twice(tmp_path, 
     assert len(logged_before) < ROWS
 
     resumed = subprocess.run(_flask("review", str(source), "--out", str(results), "--resume", "--workers", "2",
-                                    "--no-progress", env=env), cwd=ROOT, env=env, capture_output=True, text=True,
+                                    "--no-progress"), cwd=ROOT, env=env, capture_output=True, text=True,
                              timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"Reviewed {ROWS:,} records" in resumed.stdout
@@ -115,7 +115,6 @@ def _as_if_stopped(results: Path, keep_lines: int, torn: bytes = b"", checkpoint
     results.write_bytes(b"".join(lines[:keep_lines]) + torn)
     state = read_checkpoint(results)
     kept = lines[:checkpoint_lines]
-    from app.portfolio.review import Tally
     tally = Tally()
     for line in kept:
         tally.add(json.loads(line))
@@ -170,3 +169,46 @@ def test_resume_of_a_finished_review_changes_nothing(tmp_path):
     again = review(ruleset, SnapshotFile(source, ruleset.contract), results, resume=True, progress=False)
     assert results.read_bytes() == whole
     assert again.rows_this_run == 0 and again.tally.rows == 40
+
+
+def test_ctrl_c_stops_with_a_checkpoint_and_says_how_to_carry_on(tmp_path, db_path):
+    source = generated(tmp_path / "portfolio.jsonl", ROWS)
+    results = tmp_path / "results.jsonl"
+    env = {**os.environ, "VIGIL_DATABASE": db_path, "VIGIL_SQLITE_BUSY_TIMEOUT_MS": "60000"}
+    command = _flask("review", str(source), "--ruleset", "personal_loan", "--out", str(results), "--log",
+                     "--workers", "2", "--chunk-size", "10", "--no-progress")
+    with open(tmp_path / "stdout.txt", "wb") as out, open(tmp_path / "stderr.txt", "wb") as err:
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while _lines(results) < 200:
+            assert proc.poll() is None, (tmp_path / "stderr.txt").read_text()[-2000:]
+            assert time.monotonic() < deadline, "the review made no progress"
+            time.sleep(0.005)
+        lock = sqlite3.connect(db_path, timeout=60, isolation_level=None)
+        lock.execute("BEGIN IMMEDIATE")
+        os.killpg(proc.pid, signal.SIGINT)     # what Ctrl-C sends to the terminal's process group
+        time.sleep(0.2)
+        lock.execute("ROLLBACK")
+        lock.close()
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    stderr = (tmp_path / "stderr.txt").read_text()
+    assert proc.returncode == 130, stderr[-2000:]
+    assert f"Interrupted. Carry on with: flask --app wsgi portfolio review {source} --out {results} --resume" in stderr
+    state = read_checkpoint(results)
+    assert not state["complete"] and 200 <= state["rows"] < ROWS
+    assert _lines(results) == state["rows"]
+    assert f"Stopped after {state['rows']:,} records" in stderr
+
+    resumed = subprocess.run(_flask("review", str(source), "--out", str(results), "--resume", "--no-progress"),
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    ruleset = personal_loan()
+    review(ruleset, SnapshotFile(source, ruleset.contract), tmp_path / "straight.jsonl", workers=0, progress=False)
+    assert results.read_bytes() == (tmp_path / "straight.jsonl").read_bytes()
+    rows = _log_rows(db_path)
+    assert len(rows) == len({r["client_request_id"] for r in rows}) == ROWS

@@ -135,7 +135,8 @@ def test_top_changed_customers_come_with_both_explanations():
     changed = {c.customer_id for c in report.changed}
     for entry in report.top:
         assert entry["customer_id"] in changed
-        assert entry["before"]["level"] != entry["after"]["level"] or entry["before"]["actions"] != entry["after"]["actions"]
+        before, after = entry["before"], entry["after"]
+        assert before["level"] != after["level"] or before["actions"] != after["actions"]
         assert "OWN-001" in [f["rule"] for f in entry["after"]["trail"]]
         assert "OWN-001" not in [f["rule"] for f in entry["before"]["trail"]]
 

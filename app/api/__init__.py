@@ -67,6 +67,7 @@ def _finish_request(response):
             extra["decision_ids"] = decision_ids
     if g.get("error_reason"):
         extra["reason"] = g.error_reason
+    extra.update(g.get("log_extra") or {})
     log.info("request", extra=extra)
     return response
 

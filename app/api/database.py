@@ -1,28 +1,46 @@
-"""One decision-log connection per request, opened when first needed, closed in teardown."""
+"""The decision-log connection of the current thread.
+
+Each worker thread keeps one connection open instead of opening one per request: when
+the last connection to a WAL database closes, SQLite checkpoints and deletes the WAL,
+which cost more than a millisecond on every decision. A connection that failed, or
+whose file was removed or made read-only, is dropped, and the next request opens a
+fresh one, so the service recovers by itself once the log is back.
+"""
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g
+import threading
+
+from flask import Flask, current_app
 
 from app import store
 
 
 def get_log() -> store.LogDatabase:
-    if "log_db" not in g:
+    local = current_app.extensions["vigil.log_connections"]
+    db = getattr(local, "db", None)
+    if db is None:
         config = current_app.config
-        g.log_db = store.connect(
+        db = store.connect(
             config["VIGIL_DATABASE"],
             synchronous=config["VIGIL_SQLITE_SYNCHRONOUS"],
             busy_timeout_ms=config["VIGIL_SQLITE_BUSY_TIMEOUT_MS"],
         )
-    return g.log_db
+        local.db = db
+    return db
 
 
-def close_log(exc: BaseException | None = None) -> None:
-    db = g.pop("log_db", None)
+def drop_log() -> None:
+    """Forget this thread's connection; the next get_log() reconnects."""
+    local = current_app.extensions["vigil.log_connections"]
+    db = getattr(local, "db", None)
+    local.db = None
     if db is not None:
-        db.close()
+        try:
+            db.close()
+        except Exception:  # noqa: BLE001 - a broken connection may fail to close too
+            pass
 
 
 def init_app(app: Flask) -> None:
-    app.teardown_appcontext(close_log)
+    app.extensions["vigil.log_connections"] = threading.local()

@@ -41,10 +41,6 @@ blp = Blueprint("decisions", __name__, url_prefix="/v1/decisions",
 log = logging.getLogger("vigil.decisions")
 _request_schema = DecisionRequestSchema()
 
-# The result part of a decision, logged in its own column for audit queries.
-_RESULT_KEYS = ("level", "review_frequency", "actions", "overridden", "signals", "fired")
-
-
 def _dumps(value) -> str:
     # Decimals only arrive here inside snapshots: a contract accepts a decimal as a
     # string holding the number, so the logged snapshot re-evaluates the same.
@@ -73,29 +69,35 @@ def _decide(item: dict, started: float) -> decision_log.Decision:
     result = ruleset.evaluate(item["snapshot"], explain=explain).to_dict()
     t1 = time.perf_counter()
     decided_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
-    body = {
-        "decision_id": str(uuid.uuid4()),
+    decision_id = str(uuid.uuid4())
+    head = {
+        "decision_id": decision_id,
         "decided_at": decided_at,
         "customer_id": item["customer_id"],
         "client_request_id": item.get("client_request_id"),
         "ruleset": result["ruleset"],
+    }
+    outcome = {
         "level": result.get("level"),
         "review_frequency": result.get("review_frequency"),
         "actions": result.get("actions", []),
         "overridden": result.get("overridden", []),
         "signals": result.get("signals", []),
         "fired": result.get("fired", []),
-        "trail": result.get("trail", []),
     }
-    if explain == "full":
-        body["not_fired"] = result.get("not_fired", [])
-    body["explain"] = explain
-    body["timing"] = {
+    tail = {"not_fired": result.get("not_fired", [])} if explain == "full" else {}
+    tail["explain"] = explain
+    tail["timing"] = {
         "evaluation_ms": round((t1 - t0) * 1000, 3),
         "total_ms": round((time.perf_counter() - started) * 1000, 3),
     }
+    result_json = _dumps(outcome)
+    trail_json = _dumps(result.get("trail", []))
+    # The answer is head + outcome + trail + tail as one JSON object, assembled from
+    # the texts logged in the result and trail columns rather than serialized twice.
+    response = f"{_dumps(head)[:-1]},{result_json[1:-1]},\"trail\":{trail_json},{_dumps(tail)[1:]}"
     return decision_log.Decision(
-        id=body["decision_id"],
+        id=decision_id,
         decided_at=decided_at,
         customer_id=item["customer_id"],
         ruleset_id=result["ruleset"]["id"],
@@ -103,12 +105,12 @@ def _decide(item: dict, started: float) -> decision_log.Decision:
         ruleset_hash=result["ruleset"]["hash"],
         client_request_id=item.get("client_request_id"),
         request_hash=_request_hash(item),
-        level=body["level"],
-        review_frequency=body["review_frequency"],
+        level=outcome["level"],
+        review_frequency=outcome["review_frequency"],
         snapshot=_dumps(item["snapshot"]),
-        result=_dumps({k: body[k] for k in _RESULT_KEYS}),
-        trail=_dumps(body["trail"]),
-        response=_dumps(body),
+        result=result_json,
+        trail=trail_json,
+        response=response,
     )
 
 
@@ -137,7 +139,7 @@ def _json(text: str, status: int = 200, headers: dict | None = None) -> Response
 
 
 @blp.route("", methods=["POST"])
-@blp.arguments(DecisionRequestSchema, example=examples.DECISION_REQUEST)
+@blp.arguments(DecisionRequestSchema(), example=examples.DECISION_REQUEST)
 @blp.response(201, DecisionSchema, description="A new decision, committed to the log.")
 @blp.alt_response(200, schema=DecisionSchema,
                   description="The decision already logged for this client_request_id.")
@@ -159,16 +161,15 @@ def create_decision(item):
         earlier = logged.decision if logged.replayed else None
         if earlier is None:
             g.decision_ids = [decision.id]
-            log.info("decision", extra={"decision_id": decision.id, "ruleset": decision.ruleset_id,
-                                        "ruleset_version": decision.ruleset_version,
-                                        "warning_level": decision.level})
+            g.log_extra = {"ruleset": decision.ruleset_id, "ruleset_version": decision.ruleset_version,
+                           "warning_level": decision.level}
             return _json(decision.response, 201)
     g.decision_ids = [earlier.id]
     return _json(earlier.response, 200, {"Idempotent-Replayed": "true"})
 
 
 @blp.route("/batch", methods=["POST"])
-@blp.arguments(BatchRequestSchema, example=examples.BATCH_REQUEST)
+@blp.arguments(BatchRequestSchema(), example=examples.BATCH_REQUEST)
 @blp.response(200, BatchResponseSchema, description=(
     "One result per item, in order. An item that fails carries its own error and "
     "does not stop the others; the decisions are committed to the log before the answer."))
@@ -220,7 +221,7 @@ def create_batch(args):
             metrics.error(outcome["reason"])
             parts.append(_dumps({"index": index, "status": outcome["status"], "error": outcome}))
     g.decision_ids = ids
-    log.info("batch", extra={"decision_ids": ids, "items": len(items), "decided": decided})
+    g.log_extra = {"items": len(items), "decided": decided}
     body = f'{{"results":[{",".join(parts)}],"decided":{decided},"failed":{len(items) - decided}}}'
     return _json(body)
 

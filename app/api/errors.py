@@ -170,7 +170,10 @@ def handle_engine_error(exc: EngineError) -> Response:
 
 def handle_store_error(exc: StoreError) -> Response:
     if exc.status >= 500:
+        from app.api.database import drop_log
+
         log.error("decision log error", extra={"reason": exc.reason}, exc_info=exc)
+        drop_log()
     return error_response(exc.status, exc.reason, exc.message)
 
 

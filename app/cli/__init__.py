@@ -31,7 +31,10 @@ def migrate_command():
 def status_command():
     """Show pending migrations and how many decisions are logged."""
     path = current_app.config["VIGIL_DATABASE"]
-    db = store.connect(path)
+    try:
+        db = store.connect(path)
+    except store.StoreError:
+        raise click.ClickException(f"{path}: cannot open the decision log; run `flask --app wsgi db migrate`")
     try:
         pending = store.pending_migrations(db)
         click.echo(f"{path}: {decision_log.count(db) if not pending else '?'} decisions logged; "

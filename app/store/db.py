@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +28,7 @@ class LogDatabase(sqlite_utils.Database):
 
     path: str
     file_identity: tuple[int, int]
+    busy_timeout_ms: int
 
 
 def _identity(path: str) -> tuple[int, int]:
@@ -50,6 +54,7 @@ def connect(path: str, *, synchronous: str = "FULL", busy_timeout_ms: int = 5000
         conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
         db = LogDatabase(conn, recursive_triggers=False, execute_plugins=False)
         db.path = path
+        db.busy_timeout_ms = int(busy_timeout_ms)
         db.file_identity = _identity(path)
     except (sqlite3.Error, OSError) as exc:
         conn.close()
@@ -64,36 +69,79 @@ def create(path: str) -> sqlite_utils.Database:
 
 
 def still_on_disk(db: sqlite_utils.Database) -> bool:
-    """True if the file this connection writes to is still the one at its path."""
+    """True if the file this connection writes to is still the one at its path, and
+    nobody has made it read-only since the connection was opened.
+
+    A connection opened before a chmod keeps writing through its open file; an
+    operator who makes the log read-only means "stop writing", so the mode bits are
+    honoured even for a process (root) the kernel would let write.
+    """
     identity = getattr(db, "file_identity", None)
     if identity is None:
         return True
     try:
-        return _identity(db.path) == identity
+        st = os.stat(db.path)
     except OSError:
         return False
+    return (st.st_dev, st.st_ino) == identity and bool(st.st_mode & 0o222) and os.access(db.path, os.W_OK)
+
+
+# Threads of one process queue for the write lock here, where a release wakes the next
+# writer at once, rather than in SQLite's busy handler, which sleeps 1, 2, 5, 10 ... ms.
+_process_writer = threading.Lock()
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, getattr(sqlite3, "SQLITE_LOCKED", 6)) \
+        or "locked" in str(exc) or "busy" in str(exc)
+
+
+def _begin_immediate(db: sqlite_utils.Database, deadline: float) -> None:
+    """BEGIN IMMEDIATE, retried every ~0.2 ms while another process holds the write
+    lock, until the deadline (then LogUnavailable)."""
+    conn = db.conn
+    conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(0.0001 + random.random() * 0.0002)
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(getattr(db, 'busy_timeout_ms', 5000))}")
 
 
 @contextlib.contextmanager
 def immediate(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
-    """A write transaction that takes the write lock at BEGIN.
+    """A write transaction that holds the write lock from BEGIN to COMMIT.
 
     A deferred transaction that reads before it writes can fail at once with
-    SQLITE_BUSY when another worker wrote in between; taking the lock up front
-    makes concurrent writers queue on busy_timeout instead.
+    SQLITE_BUSY when another worker wrote in between; taking the lock up front makes
+    concurrent writers queue instead. Raises LogUnavailable if the lock cannot be had
+    within the connection's busy timeout.
     """
-    db.execute("BEGIN IMMEDIATE")
+    timeout = getattr(db, "busy_timeout_ms", 5000) / 1000
+    deadline = time.monotonic() + timeout
+    if not _process_writer.acquire(timeout=timeout):
+        raise LogUnavailable("The decision log is busy; no decision was made.")
     try:
-        yield db
-    except BaseException:
-        db.rollback()
-        raise
-    else:
+        _begin_immediate(db, deadline)
         try:
-            db.execute("COMMIT")
+            yield db
         except BaseException:
             db.rollback()
             raise
+        else:
+            try:
+                db.conn.execute("COMMIT")
+            except BaseException:
+                db.rollback()
+                raise
+    finally:
+        _process_writer.release()
 
 
 def migrate(db: sqlite_utils.Database) -> list[str]:

@@ -62,6 +62,8 @@ def record(db: sqlite_utils.Database, decisions: Sequence[Decision]) -> list[Log
     them is committed; when it raises LogUnavailable, none may be answered.
     """
     logged: list[Logged] = []
+    if not still_on_disk(db):
+        raise LogUnavailable()
     try:
         with immediate(db):
             for decision in decisions:

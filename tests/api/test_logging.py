@@ -23,8 +23,7 @@ def test_log_lines_are_json_with_request_and_decision_ids(client):
     request_line = next(l for l in lines if l["message"] == "request" and l["request_id"] == "req-777")
     assert request_line["decision_id"] == decision_id
     assert request_line["status"] == 201 and request_line["path"] == "/v1/decisions"
-    decision_line = next(l for l in lines if l["message"] == "decision")
-    assert decision_line["decision_id"] == decision_id and decision_line["request_id"] == "req-777"
+    assert request_line["ruleset"] == "retail_card" and request_line["warning_level"] == "orange"
     error_line = next(l for l in lines if l.get("request_id") == "req-778")
     assert error_line["status"] == 404 and error_line["reason"] == "decision_not_found"
     assert all({"ts", "level", "logger", "message"} <= set(l) for l in lines)

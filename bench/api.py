@@ -1,0 +1,313 @@
+"""Decisions per second through gunicorn, beside a bare Flask endpoint.
+
+One run starts two gunicorn servers on 127.0.0.1 with the same gunicorn.conf.py
+settings (workers, threads, worker class; no preload):
+
+* Vigil itself (`wsgi:app`) on a fresh decision log with migrations applied, logging
+  every decision (synchronous=FULL unless VIGIL_SQLITE_SYNCHRONOUS says otherwise);
+* a bare Flask endpoint (`bench.bare:app`) that parses the same body and answers JSON.
+
+For each it measures the highest rate with closed-loop keep-alive clients, then, for
+Vigil, the latency of decisions sent open-loop at half of its highest rate (latency is
+timed from each request's scheduled send time, so a stall is not hidden). The client
+runs on the same machine and takes part of its cores, for both servers alike.
+
+    python bench/api.py [--seconds 8] [--connections 8] [--clients 2] [--workers N] [--threads N]
+
+Prints both rates, the ratio and p50/p90/p99/max latency at half load, and the goals:
+a ratio of at least 0.5 and p99 under 10 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import selectors
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.api.examples import DECISION_REQUEST  # noqa: E402
+
+BIN = Path(sys.executable).parent
+
+
+def request_bytes(port: int, body: bytes) -> bytes:
+    return (f"POST /v1/decisions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n").encode() + body
+
+
+def workload() -> list[bytes]:
+    """Two customers in turn: the README's delinquent one and a clean one."""
+    delinquent = {k: v for k, v in DECISION_REQUEST.items() if k != "client_request_id"}
+    clean = json.loads(json.dumps(delinquent))
+    clean["customer_id"] = "C-200002"
+    clean["snapshot"]["card"].update({"balance": "6000.00", "utilization": "0.3000"})
+    clean["snapshot"]["credit_report"]["other_banks"].update(
+        {"overdue_accounts_6m": 0, "overdue_accounts_12m": 0, "overdue_accounts_24m": 0, "worst_dpd": 0})
+    return [json.dumps(delinquent).encode(), json.dumps(clean).encode()]
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection with just enough response parsing."""
+
+    def __init__(self, port: int):
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.setblocking(False)
+        self.buf = b""
+        self.sent_at = 0.0
+        self.idle_since = time.perf_counter()
+
+    def send(self, data: bytes, at: float) -> None:
+        self.sent_at = at
+        self.last = data
+        self.sock.setblocking(True)
+        self.sock.sendall(data)
+        self.sock.setblocking(False)
+
+    def read(self) -> int | None:
+        """Status of a complete response once it has arrived, else None."""
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("server closed the connection")
+        self.buf += chunk
+        head_end = self.buf.find(b"\r\n\r\n")
+        if head_end < 0:
+            return None
+        head = self.buf[:head_end].decode("latin-1")
+        length = 0
+        for line in head.split("\r\n")[1:]:
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value)
+        if len(self.buf) < head_end + 4 + length:
+            return None
+        self.buf = self.buf[head_end + 4 + length:]
+        return int(head.split(" ", 2)[1])
+
+
+def closed_loop(port: int, connections: int, seconds: float, warmup: float, out) -> None:
+    """Keep every connection busy; count responses after the warm-up."""
+    bodies = [request_bytes(port, b) for b in workload()]
+    sel = selectors.DefaultSelector()
+    conns = [Connection(port) for _ in range(connections)]
+    n = 0
+    for c in conns:
+        sel.register(c.sock, selectors.EVENT_READ, c)
+        c.send(bodies[n % 2], time.perf_counter())
+        n += 1
+    start = time.perf_counter()
+    count_from, end = start + warmup, start + warmup + seconds
+    done, errors = 0, 0
+    while True:
+        now = time.perf_counter()
+        if now >= end:
+            break
+        for key, _ in sel.select(timeout=0.5):
+            c = key.data
+            status = c.read()
+            if status is None:
+                continue
+            if time.perf_counter() >= count_from:
+                done += 1
+                errors += status >= 300
+            c.send(bodies[n % 2], time.perf_counter())
+            n += 1
+    for c in conns:
+        c.sock.close()
+    out.put((done, errors))
+
+
+def open_loop(port: int, rate: float, seconds: float, warmup: float, out) -> None:
+    """Send at a fixed rate whatever the answers do; latency from the scheduled time."""
+    bodies = [request_bytes(port, b) for b in workload()]
+    sel = selectors.DefaultSelector()
+    idle = [Connection(port) for _ in range(16)]
+    for c in idle:
+        sel.register(c.sock, selectors.EVENT_READ, c)
+    interval = 1.0 / rate
+    start = time.perf_counter()
+    next_at, end = start, start + warmup + seconds
+    latencies, errors, n, resent = [], 0, 0, 0
+    while True:
+        now = time.perf_counter()
+        while next_at <= now and next_at < end:
+            c = idle.pop() if idle else None
+            if c is None or now - c.idle_since > 1.0:
+                # gunicorn closes keep-alive connections idle for `keepalive` seconds.
+                if c is not None:
+                    sel.unregister(c.sock)
+                    c.sock.close()
+                c = Connection(port)
+                sel.register(c.sock, selectors.EVENT_READ, c)
+            c.send(bodies[n % 2], next_at)
+            n += 1
+            next_at += interval
+        if now >= end and len(idle) == len(sel.get_map()):
+            break
+        timeout = max(0.0, min(next_at, end) - time.perf_counter()) if next_at < end else 0.5
+        for key, _ in sel.select(timeout=timeout):
+            c = key.data
+            try:
+                status = c.read()
+            except ConnectionError:
+                # The server dropped a connection with a request on it: send that
+                # request again on a new one; its latency still counts from its
+                # scheduled time.
+                sel.unregister(c.sock)
+                c.sock.close()
+                fresh = Connection(port)
+                sel.register(fresh.sock, selectors.EVENT_READ, fresh)
+                fresh.send(c.last, c.sent_at)
+                resent += 1
+                continue
+            if status is None:
+                continue
+            finished = time.perf_counter()
+            if c.sent_at >= start + warmup:
+                latencies.append(finished - c.sent_at)
+                errors += status >= 300
+            c.idle_since = finished
+            idle.append(c)
+    out.put((latencies, errors, resent))
+
+
+def run_clients(target, clients: int, *args) -> list:
+    ctx = mp.get_context("fork")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*args, out)) for _ in range(clients)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=600) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    return results
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(module: str, env: dict, log_path: Path) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    env = {**env, "VIGIL_BIND": f"127.0.0.1:{port}"}
+    log = open(log_path, "wb")
+    proc = subprocess.Popen([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", module], cwd=ROOT, env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    body = request_bytes(port, workload()[0])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{module} did not start; see {log_path}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.sendall(body)
+                if s.recv(64).startswith(b"HTTP/1.1 201"):
+                    return proc, port
+        except OSError:
+            pass
+        time.sleep(0.1)
+    proc.terminate()
+    raise SystemExit(f"{module} not ready after 60 s; see {log_path}")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def max_rate(port: int, args) -> tuple[float, int]:
+    per_client = max(1, args.connections // args.clients)
+    results = run_clients(closed_loop, args.clients, port, per_client, args.seconds, args.warmup)
+    done = sum(r[0] for r in results)
+    return done / args.seconds, sum(r[1] for r in results)
+
+
+def percentile(sorted_values: list[float], p: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    k = min(len(sorted_values) - 1, max(0, round(p / 100 * len(sorted_values)) - 1))
+    return sorted_values[k]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per phase")
+    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each phase")
+    parser.add_argument("--connections", type=int, default=8, help="concurrent connections for the highest rate")
+    parser.add_argument("--clients", type=int, default=2, help="client processes")
+    parser.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: VIGIL_WORKERS or cores)")
+    parser.add_argument("--threads", type=int, default=None, help="threads per worker (default: VIGIL_THREADS or 4)")
+    parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="vigil-bench-"))
+    env = {**os.environ, "VIGIL_DATABASE": str(workdir / "vigil.db"),
+           "MALLOC_MMAP_THRESHOLD_": os.environ.get("MALLOC_MMAP_THRESHOLD_", "268435456"),
+           "MALLOC_TRIM_THRESHOLD_": os.environ.get("MALLOC_TRIM_THRESHOLD_", "268435456")}
+    if args.workers:
+        env["VIGIL_WORKERS"] = str(args.workers)
+    if args.threads:
+        env["VIGIL_THREADS"] = str(args.threads)
+    workers = env.get("VIGIL_WORKERS", str(os.cpu_count()))
+    threads = env.get("VIGIL_THREADS", "4")
+    subprocess.run([str(BIN / "flask"), "--app", "wsgi", "db", "migrate"], cwd=ROOT, env=env, check=True,
+                   capture_output=True)
+
+    print(f"gunicorn -c gunicorn.conf.py: {workers} workers x {threads} threads (gthread), "
+          f"{os.cpu_count()} cores, client: {args.clients} processes x "
+          f"{max(1, args.connections // args.clients)} keep-alive connections, {args.seconds:g} s per phase")
+
+    bare, port = start_server("bench.bare:app", env, workdir / "bare.log")
+    try:
+        bare_rate, bare_errors = max_rate(port, args)
+    finally:
+        stop_server(bare)
+    print(f"bare Flask endpoint:         {bare_rate:8.0f} req/s   ({bare_errors} errors)")
+
+    vigil, port = start_server("wsgi:app", env, workdir / "vigil.log")
+    try:
+        vigil_rate, vigil_errors = max_rate(port, args)
+        print(f"Vigil POST /v1/decisions:    {vigil_rate:8.0f} decisions/s ({vigil_errors} errors), log on")
+        half = vigil_rate / 2
+        [(latencies, late_errors, resent)] = run_clients(open_loop, 1, port, half, args.seconds, args.warmup)
+    finally:
+        stop_server(vigil)
+    conn = sqlite3.connect(f"file:{workdir / 'vigil.db'}?mode=ro", uri=True)
+    logged = conn.execute("SELECT count(*) FROM decisions").fetchone()[0]
+    conn.close()
+    latencies.sort()
+    ms = {p: percentile(latencies, p) * 1000 for p in (50, 90, 99, 100)}
+    ratio = vigil_rate / bare_rate if bare_rate else float("nan")
+    print(f"ratio Vigil / bare:          {ratio:8.2f}   (goal >= 0.50: {'met' if ratio >= 0.5 else 'NOT met'})")
+    print(f"latency at half load ({half:.0f} decisions/s, {len(latencies)} requests, {late_errors} errors): "
+          f"p50 {ms[50]:.2f} ms, p90 {ms[90]:.2f} ms, p99 {ms[99]:.2f} ms, max {ms[100]:.2f} ms "
+          f"(goal p99 < 10 ms: {'met' if ms[99] < 10 else 'NOT met'})")
+    print(f"decisions logged in this run: {logged}; requests sent again after the server dropped "
+          f"their connection: {resent}")
+    if args.json:
+        print(json.dumps({"bare_rps": round(bare_rate), "vigil_rps": round(vigil_rate), "ratio": round(ratio, 3),
+                          "half_load_rps": round(half), "p50_ms": round(ms[50], 3), "p90_ms": round(ms[90], 3),
+                          "p99_ms": round(ms[99], 3), "max_ms": round(ms[100], 3), "logged": logged,
+                          "resent": resent}))
+    return 0 if not (bare_errors or vigil_errors or late_errors) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

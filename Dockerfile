@@ -1,0 +1,42 @@
+# Vigil: post-loan decision service.
+#   docker build -t vigil .
+#   docker run -p 8000:8000 -v vigil-data:/app/instance vigil
+
+# ---- build: durable_rules has no wheel for this platform and compiles from source
+FROM python:3.11-slim AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc g++ make \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY requirements.txt .
+RUN pip wheel --no-cache-dir --wheel-dir /wheels -r requirements.txt
+
+# ---- runtime: no compiler, no build tools, not root
+FROM python:3.11-slim AS runtime
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    VIGIL_BIND=0.0.0.0:8000 \
+    VIGIL_DATABASE=/app/instance/vigil.db \
+    PROMETHEUS_MULTIPROC_DIR=/tmp/vigil-metrics \
+    MALLOC_MMAP_THRESHOLD_=268435456 \
+    MALLOC_TRIM_THRESHOLD_=268435456
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir --no-index --find-links /wheels /wheels/*.whl \
+ && rm -rf /wheels \
+ && groupadd --system vigil \
+ && useradd --system --gid vigil --home-dir /app --shell /usr/sbin/nologin vigil
+WORKDIR /app
+COPY --chown=root:root app ./app
+COPY --chown=root:root migrations ./migrations
+COPY --chown=root:root rulesets ./rulesets
+COPY --chown=root:root schemas ./schemas
+COPY --chown=root:root wsgi.py gunicorn.conf.py ./
+# Only the decision log is writable, and only by the service user.
+RUN mkdir -p /app/instance && chown vigil:vigil /app/instance
+VOLUME ["/app/instance"]
+USER vigil
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+  CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2).status == 200 else 1)"]
+# Migrations run once, before the workers start; then gunicorn replaces the shell.
+ENTRYPOINT ["/bin/sh", "-c", "flask --app wsgi db migrate && exec gunicorn -c gunicorn.conf.py wsgi:app"]

@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import signal
 from collections import deque
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Callable, Iterable, Iterator
 
 # What the task functions work with (rulesets, decoders, options). Set in the parent
@@ -41,7 +42,9 @@ def ordered_map(task: Callable[[Any], Any], chunks: Iterable[Any], *, workers: i
     """``task(chunk)`` for every chunk, yielded in the order of ``chunks``.
 
     ``workers=0`` runs every task in this process. ``task`` must be a module-level
-    function; it reads its context with ``context()``.
+    function; it reads its context with ``context()``. A worker that dies (a crash in
+    native code, the out-of-memory killer) raises BrokenProcessPool here rather than
+    leaving its chunk waiting forever.
     """
     global _context
     _context = ctx
@@ -49,7 +52,7 @@ def ordered_map(task: Callable[[Any], Any], chunks: Iterable[Any], *, workers: i
         for chunk in chunks:
             yield task(chunk)
         return
-    pool = multiprocessing.get_context("fork").Pool(workers, initializer=_worker_start)
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_start)
     try:
         pending: deque = deque()
         limit = workers * in_flight_per_worker
@@ -62,11 +65,11 @@ def ordered_map(task: Callable[[Any], Any], chunks: Iterable[Any], *, workers: i
                 except StopIteration:
                     exhausted = True
                     break
-                pending.append(pool.apply_async(task, (chunk,)))
+                pending.append(pool.submit(task, chunk))
             if not pending:
                 break
-            yield pending.popleft().get()
-        pool.close()
-        pool.join()
+            yield pending.popleft().result()
     finally:
-        pool.terminate()
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)

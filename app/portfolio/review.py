@@ -29,6 +29,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, TextIO
@@ -407,6 +408,11 @@ def review(ruleset: Ruleset, source: SnapshotFile, results: str | Path, *, worke
             checkpoint()
             meter.close()
             raise Interrupted(summary(False)) from None
+        except BrokenProcessPool:
+            checkpoint()
+            meter.close()
+            raise ReviewError(f"a worker process died after {tally.rows:,} records; the review can be "
+                              "resumed with --resume") from None
         finally:
             outcomes.close()
             records.close()

@@ -60,14 +60,17 @@ def _ref(ref) -> str:
 
 
 def nice_top(value: int) -> tuple[int, int]:
-    """An axis top at or above ``value`` and its tick step: 1, 2 or 5 times a power of ten."""
+    """An axis top at or above ``value`` and its tick step (1, 2 or 5 times a power of
+    ten), with at most five steps."""
     value = max(1, value)
-    step = 1
+    power = 1
     while True:
         for m in (1, 2, 5):
-            if step * m * 4 >= value:
-                return step * m * 4, step * m
-        step *= 10
+            step = power * m
+            steps = -(-value // step)
+            if steps <= 5:
+                return steps * step, step
+        power *= 10
 
 
 def grouped_bars(title: str, counts: dict, names: list, width: int = 480, height: int = 260) -> str:
@@ -79,8 +82,8 @@ def grouped_bars(title: str, counts: dict, names: list, width: int = 480, height
     bar = min(40, slot * 0.35)
     out = [f'<svg width="{width}" height="{height}" role="img" '
            f'aria-label="{escape(title)}" font-size="11" font-family="sans-serif">']
-    for i in range(5):
-        y = pad_t + plot_h - plot_h * i / 4
+    for i in range(top // tick + 1):
+        y = pad_t + plot_h - plot_h * tick * i / top
         out.append(f'<line x1="{pad_l}" y1="{y:.1f}" x2="{width - 10}" y2="{y:.1f}" stroke="#e4e7eb"/>')
         out.append(f'<text x="{pad_l - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#52606d">'
                    f'{_n(tick * i)}</text>')

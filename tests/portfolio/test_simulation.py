@@ -194,3 +194,12 @@ def test_the_html_page_is_self_contained_and_escapes_what_it_shows():
     for change in report.changed:
         assert change.customer_id.replace("<", "&lt;").replace(">", "&gt;") in page
     assert ">Warning levels<" in page and ">Warning-level moves (customers)<" in page and ">Actions" in page
+
+
+def test_chart_axes_end_on_a_round_number_just_above_the_largest_bar():
+    from app.portfolio.report_html import nice_top
+    assert nice_top(9197) == (10000, 2000)
+    assert nice_top(306) == (400, 100)
+    for value in range(1, 3000, 7):
+        top, step = nice_top(value)
+        assert value <= top <= 2.5 * value and top % step == 0 and top // step <= 5

@@ -14,7 +14,7 @@ workers = int(os.environ.get("VIGIL_WORKERS", os.cpu_count() or 2))
 # The rules engine holds the GIL while it evaluates, so threads add no speed; a few
 # keep a worker answering health checks and keep-alive clients while one request runs.
 threads = int(os.environ.get("VIGIL_THREADS", "4"))
-worker_class = "gthread"
+worker_class = os.environ.get("VIGIL_WORKER_CLASS", "gthread")
 preload_app = False
 keepalive = int(os.environ.get("VIGIL_KEEPALIVE", "5"))
 timeout = int(os.environ.get("VIGIL_TIMEOUT", "30"))
@@ -66,3 +66,12 @@ def child_exit(server, worker):
 def on_exit(server):
     if _metrics_dir.startswith(tempfile.gettempdir()) and "vigil-metrics-" in _metrics_dir:
         shutil.rmtree(_metrics_dir, ignore_errors=True)
+
+
+def post_worker_init(worker):
+    # The app, its schemas and compiled rulesets live as long as the worker: move them
+    # out of the collector's way so a full collection does not walk them per request.
+    import gc
+
+    gc.collect()
+    gc.freeze()

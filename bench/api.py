@@ -4,7 +4,8 @@ One run starts two gunicorn servers on 127.0.0.1 with the same gunicorn.conf.py
 settings (workers, threads, worker class; no preload):
 
 * Vigil itself (`wsgi:app`) on a fresh decision log with migrations applied, logging
-  every decision (synchronous=FULL unless VIGIL_SQLITE_SYNCHRONOUS says otherwise);
+  every decision with the service's settings (VIGIL_SQLITE_SYNCHRONOUS and the rest
+  are taken from the environment, as the service takes them);
 * a bare Flask endpoint (`bench.bare:app`) that parses the same body and answers JSON.
 
 For each it measures the highest rate with closed-loop keep-alive clients, then, for
@@ -58,19 +59,42 @@ def workload() -> list[bytes]:
 
 
 class Connection:
-    """One keep-alive HTTP/1.1 connection with just enough response parsing."""
+    """One HTTP/1.1 connection with just enough response parsing. Kept alive while the
+    server allows it; reopened when the server answers `Connection: close` (gunicorn's
+    sync workers do after every request)."""
 
-    def __init__(self, port: int):
-        self.sock = socket.create_connection(("127.0.0.1", port))
+    def __init__(self, port: int, sel: selectors.BaseSelector | None = None):
+        self.port = port
+        self.sel = sel
+        self.closing = False
+        self._open()
+
+    def _open(self) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", self.port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.setblocking(False)
+        if self.sel is not None:
+            self.sel.register(self.sock, selectors.EVENT_READ, self)
         self.buf = b""
         self.sent_at = 0.0
         self.idle_since = time.perf_counter()
+        self.busy = False
+        self.last = b""
+
+    def close(self) -> None:
+        if self.sel is not None:
+            self.sel.unregister(self.sock)
+        self.sock.close()
 
     def send(self, data: bytes, at: float) -> None:
+        if self.closing:
+            self.close()
+            self._open()
+            self.closing = False
+            self.buf = b""
         self.sent_at = at
         self.last = data
+        self.busy = True
         self.sock.setblocking(True)
         self.sock.sendall(data)
         self.sock.setblocking(False)
@@ -90,9 +114,12 @@ class Connection:
             name, _, value = line.partition(":")
             if name.strip().lower() == "content-length":
                 length = int(value)
+            elif name.strip().lower() == "connection" and value.strip().lower() == "close":
+                self.closing = True
         if len(self.buf) < head_end + 4 + length:
             return None
         self.buf = self.buf[head_end + 4 + length:]
+        self.busy = False
         return int(head.split(" ", 2)[1])
 
 
@@ -100,10 +127,9 @@ def closed_loop(port: int, connections: int, seconds: float, warmup: float, out)
     """Keep every connection busy; count responses after the warm-up."""
     bodies = [request_bytes(port, b) for b in workload()]
     sel = selectors.DefaultSelector()
-    conns = [Connection(port) for _ in range(connections)]
+    conns = [Connection(port, sel) for _ in range(connections)]
     n = 0
     for c in conns:
-        sel.register(c.sock, selectors.EVENT_READ, c)
         c.send(bodies[n % 2], time.perf_counter())
         n += 1
     start = time.perf_counter()
@@ -124,7 +150,7 @@ def closed_loop(port: int, connections: int, seconds: float, warmup: float, out)
             c.send(bodies[n % 2], time.perf_counter())
             n += 1
     for c in conns:
-        c.sock.close()
+        c.close()
     out.put((done, errors))
 
 
@@ -132,9 +158,7 @@ def open_loop(port: int, rate: float, seconds: float, warmup: float, out) -> Non
     """Send at a fixed rate whatever the answers do; latency from the scheduled time."""
     bodies = [request_bytes(port, b) for b in workload()]
     sel = selectors.DefaultSelector()
-    idle = [Connection(port) for _ in range(16)]
-    for c in idle:
-        sel.register(c.sock, selectors.EVENT_READ, c)
+    idle = [Connection(port, sel) for _ in range(16)]
     interval = 1.0 / rate
     start = time.perf_counter()
     next_at, end = start, start + warmup + seconds
@@ -146,10 +170,8 @@ def open_loop(port: int, rate: float, seconds: float, warmup: float, out) -> Non
             if c is None or now - c.idle_since > 1.0:
                 # gunicorn closes keep-alive connections idle for `keepalive` seconds.
                 if c is not None:
-                    sel.unregister(c.sock)
-                    c.sock.close()
-                c = Connection(port)
-                sel.register(c.sock, selectors.EVENT_READ, c)
+                    c.close()
+                c = Connection(port, sel)
             c.send(bodies[n % 2], next_at)
             n += 1
             next_at += interval
@@ -161,13 +183,14 @@ def open_loop(port: int, rate: float, seconds: float, warmup: float, out) -> Non
             try:
                 status = c.read()
             except ConnectionError:
+                c.close()
+                if not c.busy:  # an idle connection the server timed out
+                    idle.remove(c)
+                    continue
                 # The server dropped a connection with a request on it: send that
                 # request again on a new one; its latency still counts from its
                 # scheduled time.
-                sel.unregister(c.sock)
-                c.sock.close()
-                fresh = Connection(port)
-                sel.register(fresh.sock, selectors.EVENT_READ, fresh)
+                fresh = Connection(port, sel)
                 fresh.send(c.last, c.sent_at)
                 resent += 1
                 continue

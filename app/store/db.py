@@ -36,7 +36,7 @@ def _identity(path: str) -> tuple[int, int]:
     return (st.st_dev, st.st_ino)
 
 
-def connect(path: str, *, synchronous: str = "FULL", busy_timeout_ms: int = 5000) -> LogDatabase:
+def connect(path: str, *, synchronous: str = "NORMAL", busy_timeout_ms: int = 5000) -> LogDatabase:
     """Open an existing, migrated log for reading and writing.
 
     Never creates the file: a log that has disappeared is an outage, not an empty log.

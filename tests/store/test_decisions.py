@@ -114,3 +114,30 @@ def test_concurrent_writers_lose_nothing(db_path):
     seqs = [r[0] for r in db.execute("SELECT seq FROM decisions ORDER BY seq")]
     assert len(set(seqs)) == 300
     db.close()
+
+
+def test_writer_gives_up_after_its_busy_timeout(db_path):
+    holder = store.connect(db_path)
+    holder.execute("BEGIN IMMEDIATE")  # another process holding the write lock
+    writer = store.connect(db_path, busy_timeout_ms=150)
+    try:
+        import time
+
+        started = time.monotonic()
+        with pytest.raises(store.LogUnavailable):
+            decision_log.record(writer, [make(1)])
+        assert 0.14 <= time.monotonic() - started < 2
+        holder.execute("ROLLBACK")
+        decision_log.record(writer, [make(2)])  # and works again once the lock is free
+        assert decision_log.count(writer) == 1
+    finally:
+        holder.close()
+        writer.close()
+
+
+@pytest.mark.parametrize(("setting", "value"), [("NORMAL", 1), ("FULL", 2)])
+def test_synchronous_setting_is_applied(db_path, setting, value):
+    db = store.connect(db_path, synchronous=setting)
+    assert db.execute("PRAGMA synchronous").fetchone()[0] == value
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.close()

@@ -329,9 +329,28 @@ def review(ruleset: Ruleset, source: SnapshotFile, results: str | Path, *, worke
     Raises ReviewError when it cannot start (or a decision cannot be logged), and
     Interrupted on Ctrl-C, after saving a checkpoint to resume from."""
     results = Path(results)
-    stream = stream or sys.stderr
-    workers = parallel.default_workers() if workers is None else workers
     log = str(Path(log).resolve()) if log else None
+    db = None
+    if log:
+        try:
+            db = store.connect(log, synchronous=log_synchronous, busy_timeout_ms=log_busy_timeout_ms)
+            decision_log.check(db)
+        except store.StoreError as exc:
+            if db is not None:
+                db.close()
+            raise ReviewError(f"cannot log to {log}: {exc.message} Has it been created (db migrate)?") from None
+    try:
+        return _review(ruleset, source, results, db, workers=workers, chunk_size=chunk_size, log=log,
+                       run_id=run_id, resume=resume, restart=restart, trail=trail, progress=progress,
+                       stream=stream or sys.stderr, show_errors=show_errors, checkpoint_every=checkpoint_every)
+    finally:
+        if db is not None:
+            db.close()
+
+
+def _review(ruleset: Ruleset, source: SnapshotFile, results: Path, db, *, workers, chunk_size, log, run_id, resume,
+            restart, trail, progress, stream, show_errors, checkpoint_every) -> ReviewSummary:
+    workers = parallel.default_workers() if workers is None else workers
     rs_key = {"id": ruleset.id, "version": ruleset.version, "hash": ruleset.hash}
     state = read_checkpoint(results)
     if resume:
@@ -354,15 +373,14 @@ def review(ruleset: Ruleset, source: SnapshotFile, results: str | Path, *, worke
     run_id = state["run_id"]
     tally = Tally.from_dict(state["tally"])
     resumed_at = None
-    fh = open(results, "r+b")
-    try:
+    with open(results, "r+b") as fh:
         if resume:
             _catch_up(fh, source, state, tally)
             resumed_at = state["next_line"]
-            _write_checkpoint(results, {**state, "tally": tally.to_dict()})
+            state["tally"] = tally.to_dict()
+            _write_checkpoint(results, state)
         fh.seek(state["results_bytes"])
-        db = store.connect(log, synchronous=log_synchronous, busy_timeout_ms=log_busy_timeout_ms) if log else None
-        ctx = _Context(ruleset, Decoder(ruleset.contract, source.layout), run_id, log is not None, trail)
+        ctx = _Context(ruleset, Decoder(ruleset.contract, source.layout), run_id, db is not None, trail)
         meter = Progress(source.size, state["input_offset"], tally.rows, stream=stream, enabled=progress)
         started = time.monotonic()
         rows_before = tally.rows
@@ -395,7 +413,7 @@ def review(ruleset: Ruleset, source: SnapshotFile, results: str | Path, *, worke
                     if counts["shown"] < show_errors:
                         meter.message(describe_error(line, error))
                     elif counts["shown"] == show_errors:
-                        meter.message(f"(more bad records: see the results file, lines with \"error\")")
+                        meter.message("(more bad records: see the results file, lines with \"error\")")
                     counts["shown"] += 1
                 meter.update(tally.rows, done.end)
                 if time.monotonic() - last_checkpoint >= checkpoint_every:
@@ -413,13 +431,14 @@ def review(ruleset: Ruleset, source: SnapshotFile, results: str | Path, *, worke
             meter.close()
             raise ReviewError(f"a worker process died after {tally.rows:,} records; the review can be "
                               "resumed with --resume") from None
+        except store.StoreError as exc:
+            checkpoint()
+            meter.close()
+            raise ReviewError(f"the decision log failed after {tally.rows:,} records ({exc.message}); "
+                              "the review can be resumed with --resume") from None
         finally:
             outcomes.close()
             records.close()
-            if db is not None:
-                db.close()
-    finally:
-        fh.close()
 
 
 def describe_error(line: int, error: dict) -> str:

@@ -194,3 +194,13 @@ def test_logged_decisions_read_like_the_api_s(tmp_path, db_path, client):
     # fetched through the API, the review's decision is served as logged
     fetched = client.get(f"/v1/decisions/{rows[0]['id']}")
     assert fetched.status_code == 200 and fetched.get_data(as_text=True) == rows[0]["response"]
+
+
+def test_a_log_that_cannot_be_written_stops_the_review_before_it_starts(tmp_path):
+    path = generated(tmp_path / "in.jsonl", 5)
+    with pytest.raises(ReviewError, match="cannot log to .*missing.db"):
+        _review(path, tmp_path / "out.jsonl", log=str(tmp_path / "missing.db"))
+    assert not (tmp_path / "out.jsonl").exists()
+    store.create(str(tmp_path / "empty.db")).close()        # a file, but never migrated
+    with pytest.raises(ReviewError, match="Has it been created"):
+        _review(path, tmp_path / "out.jsonl", log=str(tmp_path / "empty.db"))

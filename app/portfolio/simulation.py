@@ -226,7 +226,7 @@ def _simulate_chunk(chunk: list) -> _Part:
         part.changed.append(Change(ref, cid, out_b, out_a, rules))
         score = _score(ctx, before, after, out_b, out_a)
         entry = (score, -order)
-        if len(part.top) < ctx.top or entry > part.top[0][:2]:
+        if ctx.top and (len(part.top) < ctx.top or entry > part.top[0][:2]):
             item = (score, -order, {"ref": ref, "customer_id": cid, "score": list(score),
                                     "before": before.to_dict(), "after": after.to_dict(), "rules": rules})
             if len(part.top) < ctx.top:

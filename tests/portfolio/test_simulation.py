@@ -130,6 +130,7 @@ def test_top_changed_customers_come_with_both_explanations():
     snaps = _portfolio()
     report = simulate(personal_loan(), _candidate(**{"OWN-001": "any(l in loans: l.dpd >= 15)"}), snaps, top=3)
     assert len(report.top) == 3
+    assert simulate(personal_loan(), _candidate(**{"OWN-001": "any(l in loans: l.dpd >= 15)"}), snaps, top=0).top == []
     scores = [tuple(t["score"]) for t in report.top]
     assert scores == sorted(scores, reverse=True)
     changed = {c.customer_id for c in report.changed}

@@ -17,7 +17,7 @@ from app import store
 from app.portfolio.readers import SnapshotFile
 from app.portfolio.review import ReviewError, Tally, checkpoint_path, read_checkpoint, review
 
-from .helpers import generated, personal_loan
+from .helpers import generated, personal_loan, write_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 FLASK = str(Path(sys.executable).parent / "flask")
@@ -98,9 +98,11 @@ def test_killed_review_resumes_to_the_same_file_and_logs_no_one_twice(tmp_path, 
     assert rows[:len(logged_before)] == logged_before
 
 
-def _start(tmp_path, rows=300, **kw):
+def _start(tmp_path, rows=300, fmt="jsonl", **kw):
     ruleset = personal_loan()
     source = generated(tmp_path / "in.jsonl", rows)
+    if fmt == "csv":
+        source = write_csv(tmp_path / "in.csv", [json.loads(line) for line in source.read_text().splitlines()])
     results = tmp_path / "out.jsonl"
     summary = review(ruleset, SnapshotFile(source, ruleset.contract), results, workers=0, progress=False,
                      run_id="r", **kw)
@@ -128,14 +130,16 @@ def _as_if_stopped(results: Path, keep_lines: int, torn: bytes = b"", checkpoint
     checkpoint_path(results).write_text(json.dumps(state))
 
 
-def test_resume_keeps_lines_written_after_the_checkpoint_and_drops_a_torn_line(tmp_path):
-    ruleset, source, results, first = _start(tmp_path)
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_resume_keeps_lines_written_after_the_checkpoint_and_drops_a_torn_line(tmp_path, fmt):
+    ruleset, source, results, first = _start(tmp_path, fmt=fmt)
     whole = results.read_bytes()
     _as_if_stopped(results, keep_lines=170, torn=b'{"line":171,"customer_id":"P-00', checkpoint_lines=100)
     summary = review(ruleset, SnapshotFile(source, ruleset.contract), results, resume=True, workers=2,
                      progress=False)
     assert results.read_bytes() == whole
-    assert summary.resumed_at_line == 171          # lines 101-170 were taken, not evaluated again
+    # records 101-170 were taken from the results file, not evaluated again
+    assert summary.resumed_at_line == (171 if fmt == "jsonl" else 172)   # CSV: the header is line 1
     assert summary.rows_this_run == 130
     assert summary.tally.to_dict() == first.tally.to_dict()
 

@@ -15,6 +15,11 @@ workers = int(os.environ.get("VIGIL_WORKERS", os.cpu_count() or 2))
 # keep a worker answering health checks and keep-alive clients while one request runs.
 threads = int(os.environ.get("VIGIL_THREADS", "4"))
 worker_class = os.environ.get("VIGIL_WORKER_CLASS", "gthread")
+# Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads new
+# connections evenly. With one shared socket, whichever worker wakes first accepts,
+# and a keep-alive connection then stays with that worker: a few clients with
+# long-lived connections could load one worker and leave the others idle.
+reuse_port = os.environ.get("VIGIL_REUSE_PORT", "1") == "1"
 preload_app = False
 keepalive = int(os.environ.get("VIGIL_KEEPALIVE", "5"))
 timeout = int(os.environ.get("VIGIL_TIMEOUT", "30"))

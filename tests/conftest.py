@@ -1,5 +1,6 @@
-"""Fixtures shared by the store and API tests: a migrated temporary decision log, the
-app on the shipped rulesets, and a gunicorn server on 127.0.0.1 for live tests."""
+"""Fixtures shared by the store and API tests: a migrated temporary database holding the
+shipped policies and an API key per role, the app on it, and a gunicorn server on
+127.0.0.1 for live tests."""
 
 from __future__ import annotations
 
@@ -49,15 +50,49 @@ def decision_request(snapshot: dict | None = None, **fields) -> dict:
     return body
 
 
-@pytest.fixture
-def db_path(tmp_path) -> str:
-    from app import store
+# The person behind each test key: four eyes compare owners.
+KEY_OWNERS = {"decide": "loan-system", "author": "alice.author", "approve": "bob.approver",
+              "audit": "carol.compliance", "admin": "ada.admin"}
 
-    path = str(tmp_path / "vigil.db")
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory) -> tuple[str, dict[str, str]]:
+    """A migrated database with the shipped policies imported and one key per role,
+    built once and copied for each test (importing compiles every ruleset, and a key
+    costs an scrypt hash)."""
+    from app import store
+    from app.store import keys, policies
+    from app.store.audit import Actor
+
+    path = str(tmp_path_factory.mktemp("template") / "vigil.db")
     db = store.create(path)
     store.migrate(db)
     db.close()
+    db = store.connect(path)
+    policies.import_files(db, ROOT / "rulesets", ROOT / "schemas")
+    tokens = {}
+    for role, owner in KEY_OWNERS.items():
+        _, tokens[role] = keys.create_key(db, name=f"test-{role}", owner=owner, roles=[role],
+                                          actor=Actor("test setup"))
+    db.close()
+    return path, tokens
+
+
+@pytest.fixture
+def db_path(tmp_path, template_db) -> str:
+    path = str(tmp_path / "vigil.db")
+    shutil.copyfile(template_db[0], path)
     return path
+
+
+@pytest.fixture
+def api_keys(template_db) -> dict[str, str]:
+    """role -> the key of a test key that has only that role (see KEY_OWNERS)."""
+    return dict(template_db[1])
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
 
 
 @pytest.fixture
@@ -73,11 +108,22 @@ def log_db(db_path):
 def app(db_path):
     from app import create_app
 
-    return create_app({"VIGIL_DATABASE": db_path, "VIGIL_REQUIRE_RULESETS": True, "TESTING": True})
+    # Check for policy changes on every request, so a test sees its change at once.
+    return create_app({"VIGIL_DATABASE": db_path, "VIGIL_REQUIRE_RULESETS": True, "TESTING": True,
+                       "VIGIL_POLICY_CHECK_SECONDS": 0})
 
 
 @pytest.fixture
-def client(app):
+def client(app, api_keys):
+    """A test client that sends the admin key (admin may call every endpoint)."""
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {api_keys['admin']}"
+    return client
+
+
+@pytest.fixture
+def anonymous(app):
+    """A test client that sends no key."""
     return app.test_client()
 
 
@@ -104,12 +150,40 @@ class LiveServer:
         self.env.pop("VIGIL_REQUIRE_RULESETS", None)
         self.prefix = prefix or []
         self.process: subprocess.Popen | None = None
+        self.key: str | None = None
 
-    def migrate(self) -> str:
-        out = subprocess.run([str(BIN / "flask"), "--app", "wsgi", "db", "migrate"], cwd=ROOT, env=self.env,
-                             capture_output=True, text=True, timeout=60)
+    def flask(self, *args: str) -> str:
+        out = subprocess.run([str(BIN / "flask"), "--app", "wsgi", *args], cwd=ROOT, env=self.env,
+                             capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr
         return out.stdout
+
+    def migrate(self) -> str:
+        """Migrate as `make run` does, then import the shipped policies and make an admin
+        key (in this process: a `flask` command compiles every ruleset before it starts)."""
+        from app import store
+        from app.store import policies
+
+        out = self.flask("db", "migrate")
+        db = store.connect(self.db_path)
+        try:
+            if not policies.count_versions(db):
+                policies.import_files(db, ROOT / "rulesets", ROOT / "schemas")
+        finally:
+            db.close()
+        self.key = self.create_key("admin", owner="ada.admin")
+        return out
+
+    def create_key(self, *roles: str, owner: str, name: str = "live-test") -> str:
+        from app import store
+        from app.store import keys
+        from app.store.audit import Actor
+
+        db = store.connect(self.db_path)
+        try:
+            return keys.create_key(db, name=name, owner=owner, roles=roles, actor=Actor("test setup"))[1]
+        finally:
+            db.close()
 
     def start(self, wait: bool = True) -> "LiveServer":
         self._log = open(self.log_path, "wb")
@@ -134,11 +208,15 @@ class LiveServer:
             time.sleep(0.1)
         raise AssertionError(f"gunicorn not ready after {timeout}s:\n{self.log()}")
 
-    def request(self, method: str, path: str, body=None, headers: dict | None = None):
+    def request(self, method: str, path: str, body=None, headers: dict | None = None, key: str | None = "admin"):
+        """One request, with the admin key unless ``key`` names another (None: no key)."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
             data = body if isinstance(body, bytes | None) else json.dumps(body).encode()
             hdrs = {"Content-Type": "application/json"} if data is not None else {}
+            key = self.key if key == "admin" else key
+            if key:
+                hdrs["Authorization"] = f"Bearer {key}"
             hdrs.update(headers or {})
             conn.request(method, path, body=data, headers=hdrs)
             resp = conn.getresponse()

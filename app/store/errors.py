@@ -7,9 +7,11 @@ class StoreError(Exception):
     reason = "store_error"
     message = "The decision log failed."
 
-    def __init__(self, message: str | None = None):
+    def __init__(self, message: str | None = None, details: list[dict] | None = None):
         super().__init__(message or self.message)
         self.message = message or self.message
+        # Items like {"path": ..., "message": ...}, answered in the envelope's details.
+        self.details = list(details or [])
 
 
 class LogUnavailable(StoreError):
@@ -24,3 +26,50 @@ class DecisionNotFound(StoreError):
     status = 404
     reason = "decision_not_found"
     message = "No decision has this id."
+
+
+class PolicyNotFound(StoreError):
+    """No such ruleset or contract version is stored."""
+
+    status = 404
+    reason = "version_not_found"
+    message = "No such version is stored."
+
+
+class WrongStatus(StoreError):
+    """The version's lifecycle status does not allow this step."""
+
+    status = 409
+    reason = "invalid_status"
+    message = "The version's status does not allow this."
+
+
+class FourEyes(StoreError):
+    """Whoever wrote a version may not approve it."""
+
+    status = 403
+    reason = "four_eyes"
+    message = "A version must be approved by someone other than the people who wrote it."
+
+
+class ApprovalRefused(StoreError):
+    """The version fails validation or a scenario test, so it cannot be approved."""
+
+    status = 422
+    reason = "approval_refused"
+    message = "The version fails validation or a scenario test and cannot be approved."
+
+
+class InvalidRequest(StoreError):
+    """A request the store cannot carry out as asked (a past effective time, nothing to
+    roll back to, an unknown role, a cursor it did not give out)."""
+
+    status = 422
+    reason = "validation_error"
+    message = "The request cannot be carried out."
+
+
+class KeyNotFound(StoreError):
+    status = 404
+    reason = "key_not_found"
+    message = "No API key has this id."

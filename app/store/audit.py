@@ -1,0 +1,155 @@
+"""Audit events: who did what, when, to which target, with the hashes before and after.
+
+Append-only (triggers refuse UPDATE and DELETE). Every governance action records one
+event in the same transaction as the change itself, so a change without its event, or
+an event without its change, cannot be committed. Other modules record theirs with
+``record_event``::
+
+    record_event(db, actor, "decision.read", f"decision:{decision_id}", {"fields": [...]})
+
+``actor`` is an ``Actor`` (the person and the key they used) or a plain name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from app.store import times
+from app.store.db import immediate
+from app.store.errors import LogUnavailable, InvalidRequest
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A person acting: a key's owner with the key's id, or a command-line user."""
+
+    person: str
+    key_id: str | None = None
+
+
+SYSTEM = Actor("system")
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    seq: int
+    id: str
+    at: str
+    actor: str
+    key_id: str | None
+    action: str
+    target: str
+    hash_before: str | None
+    hash_after: str | None
+    details: dict
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    events: list[AuditEvent]
+    next_cursor: str | None
+
+
+_COLUMNS = ("seq", "id", "at", "actor", "key_id", "action", "target", "hash_before", "hash_after", "details")
+
+
+@contextlib.contextmanager
+def writing(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """The caller's transaction if one is open, else a new immediate one: an event is
+    always committed together with the change it records."""
+    if db.conn.in_transaction:
+        yield db
+    else:
+        with immediate(db):
+            yield db
+
+
+def record_event(db: sqlite_utils.Database, actor: Actor | str, action: str, target: str,
+                 details: dict | None = None, hash_before: str | None = None,
+                 hash_after: str | None = None) -> AuditEvent:
+    """Append one event. Inside an open transaction it joins it; otherwise it commits
+    on its own. Raises LogUnavailable if it cannot be written."""
+    if isinstance(actor, str):
+        actor = Actor(actor)
+    event = AuditEvent(
+        seq=0, id=str(uuid.uuid4()), at=times.iso(times.now()), actor=actor.person, key_id=actor.key_id,
+        action=action, target=target, hash_before=hash_before, hash_after=hash_after, details=details or {})
+    row = {**event.to_dict(), "details": json.dumps(event.details, sort_keys=True, ensure_ascii=False, default=str)}
+    del row["seq"]
+    try:
+        with writing(db):
+            cursor = db.execute(
+                f"INSERT INTO audit_events ({', '.join(row)}) VALUES ({', '.join(':' + c for c in row)})", row)
+            seq = cursor.lastrowid
+    except sqlite3.Error as exc:
+        raise LogUnavailable() from exc
+    return AuditEvent(**{**event.to_dict(), "seq": seq})
+
+
+def _event(row: tuple) -> AuditEvent:
+    values = dict(zip(_COLUMNS, row))
+    values["details"] = json.loads(values["details"])
+    return AuditEvent(**values)
+
+
+def list_events(db: sqlite_utils.Database, *, actor: str | None = None, action: str | None = None,
+                target: str | None = None, since: str | None = None, until: str | None = None,
+                cursor: str | None = None, limit: int = 100) -> AuditPage:
+    """Events in the order they were recorded, oldest first, filtered.
+
+    ``target`` matches that target and, for a ruleset or contract, each of its versions
+    (``ruleset:retail_card`` matches ``ruleset:retail_card@3``). ``action`` matches
+    exactly, or every action under a prefix ending in a dot (``version.``). ``since`` and
+    ``until`` bound ``at`` (inclusive, exclusive). ``cursor`` is the ``next_cursor`` of
+    the page before.
+    """
+    where, params = [], []
+    if cursor:
+        try:
+            after = int(cursor)
+        except ValueError:
+            raise InvalidRequest("The cursor is not one this service gave out.",
+                                       [{"path": "cursor", "message": "Not a cursor."}]) from None
+        where.append("seq > ?")
+        params.append(after)
+    if actor:
+        where.append("actor = ?")
+        params.append(actor)
+    if action:
+        if action.endswith("."):
+            where.append("substr(action, 1, ?) = ?")
+            params.extend([len(action), action])
+        else:
+            where.append("action = ?")
+            params.append(action)
+    if target:
+        where.append("(target = ? OR substr(target, 1, ?) = ?)")
+        params.extend([target, len(target) + 1, target + "@"])
+    if since:
+        where.append("at >= ?")
+        params.append(since)
+    if until:
+        where.append("at < ?")
+        params.append(until)
+    sql = f"SELECT {', '.join(_COLUMNS)} FROM audit_events"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY seq LIMIT ?"
+    params.append(int(limit) + 1)
+    try:
+        rows = db.execute(sql, params).fetchall()
+    except sqlite3.Error as exc:
+        raise LogUnavailable() from exc
+    events = [_event(r) for r in rows[:limit]]
+    more = len(rows) > limit
+    return AuditPage(events, str(events[-1].seq) if more and events else None)

@@ -1,0 +1,195 @@
+"""API keys: who may call the service, as whom, with which roles.
+
+A key reads ``vgl_<key_id>_<secret>``. The key id is public (it is listed, logged and
+audited); the secret is shown once, when the key is created, and only a salted scrypt
+hash of it is kept. Checking a presented key compares hashes in constant time.
+
+scrypt is slow on purpose, and a worker checks the same keys again and again, so a key
+that passed once is remembered in the process as (key id, stored hash) -> SHA-256 of
+the secret that passed; a later request with that key costs one SHA-256. Revocation is
+read from the database on every request, so a revoked key stops working at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import sqlite3
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from app.store import times
+from app.store.audit import Actor, record_event
+from app.store.db import immediate
+from app.store.errors import InvalidRequest, KeyNotFound, LogUnavailable
+
+# decide: loan and card systems asking for decisions. author: write ruleset drafts and
+# submit them. approve: approve or reject submitted versions, publish, schedule, roll
+# back, retire. audit: compliance reading the record. admin: everything, and keys.
+ROLES = ("decide", "author", "approve", "audit", "admin")
+
+PREFIX = "vgl"
+_TOKEN = re.compile(r"^vgl_([0-9a-f]{12})_([A-Za-z0-9_-]{20,128})$")
+_SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
+_MAXMEM = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    key_id: str
+    name: str
+    owner: str
+    roles: tuple[str, ...]
+    created_by: str
+    created_at: str
+    revoked_by: str | None = None
+    revoked_at: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.owner, self.key_id)
+
+    def to_dict(self) -> dict:
+        return {**self.__dict__, "roles": list(self.roles), "active": self.active}
+
+
+_COLUMNS = ("key_id", "name", "owner", "roles", "created_by", "created_at", "revoked_by", "revoked_at")
+_SELECT = f"SELECT {', '.join(_COLUMNS)}, salt, hash FROM api_keys"
+
+# (key_id, stored hash) -> SHA-256 of the secret that matched it.
+_verified: dict[tuple[str, str], bytes] = {}
+_VERIFIED_MAX = 4096
+
+
+def _key(row: tuple) -> ApiKey:
+    values = dict(zip(_COLUMNS, row[:len(_COLUMNS)]))
+    values["roles"] = tuple(json.loads(values["roles"]))
+    return ApiKey(**values)
+
+
+def _scrypt(secret: str, salt: bytes, n: int, r: int, p: int) -> str:
+    digest = hashlib.scrypt(secret.encode(), salt=salt, n=n, r=r, p=p, maxmem=_MAXMEM, dklen=32)
+    return f"scrypt${n}${r}${p}${digest.hex()}"
+
+
+def _matches(secret: str, salt_hex: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, _ = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        candidate = _scrypt(secret, bytes.fromhex(salt_hex), int(n), int(r), int(p))
+    except ValueError:
+        return False
+    return hmac.compare_digest(candidate.encode(), stored.encode())
+
+
+def check_roles(roles) -> tuple[str, ...]:
+    roles = tuple(dict.fromkeys(roles or ()))
+    unknown = [r for r in roles if r not in ROLES]
+    if not roles or unknown:
+        raise InvalidRequest(
+            f"Give one or more roles of {', '.join(ROLES)}" + (f"; unknown: {', '.join(unknown)}." if unknown else "."),
+            [{"path": "roles", "message": f"Must be one or more of {', '.join(ROLES)}."}])
+    return roles
+
+
+def create_key(db: sqlite_utils.Database, *, name: str, owner: str, roles, actor: Actor) -> tuple[ApiKey, str]:
+    """Create a key; return it with the token to hand over (shown this once, never stored)."""
+    roles = check_roles(roles)
+    name, owner = name.strip(), owner.strip()
+    if not name or not owner:
+        raise InvalidRequest("A key needs a name and an owner (the person it acts as).",
+                             [{"path": "owner" if name else "name", "message": "Must not be empty."}])
+    secret = secrets.token_urlsafe(32)
+    salt = secrets.token_bytes(16)
+    hashed = _scrypt(secret, salt, **_SCRYPT)
+    try:
+        with immediate(db):
+            while True:
+                key_id = secrets.token_hex(6)
+                if db.execute("SELECT 1 FROM api_keys WHERE key_id = ?", [key_id]).fetchone() is None:
+                    break
+            key = ApiKey(key_id=key_id, name=name, owner=owner, roles=roles, created_by=actor.person,
+                         created_at=times.iso(times.now()))
+            db.execute(
+                "INSERT INTO api_keys (key_id, name, owner, roles, salt, hash, created_by, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [key.key_id, key.name, key.owner, json.dumps(list(roles)), salt.hex(), hashed, key.created_by,
+                 key.created_at])
+            record_event(db, actor, "key.create", f"key:{key.key_id}",
+                         {"name": name, "owner": owner, "roles": list(roles)})
+    except sqlite3.Error as exc:
+        raise LogUnavailable("The database is unavailable; no key was created.") from exc
+    return key, f"{PREFIX}_{key.key_id}_{secret}"
+
+
+def get_key(db: sqlite_utils.Database, key_id: str) -> ApiKey:
+    try:
+        row = db.execute(f"{_SELECT} WHERE key_id = ?", [key_id]).fetchone()
+    except sqlite3.Error as exc:
+        raise LogUnavailable() from exc
+    if row is None:
+        raise KeyNotFound()
+    return _key(row)
+
+
+def list_keys(db: sqlite_utils.Database, *, include_revoked: bool = True) -> list[ApiKey]:
+    sql = _SELECT + ("" if include_revoked else " WHERE revoked_at IS NULL") + " ORDER BY created_at, key_id"
+    try:
+        return [_key(r) for r in db.execute(sql).fetchall()]
+    except sqlite3.Error as exc:
+        raise LogUnavailable() from exc
+
+
+def revoke_key(db: sqlite_utils.Database, key_id: str, *, actor: Actor) -> ApiKey:
+    """Revoke a key for good. Revoking a revoked key changes nothing and records nothing."""
+    try:
+        with immediate(db):
+            key = get_key(db, key_id)
+            if not key.active:
+                return key
+            at = times.iso(times.now())
+            db.execute("UPDATE api_keys SET revoked_by = ?, revoked_at = ? WHERE key_id = ?",
+                       [actor.person, at, key_id])
+            record_event(db, actor, "key.revoke", f"key:{key_id}",
+                         {"name": key.name, "owner": key.owner, "roles": list(key.roles)})
+    except sqlite3.Error as exc:
+        raise LogUnavailable("The database is unavailable; the key was not revoked.") from exc
+    return ApiKey(**{**key.__dict__, "revoked_by": actor.person, "revoked_at": at})
+
+
+def authenticate(db: sqlite_utils.Database, token: str) -> ApiKey | None:
+    """The active key this token belongs to, or None. Raises LogUnavailable when the
+    database cannot be read."""
+    match = _TOKEN.match(token or "")
+    if not match:
+        return None
+    key_id, secret = match.groups()
+    try:
+        row = db.execute(f"{_SELECT} WHERE key_id = ?", [key_id]).fetchone()
+    except sqlite3.Error as exc:
+        raise LogUnavailable() from exc
+    if row is None:
+        return None
+    key = _key(row)
+    if not key.active:
+        return None
+    salt_hex, stored = row[-2], row[-1]
+    fingerprint = hashlib.sha256(secret.encode()).digest()
+    remembered = _verified.get((key_id, stored))
+    if remembered is not None:
+        return key if hmac.compare_digest(remembered, fingerprint) else None
+    if not _matches(secret, salt_hex, stored):
+        return None
+    if len(_verified) >= _VERIFIED_MAX:
+        _verified.clear()
+    _verified[(key_id, stored)] = fingerprint
+    return key

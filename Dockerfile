@@ -38,5 +38,7 @@ USER vigil
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2).status == 200 else 1)"]
-# Migrations run once, before the workers start; then gunicorn replaces the shell.
-ENTRYPOINT ["/bin/sh", "-c", "flask --app wsgi db migrate && exec gunicorn -c gunicorn.conf.py wsgi:app"]
+# Migrations run once, before the workers start, and the shipped policies are imported
+# into a new database; then gunicorn replaces the shell. A first admin key:
+#   docker exec <container> flask --app wsgi keys create --name first-admin --owner <you> --role admin
+ENTRYPOINT ["/bin/sh", "-c", "flask --app wsgi db migrate && flask --app wsgi policies import --if-empty && exec gunicorn -c gunicorn.conf.py wsgi:app"]

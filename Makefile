@@ -24,8 +24,11 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 
 migrate: $(VENV)/.runtime-installed
 	$(BIN)/flask --app wsgi db migrate
+	$(BIN)/flask --app wsgi policies import --if-empty
 
+# `keys list` says how to make a first admin key when there is none.
 run: migrate
+	$(BIN)/flask --app wsgi keys list
 	exec $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
 test: $(VENV)/.dev-installed

@@ -14,24 +14,39 @@ log = getLogger("vigil")
 
 
 def _load_library(app: Flask) -> None:
-    """Parse, type-check and compile every ruleset once, at start.
+    """Load the policies to serve from the database, compiled, once at start; the API
+    then keeps them current (app/api/serving.py).
 
-    The Library compiles its durable_rules handles lazily in the process that uses
-    them, so building it here is safe under gunicorn as long as the app is created
-    in each worker (no --preload)."""
-    from app.engine import RulesetInvalid, load_library
+    The Library compiles its durable_rules handles in the process that uses them, so
+    building it here is safe under gunicorn as long as the app is created in each
+    worker (no --preload). A database that cannot be read yet (not migrated) leaves no
+    library, which the API answers with 503 until it can; stored policies that do not
+    compile stop a gunicorn worker from starting (VIGIL_REQUIRE_RULESETS)."""
+    from app import store
+    from app.engine import RulesetInvalid
+    from app.store import serving
 
     app.extensions["vigil.library"] = None
     app.extensions["vigil.library_problems"] = []
     try:
-        library = load_library(app.config["VIGIL_RULESETS_DIR"], app.config["VIGIL_SCHEMAS_DIR"])
+        db = store.connect(app.config["VIGIL_DATABASE"])
+    except store.StoreError:
+        log.warning("the database cannot be opened; no policies are loaded yet")
+        return
+    try:
+        library = serving.load(db)
     except RulesetInvalid as exc:
-        problems = exc.details() if hasattr(exc, "details") else list(exc.problems)
+        problems = exc.details()
         app.extensions["vigil.library_problems"] = problems
-        log.error("rulesets invalid; no decision can be made", extra={"problems": problems})
+        log.error("stored rulesets invalid; no decision can be made", extra={"problems": problems})
         if app.config["VIGIL_REQUIRE_RULESETS"]:
             raise
         return
+    except store.StoreError:
+        log.warning("the database is not migrated; no policies are loaded yet")
+        return
+    finally:
+        db.close()
     app.extensions["vigil.library"] = library
     log.info("rulesets loaded", extra={
         "rulesets": [f"{r.id}@{r.version}" for r in library.rulesets()]})

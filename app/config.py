@@ -28,9 +28,13 @@ DEFAULTS: dict[str, object] = {
     # false, the app starts so the CLI can report the problems, and /readyz says 503.
     "VIGIL_REQUIRE_RULESETS": False,
     "VIGIL_LOG_LEVEL": "INFO",
+    # How often, at most, a worker checks whether the published policies changed (one
+    # small query); a publication reaches every worker within this many seconds.
+    "VIGIL_POLICY_CHECK_SECONDS": 1.0,
 }
 
 _INTS = {"VIGIL_BATCH_LIMIT", "MAX_CONTENT_LENGTH", "VIGIL_SQLITE_BUSY_TIMEOUT_MS"}
+_FLOATS = {"VIGIL_POLICY_CHECK_SECONDS"}
 _BOOLS = {"VIGIL_REQUIRE_RULESETS"}
 _PATHS = {"VIGIL_DATABASE", "VIGIL_RULESETS_DIR", "VIGIL_SCHEMAS_DIR"}
 _SYNCHRONOUS = {"OFF", "NORMAL", "FULL", "EXTRA"}
@@ -46,6 +50,11 @@ def _from_env(key: str, raw: str) -> object:
             return int(raw)
         except ValueError:
             raise ConfigError(f"{key} must be an integer, not {raw!r}") from None
+    if key in _FLOATS:
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"{key} must be a number, not {raw!r}") from None
     if key in _BOOLS:
         return raw.strip().lower() in {"1", "true", "yes", "on"}
     return raw
@@ -65,6 +74,8 @@ def load_config(overrides: dict | None = None, environ: dict | None = None) -> d
     config["VIGIL_SQLITE_SYNCHRONOUS"] = str(config["VIGIL_SQLITE_SYNCHRONOUS"]).upper()
     if config["VIGIL_SQLITE_SYNCHRONOUS"] not in _SYNCHRONOUS:
         raise ConfigError(f"VIGIL_SQLITE_SYNCHRONOUS must be one of {sorted(_SYNCHRONOUS)}")
+    if not 0 <= float(config["VIGIL_POLICY_CHECK_SECONDS"]) <= 5:
+        raise ConfigError("VIGIL_POLICY_CHECK_SECONDS must be between 0 and 5")
     if int(config["VIGIL_BATCH_LIMIT"]) < 1:
         raise ConfigError("VIGIL_BATCH_LIMIT must be at least 1")
     return config

@@ -12,8 +12,8 @@ import flask_smorest
 from flask import Blueprint as FlaskBlueprint
 from flask import Flask, abort, g, request, send_from_directory
 
-from app.api import database, errors, metrics
-from app.api.schemas import ErrorEnvelopeSchema, batch_item2properties
+from app.api import auth, database, errors, metrics, serving
+from app.api.schemas import ErrorEnvelopeSchema, batch_item2properties, document2properties
 
 log = logging.getLogger("vigil.http")
 
@@ -48,7 +48,10 @@ def _start_request() -> None:
     g.started = time.perf_counter()
     incoming = request.headers.get("X-Request-Id", "")
     g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-    if request.method in _BODY_METHODS and request.mimetype != "application/json":
+    # Who is calling comes before anything about what they sent.
+    auth.check_request()
+    has_body = bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "")
+    if request.method in _BODY_METHODS and has_body and request.mimetype != "application/json":
         raise errors.UnsupportedMediaType()
 
 
@@ -67,6 +70,8 @@ def _finish_request(response):
             extra["decision_ids"] = decision_ids
     if g.get("error_reason"):
         extra["reason"] = g.error_reason
+    if g.get("api_key") is not None:
+        extra["key_id"] = g.api_key.key_id
     extra.update(g.get("log_extra") or {})
     log.info("request", extra=extra)
     return response
@@ -89,16 +94,25 @@ def _docs_assets() -> FlaskBlueprint:
 def init_app(app: Flask) -> None:
     for key, value in API_CONFIG.items():
         app.config.setdefault(key, value)
+    # Answer objects in the order they were built: a ruleset's levels are listed lowest
+    # first, so a document read back and sent again must keep its key order.
+    app.json.sort_keys = False
     metrics.init_app(app)
     database.init_app(app)
+    serving.init_app(app)
     api = Api(app)
     api.ma_plugin.converter.add_attribute_function(batch_item2properties)
+    api.ma_plugin.converter.add_attribute_function(document2properties)
+    api.spec.components.security_scheme(auth.SCHEME, auth.SECURITY_SCHEME)
 
-    from app.api import decisions, operations, rulesets
+    from app.api import audit, decisions, governance, keys, operations, rulesets
 
     api.register_blueprint(decisions.blp)
     api.register_blueprint(rulesets.rulesets_blp)
+    api.register_blueprint(governance.blp)
     api.register_blueprint(rulesets.schemas_blp)
+    api.register_blueprint(audit.blp)
+    api.register_blueprint(keys.blp)
     api.register_blueprint(operations.blp)
     app.register_blueprint(_docs_assets())
     app.before_request(_start_request)

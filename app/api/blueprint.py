@@ -6,11 +6,14 @@ from copy import deepcopy
 
 import flask_smorest
 
+from app.api import auth
 from app.api.parsing import DecimalJSONParser
 from app.api.schemas import ErrorEnvelopeSchema
 
 _DESCRIPTIONS = {
     400: "Malformed JSON (reason `malformed_json`).",
+    401: "No API key, or one that is unknown or revoked (reason `unauthenticated`).",
+    403: "The API key lacks a role this endpoint requires (reason `forbidden`).",
     404: "Unknown ruleset, schema or decision.",
     409: "The client_request_id was already used for a different request.",
     413: "The request body is larger than the service accepts.",
@@ -41,3 +44,20 @@ class Blueprint(flask_smorest.Blueprint):
             return func
 
         return decorator
+
+    def roles(self, *roles: str):
+        """Declare the roles that may call a view (admin may call every view), and
+        document the security scheme and the 401 and 403 answers."""
+
+        def decorator(func):
+            func = self.errors(401, 403)(func)
+            auth.declare(func, frozenset(roles))
+            return func
+
+        return decorator
+
+    @staticmethod
+    def public(func):
+        """Declare a view anyone may call, with no key."""
+        auth.declare(func, auth.PUBLIC)
+        return func

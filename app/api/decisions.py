@@ -17,13 +17,12 @@ import uuid
 from flask import Response, current_app, g
 from marshmallow import ValidationError
 
-from app.api import examples, metrics
+from app.api import examples, metrics, serving
 from app.api.database import get_log
 from app.api.blueprint import Blueprint
 from app.api.errors import (
     ClientRequestIdReused,
     RequestInvalid,
-    RulesetsUnavailable,
     engine_error_parts,
     validation_details,
 )
@@ -54,21 +53,17 @@ def _request_hash(item: dict) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _library():
-    library = current_app.extensions.get("vigil.library")
-    if library is None:
-        raise RulesetsUnavailable()
-    return library
+def _decide(item: dict, started: float, library) -> decision_log.Decision:
+    """Evaluate one request into a decision ready to log. Raises EngineError.
 
-
-def _decide(item: dict, started: float) -> decision_log.Decision:
-    """Evaluate one request into a decision ready to log. Raises EngineError."""
-    ruleset = _library().ruleset(item["ruleset_id"], item.get("ruleset_version"))
+    Without a pinned version, the version is the one in effect at decided_at."""
+    now = dt.datetime.now(dt.timezone.utc)
+    ruleset = library.ruleset(item["ruleset_id"], item.get("ruleset_version"), at=now)
     explain = item["explain"]
     t0 = time.perf_counter()
     result = ruleset.evaluate(item["snapshot"], explain=explain).to_dict()
     t1 = time.perf_counter()
-    decided_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    decided_at = now.isoformat(timespec="microseconds").replace("+00:00", "Z")
     decision_id = str(uuid.uuid4())
     head = {
         "decision_id": decision_id,
@@ -139,6 +134,7 @@ def _json(text: str, status: int = 200, headers: dict | None = None) -> Response
 
 
 @blp.route("", methods=["POST"])
+@blp.roles("decide")
 @blp.arguments(DecisionRequestSchema(), example=examples.DECISION_REQUEST)
 @blp.response(201, DecisionSchema, description="A new decision, committed to the log.")
 @blp.alt_response(200, schema=DecisionSchema,
@@ -153,7 +149,7 @@ def create_decision(item):
     db = get_log()
     earlier = _earlier(db, item)
     if earlier is None:
-        decision = _decide(item, started)
+        decision = _decide(item, started, serving.library())
         [logged] = decision_log.record(db, [decision])
         if logged.replayed and logged.decision.request_hash != decision.request_hash:
             raise ClientRequestIdReused()
@@ -169,6 +165,7 @@ def create_decision(item):
 
 
 @blp.route("/batch", methods=["POST"])
+@blp.roles("decide")
 @blp.arguments(BatchRequestSchema(), example=examples.BATCH_REQUEST)
 @blp.response(200, BatchResponseSchema, description=(
     "One result per item, in order. An item that fails carries its own error and "
@@ -183,6 +180,7 @@ def create_batch(args):
                              [{"path": "items", "message": f"Longer than {limit} items."}])
     started = g.started
     db = get_log()
+    library = serving.library()  # one snapshot for the whole batch
     results: list[tuple[int, object]] = []  # (index, Decision | error dict)
     pending: list[tuple[int, decision_log.Decision]] = []
     for index, raw in enumerate(items):
@@ -190,7 +188,7 @@ def create_batch(args):
             item = _request_schema.load(raw)
             earlier = _earlier(db, item)
             if earlier is None:
-                pending.append((index, _decide(item, started)))
+                pending.append((index, _decide(item, started, library)))
             results.append((index, earlier))  # None: the pending decision, once logged
         except ValidationError as exc:
             results.append((index, _item_error(422, "validation_error", "The item does not match its schema.",
@@ -231,6 +229,7 @@ def _item_error(status: int, reason: str, message: str, details: list | None = N
 
 
 @blp.route("/<string:decision_id>", methods=["GET"])
+@blp.roles("decide", "audit")
 @blp.response(200, DecisionSchema, description="The decision exactly as it was answered.")
 @blp.errors(404, 503)
 def get_decision(decision_id):

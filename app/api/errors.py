@@ -174,7 +174,7 @@ def handle_store_error(exc: StoreError) -> Response:
 
         log.error("decision log error", extra={"reason": exc.reason}, exc_info=exc)
         drop_log()
-    return error_response(exc.status, exc.reason, exc.message)
+    return error_response(exc.status, exc.reason, exc.message, getattr(exc, "details", None))
 
 
 def handle_http_exception(exc: HTTPException) -> Response:

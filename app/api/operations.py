@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app
+from flask import Response
 
 from app import store
-from app.api import metrics
+from app.api import metrics, serving
 from app.api.blueprint import Blueprint
 from app.api.database import get_log
 from app.api.errors import RulesetsUnavailable
@@ -16,6 +16,7 @@ blp = Blueprint("operations", __name__, description="Health and metrics.")
 
 
 @blp.route("/healthz", methods=["GET"])
+@blp.public
 @blp.response(200, HealthSchema)
 def healthz():
     """The process is alive and answering. Checks nothing else."""
@@ -23,12 +24,13 @@ def healthz():
 
 
 @blp.route("/readyz", methods=["GET"])
+@blp.public
 @blp.response(200, ReadySchema)
 @blp.errors(503)
 def readyz():
     """Ready for decisions: the decision log is reachable and migrated, and rulesets are loaded."""
-    library = current_app.extensions.get("vigil.library")
-    if library is None or not library.rulesets():
+    library = serving.library()
+    if not library.rulesets():
         raise RulesetsUnavailable()
     db = get_log()
     decision_log.check(db)
@@ -38,6 +40,7 @@ def readyz():
 
 
 @blp.route("/metrics", methods=["GET"])
+@blp.public  # counts and latencies only, no customer data; scrapers rarely carry keys
 @blp.doc(responses={"200": {"description": "Prometheus text exposition format.",
                             "content": {"text/plain": {"schema": {"type": "string"}}}}})
 def prometheus_metrics():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+from marshmallow.utils import missing
 from webargs.core import is_json
 from webargs.flaskparser import FlaskParser
 
@@ -15,7 +16,7 @@ def _no_constants(name: str):
     raise ValueError(f"{name} is not a JSON number")
 
 
-def parse_json_body(data: bytes):
+def parse_json_body(data: bytes, parse_float=Decimal):
     """Parse a request body. Money must never pass through a float, so every number
     with a fraction or exponent becomes a Decimal; NaN and Infinity are refused."""
     try:
@@ -25,7 +26,7 @@ def parse_json_body(data: bytes):
     if not text.strip():
         raise MalformedJSON("The request body is empty.")
     try:
-        return json.loads(text, parse_float=Decimal, parse_constant=_no_constants)
+        return json.loads(text, parse_float=parse_float, parse_constant=_no_constants)
     except (ValueError, RecursionError):
         # ValueError covers syntax errors and integers too long to convert;
         # RecursionError a body nested deeper than the parser can follow.
@@ -37,3 +38,17 @@ class DecimalJSONParser(FlaskParser):
         if not is_json(req.mimetype):
             raise UnsupportedMediaType()
         return parse_json_body(req.get_data(cache=True))
+
+
+class PolicyJSONParser(FlaskParser):
+    """Governance bodies. A policy document's numbers are read as YAML reads them
+    (a fraction is a float), so a document sent as JSON and the same document sent as
+    YAML text are stored, and hashed, alike. An empty body is no arguments."""
+
+    def load_json(self, req, schema):
+        data = req.get_data(cache=True)
+        if not data:
+            return missing
+        if not is_json(req.mimetype):
+            raise UnsupportedMediaType()
+        return parse_json_body(data, parse_float=float)

@@ -1,11 +1,10 @@
-"""What is loaded: rulesets and the fact contracts (schemas) they read."""
+"""What is served: rulesets and the fact contracts (schemas) they read."""
 
 from __future__ import annotations
 
-from flask import current_app
-
 from app.api.blueprint import Blueprint
-from app.api.errors import RulesetsUnavailable
+from app.api.serving import library as _library
+from app.store.keys import ROLES
 from app.api.schemas import (
     ContractDetailSchema,
     ContractListSchema,
@@ -15,25 +14,25 @@ from app.api.schemas import (
 )
 
 rulesets_blp = Blueprint("rulesets", __name__, url_prefix="/v1/rulesets",
-                         description="The post-loan rulesets this service decides with.")
+                         description="The post-loan rulesets this service decides with, and their governance.")
 schemas_blp = Blueprint("schemas", __name__, url_prefix="/v1/schemas",
                         description="The fact contracts: what a snapshot must hold for each ruleset.")
 
 
-def _library():
-    library = current_app.extensions.get("vigil.library")
-    if library is None:
-        raise RulesetsUnavailable()
-    return library
+# Reading what is served is open to every role.
+ANY_ROLE = ROLES
 
 
 def _contract_ref(contract) -> dict:
     return {"id": contract.id, "version": contract.version, "hash": contract.hash}
 
 
-def _ruleset_summary(ruleset) -> dict:
+def _ruleset_summary(ruleset, library) -> dict:
+    current = library.in_effect(ruleset.id)
     return {"id": ruleset.id, "version": ruleset.version, "hash": ruleset.hash, "title": ruleset.title,
-            "owner": ruleset.owner, "contract": _contract_ref(ruleset.contract)}
+            "owner": ruleset.owner, "contract": _contract_ref(ruleset.contract),
+            "status": library.status(ruleset.id, ruleset.version),
+            "in_effect": current is not None and current.version == ruleset.version}
 
 
 def _contract_summary(contract) -> dict:
@@ -41,36 +40,43 @@ def _contract_summary(contract) -> dict:
 
 
 @rulesets_blp.route("", methods=["GET"])
+@rulesets_blp.roles(*ANY_ROLE)
 @rulesets_blp.response(200, RulesetListSchema)
 @rulesets_blp.errors(503)
 def list_rulesets():
-    """Every loaded ruleset version."""
-    rulesets = sorted(_library().rulesets(), key=lambda r: (r.id, r.version))
-    return {"rulesets": [_ruleset_summary(r) for r in rulesets]}
+    """Every servable ruleset version: approved or published, and which is in effect.
+
+    Drafts and versions under review are listed by GET /v1/rulesets/{ruleset_id}/versions."""
+    library = _library()
+    rulesets = sorted(library.rulesets(), key=lambda r: (r.id, r.version))
+    return {"rulesets": [_ruleset_summary(r, library) for r in rulesets]}
 
 
 @rulesets_blp.route("/<string:ruleset_id>", methods=["GET"])
+@rulesets_blp.roles(*ANY_ROLE)
 @rulesets_blp.arguments(VersionQuerySchema, location="query")
 @rulesets_blp.response(200, RulesetDetailSchema)
 @rulesets_blp.errors(404, 422, 503)
 def get_ruleset(query, ruleset_id):
-    """One ruleset: the newest version, or the one asked for."""
+    """One ruleset: the version in effect now, or the servable version asked for."""
     library = _library()
     ruleset = library.ruleset(ruleset_id, query.get("version"))
     versions = sorted(r.version for r in library.rulesets() if r.id == ruleset_id)
-    return {**_ruleset_summary(ruleset), "versions": versions, "definition": ruleset.describe()}
+    return {**_ruleset_summary(ruleset, library), "versions": versions, "definition": ruleset.describe()}
 
 
 @schemas_blp.route("", methods=["GET"])
+@schemas_blp.roles(*ANY_ROLE)
 @schemas_blp.response(200, ContractListSchema)
 @schemas_blp.errors(503)
 def list_schemas():
-    """Every loaded fact contract version."""
+    """Every stored fact contract version."""
     contracts = sorted(_library().contracts(), key=lambda c: (c.id, c.version))
     return {"schemas": [_contract_summary(c) for c in contracts]}
 
 
 @schemas_blp.route("/<string:schema_id>", methods=["GET"])
+@schemas_blp.roles(*ANY_ROLE)
 @schemas_blp.arguments(VersionQuerySchema, location="query")
 @schemas_blp.response(200, ContractDetailSchema)
 @schemas_blp.errors(404, 422, 503)

@@ -4,9 +4,10 @@ test checks them against these schemas."""
 
 from __future__ import annotations
 
-from marshmallow import INCLUDE, Schema, fields, validate
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
 from app.config import DEFAULTS
+from app.store.keys import ROLES
 
 EXPLAIN = ("summary", "full")
 
@@ -45,8 +46,8 @@ class ErrorEnvelopeSchema(Schema):
 class DecisionRequestSchema(Schema):
     ruleset_id = fields.String(required=True, validate=validate.Length(min=1, max=128),
                                metadata={"example": "retail_card"})
-    ruleset_version = fields.Integer(strict=True, validate=validate.Range(min=1),
-                                     metadata={"description": "Pin a version; the newest when absent."})
+    ruleset_version = fields.Integer(strict=True, validate=validate.Range(min=1), metadata={
+        "description": "Pin an approved or published version; when absent, the version in effect at decision time."})
     customer_id = fields.String(required=True, validate=validate.Length(min=1, max=128),
                                 metadata={"example": "C-100001"})
     snapshot = fields.Dict(required=True, metadata={
@@ -170,6 +171,8 @@ class RulesetSummarySchema(Schema):
     title = fields.String(allow_none=True)
     owner = fields.String(allow_none=True)
     contract = fields.Nested(ContractRefSchema, required=True)
+    status = fields.String(allow_none=True, metadata={"description": "`approved` or `published`."})
+    in_effect = fields.Boolean(metadata={"description": "The version decisions use when none is pinned."})
 
 
 class RulesetListSchema(Schema):
@@ -177,7 +180,8 @@ class RulesetListSchema(Schema):
 
 
 class RulesetDetailSchema(RulesetSummarySchema):
-    versions = fields.List(fields.Integer(), required=True, metadata={"description": "Every loaded version."})
+    versions = fields.List(fields.Integer(), required=True,
+                           metadata={"description": "Every servable (approved or published) version."})
     definition = fields.Dict(required=True, metadata={"description": "The ruleset as the engine loaded it."})
 
 
@@ -213,3 +217,236 @@ class HealthSchema(Schema):
 class ReadySchema(Schema):
     status = fields.String(required=True)
     rulesets = fields.Integer(required=True, metadata={"description": "Ruleset versions loaded."})
+
+
+# ---------------------------------------------------------------- governance
+
+
+class DocumentField(fields.Raw):
+    """A YAML document: as a JSON object, or as the YAML text itself."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, dict | str):
+            raise ValidationError("Send the document as a JSON object or as YAML text.")
+        if isinstance(value, str) and not value.strip():
+            raise ValidationError("The document is empty.")
+        return value
+
+
+def document2properties(self, field, **kwargs):
+    if isinstance(field, DocumentField):
+        return {"oneOf": [{"type": "object"}, {"type": "string", "minLength": 1}]}
+    return {}
+
+
+class DraftRequestSchema(Schema):
+    document = DocumentField(required=True, metadata={
+        "description": "The ruleset document (docs/policy-language.md). Its `id` must be the ruleset id in the "
+                       "path (or be left out); its `version` is set by the server."})
+    scenarios = DocumentField(allow_none=True, metadata={
+        "description": "Its scenario tests (the `<id>.scenarios.yaml` format), run on submit and on approval. "
+                       "On an edit: left out keeps the draft's scenarios, null removes them."})
+
+
+class ContractRequestSchema(Schema):
+    document = DocumentField(required=True, metadata={
+        "description": "The fact contract document; its `version` is set by the server."})
+
+
+class RejectRequestSchema(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000),
+                           metadata={"description": "Why, for the author and the record."})
+
+
+class PublishRequestSchema(Schema):
+    effective_at = fields.AwareDateTime(metadata={
+        "description": "When it takes effect (ISO 8601 with a time zone, in the future). Leave the body empty, "
+                       "or this out, to publish now."})
+
+
+class RollbackRequestSchema(Schema):
+    to_version = fields.Integer(strict=True, validate=validate.Range(min=1, max=2 ** 31), metadata={
+        "description": "An earlier published version; by default the one in effect before the current one."})
+
+
+class FindingSchema(Open):
+    check = fields.String(required=True, metadata={
+        "description": "`never_fires`, `duplicate`, `shadowed`, `conflicting_action` or `unused_signal`."})
+    message = fields.String(required=True)
+    rule = fields.String()
+    related = fields.List(fields.String())
+
+
+class ScenarioOutcomeSchema(Open):
+    name = fields.String(required=True)
+    passed = fields.Boolean(required=True)
+    diffs = fields.List(fields.String(), required=True)
+
+
+class ScenarioResultsSchema(Open):
+    passed = fields.Integer(required=True)
+    failed = fields.Integer(required=True)
+    results = fields.List(fields.Nested(ScenarioOutcomeSchema), required=True)
+    unfired_rules = fields.List(fields.String(), required=True, metadata={"description": "Rules no scenario fires."})
+
+
+class ContractNumberSchema(Schema):
+    id = fields.String(required=True)
+    version = fields.Integer(required=True)
+
+
+class VersionSummarySchema(Schema):
+    ruleset_id = fields.String(required=True)
+    version = fields.Integer(required=True)
+    status = fields.String(required=True, metadata={
+        "description": "`draft`, `submitted`, `approved`, `published`, `rejected` or `retired`."})
+    hash = fields.String(required=True)
+    title = fields.String(allow_none=True)
+    contract = fields.Nested(ContractNumberSchema, required=True)
+    in_effect = fields.Boolean(required=True)
+    contributors = fields.List(fields.String(), required=True, metadata={
+        "description": "Who wrote the content: none of them may approve it."})
+    created_by = fields.String(required=True)
+    created_at = fields.String(required=True)
+    updated_by = fields.String(allow_none=True)
+    updated_at = fields.String(allow_none=True)
+    submitted_by = fields.String(allow_none=True)
+    submitted_at = fields.String(allow_none=True)
+    approved_by = fields.String(allow_none=True)
+    approved_at = fields.String(allow_none=True)
+    rejected_by = fields.String(allow_none=True)
+    rejected_at = fields.String(allow_none=True)
+    rejection_reason = fields.String(allow_none=True)
+    retired_by = fields.String(allow_none=True)
+    retired_at = fields.String(allow_none=True)
+    findings = fields.List(fields.Nested(FindingSchema), allow_none=True, metadata={
+        "description": "Static checks, run on submit."})
+    scenario_results = fields.Nested(ScenarioResultsSchema, allow_none=True, metadata={
+        "description": "The scenario tests, run on submit and again on approval."})
+
+
+class VersionDetailSchema(VersionSummarySchema):
+    document = fields.Dict(required=True, metadata={"description": "The ruleset document as stored."})
+    scenarios = fields.Dict(allow_none=True, metadata={"description": "Its scenario tests as stored."})
+
+
+class VersionListSchema(Schema):
+    versions = fields.List(fields.Nested(VersionSummarySchema), required=True)
+
+
+class PublicationSchema(Schema):
+    seq = fields.Integer(required=True)
+    ruleset_id = fields.String(required=True)
+    version = fields.Integer(required=True)
+    hash = fields.String(required=True)
+    kind = fields.String(required=True, metadata={"description": "`publish`, `schedule` or `rollback`."})
+    effective_at = fields.String(required=True)
+    published_by = fields.String(required=True)
+    published_at = fields.String(required=True)
+
+
+class PublicationListSchema(Schema):
+    publications = fields.List(fields.Nested(PublicationSchema), required=True, metadata={
+        "description": "In the order they take effect."})
+    in_effect = fields.Nested(PublicationSchema, allow_none=True, required=True)
+
+
+class DiffQuerySchema(Schema):
+    from_version = fields.Integer(required=True, data_key="from", validate=validate.Range(min=1, max=2 ** 31),
+                                  metadata={"example": 1})
+    to_version = fields.Integer(required=True, data_key="to", validate=validate.Range(min=1, max=2 ** 31),
+                                metadata={"example": 1})
+
+
+class DiffSideSchema(Schema):
+    version = fields.Integer(required=True)
+    hash = fields.String(required=True)
+    status = fields.String(required=True)
+
+
+class DiffSchema(Open):
+    ruleset_id = fields.String(required=True)
+    base = fields.Nested(DiffSideSchema, data_key="from", required=True)
+    head = fields.Nested(DiffSideSchema, data_key="to", required=True)
+    added = fields.List(fields.Dict(), required=True, metadata={"description": "Rules only in `to`."})
+    removed = fields.List(fields.Dict(), required=True, metadata={"description": "Rules only in `from`."})
+    changed = fields.List(fields.Dict(), required=True, metadata={
+        "description": "Rules in both that differ: each changed field (`when`, `actions` ...) before and after."})
+    other = fields.Dict(required=True, metadata={"description": "Changes outside the rules (actions, levels ...)."})
+    unchanged = fields.Integer(required=True)
+
+
+class ContractVersionSchema(Schema):
+    id = fields.String(required=True)
+    version = fields.Integer(required=True)
+    hash = fields.String(required=True)
+    created_by = fields.String(required=True)
+    created_at = fields.String(required=True)
+
+
+# ---------------------------------------------------------------- audit
+
+
+class AuditQuerySchema(Schema):
+    actor = fields.String(metadata={"description": "The person who acted."})
+    action = fields.String(metadata={
+        "description": "An action (`version.approve`), or every action under a prefix ending in a dot (`version.`)."})
+    target = fields.String(metadata={
+        "description": "`ruleset:retail_card` (every version of it), `ruleset:retail_card@2`, `key:<key id>` ..."})
+    since = fields.AwareDateTime(metadata={"description": "Events at or after this time."})
+    until = fields.AwareDateTime(metadata={"description": "Events before this time."})
+    cursor = fields.String(validate=validate.Length(max=32), metadata={
+        "description": "The `next_cursor` of the page before."})
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
+class AuditEventSchema(Schema):
+    seq = fields.Integer(required=True)
+    id = fields.String(required=True)
+    at = fields.String(required=True)
+    actor = fields.String(required=True)
+    key_id = fields.String(allow_none=True, required=True)
+    action = fields.String(required=True)
+    target = fields.String(required=True)
+    hash_before = fields.String(allow_none=True, required=True)
+    hash_after = fields.String(allow_none=True, required=True)
+    details = fields.Dict(required=True)
+
+
+class AuditPageSchema(Schema):
+    events = fields.List(fields.Nested(AuditEventSchema), required=True, metadata={"description": "Oldest first."})
+    next_cursor = fields.String(allow_none=True, required=True, metadata={
+        "description": "Pass it as `cursor` for the next page; null on the last page."})
+
+
+# ---------------------------------------------------------------- keys
+
+
+class KeyRequestSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100),
+                         metadata={"description": "What the key is for.", "example": "card-system-prod"})
+    owner = fields.String(required=True, validate=validate.Length(min=1, max=100), metadata={
+        "description": "The person it acts as; four eyes compare owners, not keys.", "example": "ana.ortiz"})
+    roles = fields.List(fields.String(validate=validate.OneOf(ROLES)), required=True,
+                        validate=validate.Length(min=1, max=len(ROLES)), metadata={"example": ["decide"]})
+
+
+class KeySchema(Schema):
+    key_id = fields.String(required=True)
+    name = fields.String(required=True)
+    owner = fields.String(required=True)
+    roles = fields.List(fields.String(), required=True)
+    active = fields.Boolean(required=True)
+    created_by = fields.String(required=True)
+    created_at = fields.String(required=True)
+    revoked_by = fields.String(allow_none=True)
+    revoked_at = fields.String(allow_none=True)
+
+
+class NewKeySchema(KeySchema):
+    key = fields.String(required=True, metadata={
+        "description": "The key to send as `Authorization: Bearer <key>`. Shown this once: only its hash is kept."})
+
+
+class KeyListSchema(Schema):
+    keys = fields.List(fields.Nested(KeySchema), required=True)

@@ -1,5 +1,6 @@
-"""Flask CLI commands: `flask --app wsgi db migrate|status` here, and the engine's
-`flask --app wsgi rulesets validate|test` from app/cli/rulesets.py."""
+"""Flask CLI commands: `flask --app wsgi db migrate|status` here, the engine's
+`flask --app wsgi rulesets validate|test` from app/cli/rulesets.py, and
+`policies import|list` and `keys create|list|revoke` from app/cli/policies.py and keys.py."""
 
 from __future__ import annotations
 
@@ -44,7 +45,11 @@ def status_command():
 
 
 def init_app(app: Flask) -> None:
+    from app.cli import keys, policies
+
     app.cli.add_command(db_cli)
+    app.cli.add_command(policies.policies_cli)
+    app.cli.add_command(keys.keys_cli)
     try:
         rulesets = importlib.import_module("app.cli.rulesets")
     except ModuleNotFoundError as exc:

@@ -127,11 +127,22 @@ def test_503_log_unavailable(client, db_path):
     assert_envelope(client.get("/readyz"), 503, "decision_log_unavailable")
 
 
-def test_503_rulesets_unavailable(tmp_path, db_path):
-    (tmp_path / "rulesets").mkdir()
-    (tmp_path / "rulesets" / "broken.yaml").write_text("id: broken\nversion: 1\nrules: [\n")
-    app = create_app({"VIGIL_DATABASE": db_path, "VIGIL_RULESETS_DIR": str(tmp_path / "rulesets")})
+def test_503_rulesets_unavailable(db_path, api_keys):
+    # A stored version that no longer compiles (written past the API, which would have
+    # refused it): nothing is served rather than half of it.
+    from app import store
+
+    db = store.connect(db_path)
+    row = db.execute("SELECT * FROM ruleset_versions WHERE ruleset_id = 'retail_card'").fetchone()
+    columns = [d[0] for d in db.execute("SELECT * FROM ruleset_versions LIMIT 0").description]
+    broken = dict(zip(columns, row), version=2, status="approved",
+                  document=row[columns.index("document")].replace("card.utilization", "card.utilisation"))
+    db.execute(f"INSERT INTO ruleset_versions ({', '.join(broken)}) VALUES ({', '.join('?' * len(broken))})",
+               list(broken.values()))
+    db.close()
+    app = create_app({"VIGIL_DATABASE": db_path, "VIGIL_POLICY_CHECK_SECONDS": 0})
     client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {api_keys['admin']}"
     assert_envelope(post(client, json=decision_request()), 503, "rulesets_unavailable")
     assert_envelope(client.get("/v1/rulesets"), 503, "rulesets_unavailable")
     assert_envelope(client.get("/readyz"), 503, "rulesets_unavailable")

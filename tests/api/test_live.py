@@ -36,6 +36,7 @@ def test_ten_thousand_concurrent_decisions_all_logged(make_server):
     server.start()
     workers_before = server.worker_pids()
     assert len(workers_before) == 2
+    key = server.create_key("decide", owner="loan-system")
     bodies = [json.dumps(decision_request(customer_id="C-odd")).encode(),
               json.dumps(decision_request(clean_snapshot(), customer_id="C-even")).encode()]
     clients, per_client = 8, 1250
@@ -47,7 +48,7 @@ def test_ten_thousand_concurrent_decisions_all_logged(make_server):
         try:
             for i in range(per_client):
                 conn.request("POST", "/v1/decisions", body=bodies[i % 2],
-                             headers={"Content-Type": "application/json"})
+                             headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"})
                 resp = conn.getresponse()
                 data = resp.read()
                 if resp.status != 201:
@@ -148,12 +149,17 @@ def test_removed_log_gets_503_then_recovers_after_migrate(make_server):
     assert server.request("GET", "/readyz")[0] == 200
 
 
-def test_gunicorn_refuses_invalid_rulesets(make_server, tmp_path):
-    rulesets = tmp_path / "rulesets"
-    shutil.copytree(os.path.join(os.path.dirname(__file__), "..", "..", "rulesets"), rulesets)
-    (rulesets / "broken.yaml").write_text("id: broken\nversion: 1\ncontract: nope@1\nrules: []\n")
-    server = make_server(workers=1, env={"VIGIL_RULESETS_DIR": str(rulesets)})
+def test_gunicorn_refuses_stored_rulesets_that_do_not_compile(make_server):
+    server = make_server(workers=1)
     server.migrate()
+    conn = sqlite3.connect(server.db_path)
+    columns = [d[0] for d in conn.execute("SELECT * FROM ruleset_versions LIMIT 0").description]
+    row = dict(zip(columns, conn.execute("SELECT * FROM ruleset_versions WHERE ruleset_id = 'sme_loan'").fetchone()))
+    row.update(version=2, status="approved", document=row["document"].replace('"when":"', '"when":"nope.x and '))
+    conn.execute(f"INSERT INTO ruleset_versions ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                 list(row.values()))
+    conn.commit()
+    conn.close()
     server.start(wait=False)
     assert server.process.wait(timeout=60) != 0
-    assert "rulesets invalid" in server.log()
+    assert "stored rulesets invalid" in server.log()

@@ -3,8 +3,11 @@ documented schema, status codes and content types.
 
 Each operation runs the documented examples (so real decisions are checked, not only
 422s for random snapshots), then positive and negative fuzzing, then fuzzing with path
-parameters that exist. The operations are driven with hypothesis directly, since
-schemathesis' pytest plugin does not load under this pytest version."""
+parameters that exist, all with an admin key (admin may call every operation). The
+operations are driven with hypothesis directly, since schemathesis' pytest plugin does
+not load under this pytest version."""
+
+import shutil
 
 import pytest
 import schemathesis
@@ -12,7 +15,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from schemathesis import GenerationMode
 
 from app import create_app, store
-from tests.conftest import decision_request
+from app.store import keys
+from app.store.audit import Actor
+from tests.conftest import bearer, decision_request
 
 CHECKS = [
     schemathesis.checks.not_a_server_error,
@@ -26,19 +31,64 @@ OPERATIONS = [
     "GET /v1/decisions/{decision_id}",
     "GET /v1/rulesets",
     "GET /v1/rulesets/{ruleset_id}",
+    "GET /v1/rulesets/{ruleset_id}/versions",
+    "POST /v1/rulesets/{ruleset_id}/versions",
+    "GET /v1/rulesets/{ruleset_id}/versions/{version}",
+    "PUT /v1/rulesets/{ruleset_id}/versions/{version}",
+    "POST /v1/rulesets/{ruleset_id}/versions/{version}/submit",
+    "POST /v1/rulesets/{ruleset_id}/versions/{version}/approve",
+    "POST /v1/rulesets/{ruleset_id}/versions/{version}/reject",
+    "POST /v1/rulesets/{ruleset_id}/versions/{version}/publish",
+    "POST /v1/rulesets/{ruleset_id}/versions/{version}/retire",
+    "POST /v1/rulesets/{ruleset_id}/rollback",
+    "GET /v1/rulesets/{ruleset_id}/publications",
+    "GET /v1/rulesets/{ruleset_id}/diff",
     "GET /v1/schemas",
     "GET /v1/schemas/{schema_id}",
+    "POST /v1/schemas/{schema_id}/versions",
+    "GET /v1/audit-events",
+    "POST /v1/keys",
+    "GET /v1/keys",
+    "POST /v1/keys/{key_id}/revoke",
     "GET /healthz",
     "GET /readyz",
     "GET /metrics",
 ]
+# Lifecycle steps on the published version 1 are refused whatever the body (it is
+# already in effect, not a draft, not submitted): these are checked for answering as
+# documented, without a success.
+NO_SUCCESS = {
+    "PUT /v1/rulesets/{ruleset_id}/versions/{version}",
+    "POST /v1/rulesets/{ruleset_id}/versions/{version}/submit",
+    "POST /v1/rulesets/{ruleset_id}/versions/{version}/approve",
+    "POST /v1/rulesets/{ruleset_id}/versions/{version}/reject",
+    "POST /v1/rulesets/{ruleset_id}/versions/{version}/publish",
+    "POST /v1/rulesets/{ruleset_id}/versions/{version}/retire",
+    "POST /v1/rulesets/{ruleset_id}/rollback",
+    "POST /v1/schemas/{schema_id}/versions",
+}
 
 
 @pytest.fixture(scope="module")
-def fuzz_app(tmp_path_factory):
+def fuzz_app(tmp_path_factory, template_db):
     path = str(tmp_path_factory.mktemp("fuzz") / "vigil.db")
-    store.migrate(store.create(path))
+    shutil.copyfile(template_db[0], path)
     return create_app({"VIGIL_DATABASE": path, "VIGIL_REQUIRE_RULESETS": True})
+
+
+@pytest.fixture(scope="module")
+def admin_headers(template_db):
+    return bearer(template_db[1]["admin"])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cheap_keys():
+    # Fuzzing POST /v1/keys makes many keys; the stored hash names its own cost, so a
+    # cheaper scrypt here changes nothing else.
+    saved = dict(keys._SCRYPT)
+    keys._SCRYPT["n"] = 2 ** 8
+    yield
+    keys._SCRYPT.update(saved)
 
 
 @pytest.fixture(scope="module")
@@ -47,11 +97,16 @@ def api_schema(fuzz_app):
 
 
 @pytest.fixture(scope="module")
-def existing(fuzz_app):
-    """Path parameters that name things that exist."""
+def existing(fuzz_app, admin_headers):
+    """Path parameters that name things that exist (a key of its own to revoke)."""
     client = fuzz_app.test_client()
-    decision_id = client.post("/v1/decisions", json=decision_request(explain="full")).get_json()["decision_id"]
-    return {"decision_id": decision_id, "ruleset_id": "retail_card", "schema_id": "retail_card"}
+    decision_id = client.post("/v1/decisions", json=decision_request(explain="full"),
+                              headers=admin_headers).get_json()["decision_id"]
+    db = store.connect(fuzz_app.config["VIGIL_DATABASE"])
+    spare, _ = keys.create_key(db, name="spare", owner="nobody", roles=["audit"], actor=Actor("fuzz"))
+    db.close()
+    return {"decision_id": decision_id, "ruleset_id": "retail_card", "schema_id": "retail_card", "version": 1,
+            "key_id": spare.key_id}
 
 
 def operation(api_schema, label):
@@ -59,16 +114,23 @@ def operation(api_schema, label):
     return op
 
 
+def with_path(case, params):
+    if params:
+        case.path_parameters = {**(case.path_parameters or {}), **params}
+    return case
+
+
 def test_every_operation_is_fuzzed(api_schema):
     assert {r.ok().label for r in api_schema.get_all_operations()} == set(OPERATIONS)
 
 
 @pytest.mark.parametrize("label", OPERATIONS)
-def test_operation_answers_as_documented(api_schema, existing, label):
+def test_operation_answers_as_documented(api_schema, existing, admin_headers, label):
     op = operation(api_schema, label)
-    strategies = list(op.get_strategies_from_examples())
-    strategies += [op.as_strategy(GenerationMode.POSITIVE), op.as_strategy(GenerationMode.NEGATIVE)]
     params = {p.name: existing[p.name] for p in op.iter_parameters() if p.location == "path"}
+    # The documented examples, on things that exist.
+    strategies = [s.map(lambda case: with_path(case, params)) for s in op.get_strategies_from_examples()]
+    strategies += [op.as_strategy(GenerationMode.POSITIVE), op.as_strategy(GenerationMode.NEGATIVE)]
     if params:
         strategies.append(op.as_strategy(path_parameters=params))
     seen: list[int] = []
@@ -76,10 +138,11 @@ def test_operation_answers_as_documented(api_schema, existing, label):
     @given(case=st.one_of(strategies))
     @settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     def run(case):
-        response = case.call_and_validate(checks=CHECKS)
+        response = case.call_and_validate(checks=CHECKS, headers=admin_headers)
         seen.append(response.status_code)
 
     run()
     # A success must have been answered and checked, not only errors.
-    assert any(200 <= status < 300 for status in seen), seen
+    if label not in NO_SUCCESS:
+        assert any(200 <= status < 300 for status in seen), seen
 

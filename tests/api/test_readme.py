@@ -23,14 +23,18 @@ def sh_blocks(title: str) -> list[str]:
 
 
 def readme_decision_snapshot() -> dict:
-    first = sh_blocks("Try it")[0]
+    first = sh_blocks("Try it")[1]
     body = re.search(r"-d '(.*?)'\n", first, re.S).group(1)
     return json.loads(body)["snapshot"]
 
 
-def run_block(block: str, port: int) -> str:
-    script = block.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
-    out = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, timeout=60)
+def run_block(block: str, server, key: str | None = None) -> str:
+    """Run a README block from the project root against the live server (its database
+    for `flask` commands), with ``key`` in VIGIL_KEY."""
+    script = block.replace("127.0.0.1:8000", f"127.0.0.1:{server.port}")
+    env = {**server.env, "VIGIL_KEY": key or ""}
+    out = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, timeout=120,
+                         cwd=ROOT, env=env)
     assert out.returncode == 0, f"{script}\n--- stdout\n{out.stdout}\n--- stderr\n{out.stderr}"
     return out.stdout
 
@@ -54,34 +58,65 @@ def test_every_endpoint_is_documented(client):
 def test_curl_examples_run_against_a_live_server(live_server):
     assert shutil.which("curl"), "the README's examples need curl"
     blocks = sh_blocks("Try it")
-    assert len(blocks) == 5
+    assert len(blocks) == 6
 
-    decision = json.loads(run_block(blocks[0], live_server.port))
+    # The first block makes the admin key the others send, with the command line.
+    key = run_block(blocks[0] + '\necho "$VIGIL_KEY"', live_server).strip()
+    assert key.startswith("vgl_")
+
+    decision = json.loads(run_block(blocks[1], live_server, key))
     assert {a["action"] for a in decision["actions"]} == {"reduce_limit", "contact_customer"}
     assert all(a["rules"] for a in decision["actions"])
     assert decision["trail"] and decision["trail"][0]["values"]
     assert decision["level"] == "orange"
 
-    out = run_block(blocks[1], live_server.port).splitlines()
+    out = run_block(blocks[2], live_server, key).splitlines()
     assert out[0] == "same decision"
     fetched = json.loads(out[1])
     assert fetched["client_request_id"] == "review-2026-04-C-100004"
 
-    batch = json.loads(run_block(blocks[2], live_server.port))
+    batch = json.loads(run_block(blocks[3], live_server, key))
     assert [r["status"] for r in batch["results"]] == [200, 422, 404]
     assert batch["decided"] == 1
 
-    listed, contract = run_block(blocks[3], live_server.port).splitlines()
+    listed, contract = run_block(blocks[4], live_server, key).splitlines()
     assert "retail_card" in {r["id"] for r in json.loads(listed)["rulesets"]}
     assert json.loads(contract)["id"] == "retail_card"
 
-    health = run_block(blocks[4], live_server.port)
+    health = run_block(blocks[5], live_server)  # no key needed
     assert '"status":"ok"' in health.replace(" ", "")
     assert re.search(r'^vigil_decisions_total\{.*action="reduce_limit".*\} 1\.0$', health, re.M)
 
+    # Governance: its blocks run in one shell, in order.
+    out = run_block("\n".join(sh_blocks("Governance")), live_server, key).splitlines()
+    assert out[0] == "draft version 2"
+    submitted = json.loads(out[1])
+    assert submitted == {"version": 2, "status": "submitted", "findings": []}
+    [changed] = json.loads(out[2])["changed"]
+    assert changed["rule"] == "ACT-010" and set(changed["changes"]) == {"actions"}
+    assert out[3] == "four_eyes"
+    assert json.loads(out[4]) == {"status": "approved", "approved_by": "bob"}
+    assert json.loads(out[5])["kind"] == "publish"
+    assert json.loads(out[6]) == {"kind": "rollback", "version": 1}
+    scheduled = json.loads(out[7])
+    assert scheduled["kind"] == "schedule" and scheduled["effective_at"].endswith("T06:00:00.000000Z")
+    trail = [line.split()[1:4] for line in out[8:]]
+    assert trail[-6:] == [["alice", "version.create", "ruleset:retail_card@2"],
+                          ["alice", "version.submit", "ruleset:retail_card@2"],
+                          ["bob", "version.approve", "ruleset:retail_card@2"],
+                          ["bob", "ruleset.publish", "ruleset:retail_card@2"],
+                          ["bob", "ruleset.rollback", "ruleset:retail_card@1"],
+                          ["bob", "ruleset.schedule", "ruleset:retail_card@2"]]
+
+    # Access control: a first admin key from the command line, then a key over HTTP.
+    [block] = sh_blocks("Access control")
+    made = json.loads(run_block(block, live_server))
+    me = subprocess.run(["id", "-un"], capture_output=True, text=True, check=True).stdout.strip()
+    assert made["roles"] == ["decide"] and made["key"].startswith("vgl_") and made["created_by"] == me
+
 
 def test_every_cli_command_is_documented(app):
-    for group_name in ("db", "rulesets"):
+    for group_name in ("db", "rulesets", "policies", "keys"):
         group = app.cli.commands[group_name]
         for command in group.commands:
             assert re.search(rf"flask --app wsgi {group_name} [a-z|]*\b{command}\b", README), \

@@ -1,0 +1,42 @@
+"""API keys, for admins: create (the key is shown once), list, revoke."""
+
+from __future__ import annotations
+
+from app.api import auth
+from app.api.blueprint import Blueprint
+from app.api.database import get_log
+from app.api.schemas import KeyListSchema, KeyRequestSchema, KeySchema, NewKeySchema
+from app.store import keys
+
+blp = Blueprint("keys", __name__, url_prefix="/v1/keys",
+                description="API keys and their roles. Only a salted hash of each key is kept.")
+
+
+@blp.route("", methods=["POST"])
+@blp.roles("admin")
+@blp.arguments(KeyRequestSchema, example={"name": "card-system-prod", "owner": "card-platform", "roles": ["decide"]})
+@blp.response(201, NewKeySchema, description="The key, shown this once.")
+@blp.errors(400, 415, 422, 503)
+def create_key(body):
+    """Create an API key for a person (`owner`) with one or more roles."""
+    key, token = keys.create_key(get_log(), name=body["name"], owner=body["owner"], roles=body["roles"],
+                                 actor=auth.actor())
+    return {**key.to_dict(), "key": token}
+
+
+@blp.route("", methods=["GET"])
+@blp.roles("admin")
+@blp.response(200, KeyListSchema)
+@blp.errors(503)
+def list_keys():
+    """Every key, revoked ones included; never a secret."""
+    return {"keys": [k.to_dict() for k in keys.list_keys(get_log())]}
+
+
+@blp.route("/<string:key_id>/revoke", methods=["POST"])
+@blp.roles("admin")
+@blp.response(200, KeySchema)
+@blp.errors(404, 503)
+def revoke_key(key_id):
+    """Revoke a key; it is refused from the next request on, on every worker."""
+    return keys.revoke_key(get_log(), key_id, actor=auth.actor()).to_dict()

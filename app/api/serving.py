@@ -1,0 +1,85 @@
+"""Hot reload: each worker keeps the policies it serves current without a restart.
+
+The worker holds one immutable PolicySnapshot in ``app.extensions["vigil.library"]``.
+At most every VIGIL_POLICY_CHECK_SECONDS (default 1) a request reads the policy token;
+when it changed, that request builds a new snapshot in full (reusing every compiled
+version that did not change) and only then swaps the one reference. Requests already
+running keep the snapshot they started with, and the others carry on serving while it
+is built, so none waits and none sees half a load.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from flask import Flask, current_app
+
+from app.api.database import get_log
+from app.api.errors import RulesetsUnavailable
+from app.engine import RulesetInvalid
+from app.store import StoreError, policies, serving
+
+log = logging.getLogger("vigil.policies")
+
+
+class Refresher:
+    def __init__(self, interval: float):
+        self.interval = float(interval)
+        self.next_check = 0.0
+        self.lock = threading.Lock()
+        self.failed_token: str | None = None
+
+    def due(self) -> bool:
+        return time.monotonic() >= self.next_check
+
+
+def refresh(app: Flask, *, force: bool = False) -> None:
+    """Swap in a new snapshot if the policy token changed. Never raises: a worker that
+    cannot read or compile the new policies keeps serving the ones it has."""
+    refresher: Refresher = app.extensions["vigil.policy_refresher"]
+    if not (force or refresher.due()) or not refresher.lock.acquire(blocking=force):
+        return
+    try:
+        refresher.next_check = time.monotonic() + refresher.interval
+        current = app.extensions.get("vigil.library")
+        db = get_log()
+        token = policies.token(db)
+        if current is not None and getattr(current, "token", None) == token:
+            return
+        if token == refresher.failed_token and not force:
+            return
+        started = time.perf_counter()
+        snapshot = serving.load(db, current)
+        app.extensions["vigil.library"] = snapshot
+        app.extensions["vigil.library_problems"] = []
+        refresher.failed_token = None
+        log.info("policies loaded", extra={
+            "rulesets": [f"{r.id}@{r.version}" for r in snapshot.rulesets()],
+            "in_effect": {rid: snapshot.in_effect(rid).version for rid in snapshot.history
+                          if snapshot.in_effect(rid) is not None},
+            "load_ms": round((time.perf_counter() - started) * 1000, 1)})
+    except RulesetInvalid as exc:
+        refresher.failed_token = token
+        app.extensions["vigil.library_problems"] = exc.details()
+        log.error("stored policies do not compile; serving the ones loaded before",
+                  extra={"problems": exc.details()})
+    except StoreError as exc:
+        log.warning("policies not checked: the database is unavailable", extra={"reason": exc.reason})
+    finally:
+        refresher.lock.release()
+
+
+def library():
+    """The snapshot to decide with, current to within the check interval."""
+    app = current_app._get_current_object()
+    refresh(app)
+    snapshot = app.extensions.get("vigil.library")
+    if snapshot is None:
+        raise RulesetsUnavailable()
+    return snapshot
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["vigil.policy_refresher"] = Refresher(app.config["VIGIL_POLICY_CHECK_SECONDS"])

@@ -45,7 +45,7 @@ class Hammer:
             try:
                 status, _, body = self.server.request("POST", "/v1/decisions", self.body, key=self.key,
                                                       headers={"X-Request-Id": request_id})
-            except OSError as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure is a failed request, reported below
                 self.results.append({"id": request_id, "sent": sent, "status": repr(exc)})
                 continue
             entry = {"id": request_id, "sent": sent, "status": status}

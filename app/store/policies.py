@@ -447,22 +447,24 @@ def submit(db: sqlite_utils.Database, ruleset_id: str, number: int, actor: Actor
 def approve(db: sqlite_utils.Database, ruleset_id: str, number: int, actor: Actor) -> RulesetVersion:
     """Approve a submitted version. Refused (FourEyes) to anyone who wrote it, and
     (ApprovalRefused) when it no longer validates or any scenario fails: both are
-    checked again now, not taken from the submission."""
+    checked again now, not taken from the submission. A refusal is an audit event too
+    (``version.approve_refused``): who tried, and why it was refused."""
     before = _expect(get_version(db, ruleset_id, number), "submitted", "approve")
     writers = set(before.contributors) | {before.submitted_by}
     if actor.person in writers:
-        raise FourEyes(f"{actor.person} wrote or submitted version {number} of {ruleset_id}; "
-                       "someone else must approve it.")
+        raise _refused(db, before, actor, FourEyes(
+            f"{actor.person} wrote or submitted version {number} of {ruleset_id}; someone else must approve it."))
     try:
         ruleset = compile_document(db, before.document, before.target)
     except RulesetInvalid as exc:
-        raise ApprovalRefused("The version no longer validates.", exc.details()) from None
+        raise _refused(db, before, actor, ApprovalRefused("The version no longer validates.", exc.details())) \
+            from None
     results = run_scenarios(ruleset, before.scenarios)
     if results["failed"]:
-        raise ApprovalRefused(
+        raise _refused(db, before, actor, ApprovalRefused(
             f"{results['failed']} of {results['passed'] + results['failed']} scenario(s) fail.",
             [{"path": f"scenarios.{r['name']}", "message": "; ".join(r["diffs"])}
-             for r in results["results"] if not r["passed"]])
+             for r in results["results"] if not r["passed"]]))
     at = times.iso(times.now())
     with _step(db, before):
         _set_status(db, before, "approved", approved_by=actor.person, approved_at=at,
@@ -472,6 +474,14 @@ def approve(db: sqlite_utils.Database, ruleset_id: str, number: int, actor: Acto
                      {"scenarios_passed": results["passed"], "contributors": list(before.contributors)},
                      before.hash, before.hash)
     return get_version(db, ruleset_id, number)
+
+
+def _refused(db, version: RulesetVersion, actor: Actor, error: Exception) -> Exception:
+    """Record a refused approval (in its own transaction: the refusal changes nothing
+    else) and hand back the error to raise."""
+    record_event(db, actor, "version.approve_refused", version.target,
+                 {"reason": error.reason, "message": error.message}, version.hash, version.hash)
+    return error
 
 
 def reject(db: sqlite_utils.Database, ruleset_id: str, number: int, actor: Actor, reason: str) -> RulesetVersion:

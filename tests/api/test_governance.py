@@ -98,6 +98,7 @@ def test_the_whole_lifecycle(as_role):
     assert steps == [
         ("version.create", "alice.author", None, draft["hash"]),
         ("version.submit", "alice.author", draft["hash"], draft["hash"]),
+        ("version.approve_refused", "alice.author", draft["hash"], draft["hash"]),
         ("version.approve", "bob.approver", draft["hash"], draft["hash"]),
         ("ruleset.publish", "bob.approver", v1_hash, draft["hash"]),
     ]

@@ -203,6 +203,7 @@ def test_governance_end_to_end_on_two_workers(make_server):
         ("ruleset.publish", "ruleset:retail_card@1", "system", None, h1),
         ("version.create", "ruleset:retail_card@2", "alice", None, h2),
         ("version.submit", "ruleset:retail_card@2", "alice", h2, h2),
+        ("version.approve_refused", "ruleset:retail_card@2", "alice", h2, h2),
         ("version.approve", "ruleset:retail_card@2", "bob", h2, h2),
         ("ruleset.publish", "ruleset:retail_card@2", "bob", h1, h2),
         ("version.create", "ruleset:retail_card@3", "alice", None, h3),

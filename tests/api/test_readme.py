@@ -101,8 +101,9 @@ def test_curl_examples_run_against_a_live_server(live_server):
     scheduled = json.loads(out[7])
     assert scheduled["kind"] == "schedule" and scheduled["effective_at"].endswith("T06:00:00.000000Z")
     trail = [line.split()[1:4] for line in out[8:]]
-    assert trail[-6:] == [["alice", "version.create", "ruleset:retail_card@2"],
+    assert trail[-7:] == [["alice", "version.create", "ruleset:retail_card@2"],
                           ["alice", "version.submit", "ruleset:retail_card@2"],
+                          ["alice", "version.approve_refused", "ruleset:retail_card@2"],
                           ["bob", "version.approve", "ruleset:retail_card@2"],
                           ["bob", "ruleset.publish", "ruleset:retail_card@2"],
                           ["bob", "ruleset.rollback", "ruleset:retail_card@1"],

@@ -152,6 +152,10 @@ def test_four_eyes_by_person_not_by_key(log_db):
     with pytest.raises(FourEyes):
         policies.approve(log_db, "retail_card", version.version, ALICE_OTHER_KEY)
     assert policies.get_version(log_db, "retail_card", version.version).status == "submitted"
+    # The attempt is on the record, with who tried.
+    event = events(log_db, version.target)[-1]
+    assert (event.action, event.actor, event.key_id, event.details["reason"]) == \
+        ("version.approve_refused", "alice", "k-alice-2", "four_eyes")
 
 
 def test_whoever_edited_may_not_approve(log_db):
@@ -174,6 +178,7 @@ def test_a_failing_scenario_blocks_approval(log_db):
     [detail] = exc.value.details
     assert detail["path"].startswith("scenarios.DOMAIN example") and "percent" in detail["message"]
     assert policies.get_version(log_db, "retail_card", version.version).status == "submitted"
+    assert events(log_db, version.target)[-1].details["reason"] == "approval_refused"
 
 
 def test_approval_changes_what_is_served(log_db):

@@ -27,6 +27,7 @@ import collections
 import json
 import multiprocessing as mp
 import os
+import re
 import selectors
 import socket
 import sqlite3
@@ -45,9 +46,15 @@ from app.api.examples import DECISION_REQUEST  # noqa: E402
 BIN = Path(sys.executable).parent
 
 
+# The API key the clients send (a `decide` key made for the run; the bare endpoint
+# gets the same header and ignores it).
+API_KEY = os.environ.get("VIGIL_BENCH_KEY", "")
+
+
 def request_bytes(port: int, body: bytes) -> bytes:
+    auth = f"Authorization: Bearer {API_KEY}\r\n" if API_KEY else ""
     return (f"POST /v1/decisions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n").encode() + body
+            f"{auth}Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n").encode() + body
 
 
 def workload() -> list[bytes]:
@@ -261,6 +268,24 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+def flask_cli(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "flask"), "--app", "wsgi", *args], cwd=ROOT, env=env, check=True,
+                          capture_output=True, text=True)
+
+
+def prepare(env: dict) -> None:
+    """Set the fresh log up as `make run` does, and make an API key for the clients."""
+    global API_KEY
+    flask_cli(env, "db", "migrate")
+    commands = flask_cli(env, "--help").stdout
+    if re.search(r"^\s+policies\b", commands, re.M):
+        flask_cli(env, "policies", "import", "--if-empty")
+    if re.search(r"^\s+keys\b", commands, re.M):
+        API_KEY = flask_cli(env, "keys", "create", "--name", "bench", "--owner", "bench",
+                            "--role", "decide").stdout.strip().splitlines()[-1]
+        env["VIGIL_BENCH_KEY"] = API_KEY
+
+
 def max_rate(port: int, args) -> tuple[float, int]:
     per_client = max(1, args.connections // args.clients)
     results = run_clients(closed_loop, args.clients, port, per_client, args.seconds, args.warmup)
@@ -297,8 +322,7 @@ def main() -> int:
         env["VIGIL_THREADS"] = str(args.threads)
     workers = env.get("VIGIL_WORKERS", str(os.cpu_count()))
     threads = env.get("VIGIL_THREADS", "4")
-    subprocess.run([str(BIN / "flask"), "--app", "wsgi", "db", "migrate"], cwd=ROOT, env=env, check=True,
-                   capture_output=True)
+    prepare(env)
 
     print(f"gunicorn -c gunicorn.conf.py: {workers} workers x {threads} threads (gthread), "
           f"{os.cpu_count()} cores, client: {args.clients} processes x "

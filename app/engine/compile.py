@@ -189,6 +189,14 @@ class ExprCompiler:
         return None
 
     def _c(self, node: Node, positive: bool, layout: Layout, outer: tuple) -> dict:
+        expr = self._native_expr(node, positive, layout, outer)
+        if layout.var is not None and _has_or(expr):
+            # durable_rules evaluates "$or" wrongly inside "$iany"/"$iall" (a false operand
+            # after a true one wins), so within list elements it is computed in Python.
+            return {layout.atom_key(node): positive}
+        return expr
+
+    def _native_expr(self, node: Node, positive: bool, layout: Layout, outer: tuple) -> dict:
         if isinstance(node, (And, Or)):
             conj = isinstance(node, And) == positive
             items = [self._c(item, positive, layout, outer) for item in node.items]
@@ -243,6 +251,14 @@ class ExprCompiler:
         else:
             return None
         return _cmp(op, key, value)
+
+
+def _has_or(expr) -> bool:
+    if isinstance(expr, dict):
+        return "$or" in expr or any(_has_or(v) for v in expr.values())
+    if isinstance(expr, list):
+        return any(_has_or(v) for v in expr)
+    return False
 
 
 _C_OPS = {"<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte", "!=": "$neq"}

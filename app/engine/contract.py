@@ -249,6 +249,7 @@ class FactContract:
             raise RulesetInvalid(problems)
         self.hash = canonical_hash(document)
         self._schema = _marshmallow_schema(self.fields, f"{self.id}_v{self.version}")()
+        self._fast = _fast_object(self.fields)
 
     @property
     def key(self) -> str:
@@ -261,6 +262,10 @@ class FactContract:
 
         if not isinstance(snapshot, dict):
             raise SnapshotInvalid([{"path": "$", "message": "The snapshot must be a JSON object."}])
+        try:
+            return self._fast(snapshot)
+        except _Unsure:
+            pass
         try:
             return self._schema.load(snapshot)
         except ValidationError as exc:
@@ -398,3 +403,103 @@ def _parse_spec(body: Any, path: str, source: str, problems: list[Problem]) -> F
         kw["items"] = item
         kw["max_items"] = int(body.get("max_items", 1000))
     return FieldSpec(**kw)
+
+
+# -- the fast path ---------------------------------------------------------------------
+#
+# marshmallow is the authority on what is valid and on every error message, but it costs
+# about as much as evaluating the rules. Most snapshots are valid, so a check compiled
+# from the same FieldSpecs accepts the plainly valid ones and gives up (``_Unsure``) on
+# anything else, which marshmallow then judges. A property test keeps the two in step.
+
+class _Unsure(Exception):
+    pass
+
+
+def _fast_field(spec: FieldSpec):
+    lo, hi = spec.min, spec.max
+    kind = spec.kind
+    if kind == "integer":
+        def check(v):
+            if type(v) is not int or (lo is not None and v < lo) or (hi is not None and v > hi) or abs(v) > MAX_INTEGER:
+                raise _Unsure
+            return v
+    elif kind == "decimal":
+        places = -spec.places
+
+        def check(v):
+            t = type(v)
+            if t is str:
+                v = v.strip()
+                if not _NUMBER_RE.match(v):
+                    raise _Unsure
+                v = Decimal(v)
+            elif t is int:
+                v = Decimal(v)
+            elif t is float:
+                v = Decimal(repr(v))
+            elif t is not Decimal or not v.is_finite():
+                raise _Unsure
+            if v.as_tuple().exponent < places or (lo is not None and v < lo) or (hi is not None and v > hi):
+                raise _Unsure
+            return v
+    elif kind == "boolean":
+        def check(v):
+            if type(v) is not bool:
+                raise _Unsure
+            return v
+    elif kind == "string":
+        longest = spec.max_length
+
+        def check(v):
+            if type(v) is not str or (longest is not None and len(v) > longest):
+                raise _Unsure
+            return v
+    elif kind == "enum":
+        allowed = frozenset(spec.values)
+
+        def check(v):
+            if type(v) is not str or v not in allowed:
+                raise _Unsure
+            return v
+    elif kind == "date":
+        def check(v):
+            if type(v) is not str or len(v) != 10 or v[4] != "-" or v[7] != "-" or not v[:4].isdigit():
+                raise _Unsure
+            try:
+                return _dt.date.fromisoformat(v)
+            except ValueError:
+                raise _Unsure from None
+    elif kind == "object":
+        check = _fast_object(spec.fields)
+    elif kind == "list":
+        item = _fast_field(spec.items)
+        most = spec.max_items
+
+        def check(v):
+            if type(v) is not list or len(v) > most:
+                raise _Unsure
+            return [item(x) for x in v]
+    else:  # pragma: no cover
+        raise AssertionError(kind)
+    return check
+
+
+def _fast_object(specs: dict[str, FieldSpec]):
+    checks = {name: _fast_field(spec) for name, spec in specs.items()}
+    required = frozenset(name for name, spec in specs.items() if spec.required)
+
+    def check(v):
+        if type(v) is not dict:
+            raise _Unsure
+        out = {}
+        for key, value in v.items():
+            field_check = checks.get(key)
+            if field_check is None or value is None:
+                raise _Unsure
+            out[key] = field_check(value)
+        if not required.issubset(out):
+            raise _Unsure
+        return out
+
+    return check

@@ -257,3 +257,41 @@ def test_compiled_rulesets_use_no_regex_and_no_cross_fact_joins():
                 (alias, expr), = fact.items()
                 # joins between facts only on constants: never a field of another fact
                 assert "$m" not in json.dumps(expr) or alias == "m"
+
+
+# -- "$or" inside list quantifiers ------------------------------------------------------------
+
+def test_raw_or_inside_iany_lets_a_later_false_operand_win():
+    out = run_python("""
+        import json, durable_rules_engine as dr
+        expr = {"$iany": {"l": {"$or": [{"$i.a": 1}, {"$i.b": 1}]}}}
+        h = dr.create_ruleset("raw_or", json.dumps({"r": {"all": [{"m": {"$and": [{"t": "s"}, expr]}}]}}))
+        dr.assert_fact(h, json.dumps({"sid": "0", "id": "s", "t": "s", "l": [{"a": 1, "b": 0}]}))
+        print("fired" if dr.start_action(h) else "no match")
+    """)
+    # a = 1 makes "a == 1 or b == 1" true, yet durable_rules does not match
+    assert out.stdout.strip() == "no match", out.stderr
+
+
+def test_engine_or_inside_quantifiers_is_right():
+    rs = ruleset([rule("R", "any(l in loans: l.dpd == 0 or l.restructured)", level="red"),
+                  rule("S", "all(l in loans: l.dpd > 5 or l.restructured)", level="yellow"),
+                  rule("T", 'any(l in loans: l.dpd in [0, 7])', level="orange")])
+    ev = rs.evaluate(snap(loans=[{"dpd": 0, "restructured": False}]))
+    assert set(ev.fired) == {"R", "T"}
+    ev = rs.evaluate(snap(loans=[{"dpd": 9, "restructured": False}, {"dpd": 1, "restructured": True}]))
+    assert set(ev.fired) == {"R", "S"}
+
+    def list_bodies(expr):
+        if isinstance(expr, dict):
+            for key, value in expr.items():
+                if key in ("$iany", "$iall"):
+                    yield from value.values()
+                yield from list_bodies(value)
+        elif isinstance(expr, list):
+            for value in expr:
+                yield from list_bodies(value)
+
+    bodies = list(list_bodies(rs.definition))
+    assert len(bodies) == 3
+    assert all('"$or"' not in json.dumps(body) for body in bodies)

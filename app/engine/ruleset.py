@@ -460,6 +460,10 @@ class Ruleset:
     def rule(self, rule_id: str) -> Rule:
         return self._by_id[rule_id]
 
+    def close(self) -> None:
+        """Free the durable_rules handle of this process (it is made again if needed)."""
+        self._matcher.close()
+
     def warm(self) -> None:
         """Create the durable_rules handle now (in this process) rather than on first use."""
         self._matcher.warm()

@@ -17,7 +17,8 @@ the only code that calls it, and it is written so that none of them can happen:
 * a ruleset name cannot be registered twice: every handle gets a process-unique name, so
   several versions live side by side and a broken handle is replaced, never re-registered.
 * the handles are created lazily in the process that uses them, so forked gunicorn
-  workers never share C state made before the fork.
+  workers never share C state made before the fork; a handle is deleted when its
+  ruleset is closed or garbage-collected (hot reload and draft checks compile many).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import itertools
 import json
 import os
 import threading
+import weakref
 
 import durable_rules_engine as _dr
 
@@ -34,6 +36,18 @@ SID = "0"
 SENTINEL = "end"
 _names = itertools.count(1)
 _END_FACT = json.dumps({"sid": SID, "id": "e", "t": "e"})
+
+
+RELEASED = {"handles": 0}
+
+
+def _release(handle: int, pid: int) -> None:
+    if os.getpid() == pid:
+        try:
+            _dr.delete_ruleset(handle)
+            RELEASED["handles"] += 1
+        except Exception:  # noqa: BLE001 - nothing more can be done for a handle being dropped
+            pass
 
 
 def sentinel_rule() -> dict:
@@ -51,6 +65,7 @@ class Matcher:
         self._pid = None
         self.handles_created = 0
         self.handles_abandoned = 0
+        self._finalizer = None
 
     def _ensure(self):
         if self._handle is None or self._pid != os.getpid():
@@ -58,7 +73,22 @@ class Matcher:
             self._handle = _dr.create_ruleset(name, self.definition_json)
             self._pid = os.getpid()
             self.handles_created += 1
+            self._finalizer = weakref.finalize(self, _release, self._handle, self._pid)
         return self._handle
+
+    def _abandon(self) -> None:
+        # a handle whose session is in an unknown state is never touched again
+        if self._finalizer is not None:
+            self._finalizer.detach()
+        self._handle = None
+        self.handles_abandoned += 1
+
+    def close(self) -> None:
+        """Delete the durable_rules ruleset now; a later evaluation makes a new one."""
+        with self._lock:
+            if self._finalizer is not None and self._pid == os.getpid():
+                self._finalizer()
+            self._handle = None
 
     def warm(self) -> None:
         with self._lock:
@@ -113,8 +143,7 @@ class Session:
             if not self.ended:
                 # Never call delete_state on a session in an unknown state: drop the handle
                 # (it is garbage the C core keeps) and build a fresh one on next use.
-                self.matcher._handle = None
-                self.matcher.handles_abandoned += 1
+                self.matcher._abandon()
         finally:
             self.matcher._lock.release()
         if exc_type is not None and not issubclass(exc_type, EvaluationError):

@@ -20,7 +20,17 @@ def canonical_json(document: Any) -> str:
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default)
 
 
+ORDERED_MAPPINGS = ("levels",)
+
+
 def canonical_hash(document: Any) -> str:
+    """sha256 of the document with keys sorted, except mappings whose order means
+    something (the warning levels, lowest first), which are hashed as ordered pairs."""
+    if isinstance(document, dict) and any(isinstance(document.get(k), dict) for k in ORDERED_MAPPINGS):
+        document = dict(document)
+        for key in ORDERED_MAPPINGS:
+            if isinstance(document.get(key), dict):
+                document[key] = [[k, v] for k, v in document[key].items()]
     return "sha256:" + hashlib.sha256(canonical_json(document).encode()).hexdigest()
 
 

@@ -326,3 +326,35 @@ def test_an_overridden_action_does_not_override_others():
     ev = rs.evaluate(snap(overdue_6m=2))
     assert [a.action for a in ev.actions] == ["reduce_limit"]
     assert [(o.action, o.by) for o in ev.overridden] == [("watchlist", "reduce_limit")]
+
+
+def test_hash_follows_the_order_of_levels():
+    from .helpers import ruleset_doc
+    from app.engine import Ruleset
+    doc = ruleset_doc([rule("A", "overdue_6m > 1", level="orange")])
+    swapped = dict(doc, levels=dict(reversed(list(doc["levels"].items()))))
+    a, b = Ruleset(doc, contract()), Ruleset(swapped, contract())
+    assert a.hash != b.hash
+    assert a.evaluate(snap(overdue_6m=2)).level == "orange"
+    reordered_keys = dict(reversed(list(doc.items())))
+    assert Ruleset(reordered_keys, contract()).hash == a.hash
+
+
+def test_closing_a_ruleset_frees_its_handle_and_it_still_works():
+    import gc
+    import durable_rules_engine
+    rs = ruleset([rule("A", "overdue_6m > 1")])
+    assert rs.evaluate(snap(overdue_6m=2)).fired == ("A",)
+    rs.close()
+    assert rs._matcher._handle is None
+    assert rs.evaluate(snap(overdue_6m=2)).fired == ("A",)
+    assert rs._matcher.handles_created == 2
+    # garbage-collected rulesets give their handles back too
+    from app.engine import runtime
+    before = runtime.RELEASED["handles"]
+    for _ in range(200):
+        r = ruleset([rule("A", "overdue_6m > 1")])
+        r.evaluate(snap(overdue_6m=2))
+        del r
+    gc.collect()
+    assert runtime.RELEASED["handles"] - before >= 200

@@ -63,3 +63,39 @@ def test_documented_grammar_names_every_keyword_and_function_of_the_parser():
     missing = sorted(k for k in keywords if f'"{k}"' not in documented)
     assert not missing, f"grammar keywords missing from docs/policy-language.md: {missing}"
     assert len(keywords) >= 18
+
+
+def _readme_section(title: str) -> str:
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index(f"\n## {title}\n")
+    end = readme.find("\n## ", start + 1)
+    return readme[start:end]
+
+
+def test_readme_policy_commands_run():
+    import re
+    import subprocess
+    section = _readme_section("Policy language")
+    [block] = re.findall(r"```sh\n(.*?)```", section, re.S)
+    for line in block.splitlines():
+        command = line.split("  #")[0].strip()
+        if not command:
+            continue
+        out = subprocess.run(["bash", "-c", command], capture_output=True, text=True, cwd=ROOT, timeout=300)
+        assert out.returncode == 0, (command, out.stdout[-2000:], out.stderr[-2000:])
+        assert "ERROR" not in out.stdout
+
+
+def test_readme_error_example_is_what_validate_prints(tmp_path):
+    import re
+    import subprocess
+    import sys
+    section = _readme_section("Policy language")
+    shown = re.search(r"^ERROR .*$", section, re.M).group(0)
+    broken = tmp_path / "retail_card.yaml"
+    broken.write_text((ROOT / "rulesets" / "retail_card.yaml").read_text().replace(
+        "credit_report.other_banks.overdue_accounts_6m >= 2", "credit_report.other_banks.overdue_acounts_6m >= 2", 1))
+    out = subprocess.run([sys.executable, "-m", "app.engine", "validate", str(broken)], capture_output=True,
+                         text=True, cwd=ROOT)
+    printed = [line for line in out.stdout.splitlines() if line.startswith("ERROR")]
+    assert printed == [shown.replace("rulesets/retail_card.yaml", str(broken))]

@@ -29,6 +29,7 @@ import multiprocessing as mp
 import os
 import re
 import selectors
+import shutil
 import socket
 import sqlite3
 import statistics
@@ -369,7 +370,12 @@ def main() -> int:
                           "p99_ms": round(ms[99], 3), "max_ms": round(ms[100], 3), "logged": logged,
                           "resent": resent, "bare_rounds": [round(r) for r in bare_rates],
                           "vigil_rounds": [round(r) for r in vigil_rates]}))
-    return 0 if not (rate_errors or late_errors) else 1
+    failed = bool(rate_errors or late_errors)
+    if failed:
+        print(f"server logs kept in {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -245,3 +245,148 @@ def m005_audit_events(db):
             BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END
             """
         )
+
+
+@MIGRATIONS()
+def m006_decision_chain(db):
+    # The log becomes a hash chain (app/store/chain.py): each record's content hash and
+    # chain hash, and the two columns a purge sets. The table is rebuilt because the
+    # columns a purge removes must become nullable; existing records are chained here,
+    # in seq order. A CHECK keeps every record that is not purged whole.
+    from app.store import chain
+
+    db.execute(
+        """
+        CREATE TABLE decisions_chained (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            decided_at TEXT NOT NULL,
+            customer_id TEXT,
+            ruleset_id TEXT NOT NULL,
+            ruleset_version INTEGER NOT NULL,
+            ruleset_hash TEXT NOT NULL,
+            client_request_id TEXT UNIQUE,
+            request_hash TEXT,
+            level TEXT,
+            review_frequency TEXT,
+            snapshot TEXT,
+            result TEXT,
+            trail TEXT,
+            response TEXT,
+            masked TEXT,
+            content_hash TEXT NOT NULL,
+            chain_hash TEXT NOT NULL,
+            purged_at TEXT,
+            purged_digest TEXT,
+            CHECK (purged_at IS NOT NULL OR (customer_id IS NOT NULL AND request_hash IS NOT NULL
+                   AND snapshot IS NOT NULL AND result IS NOT NULL AND trail IS NOT NULL AND response IS NOT NULL))
+        )
+        """
+    )
+    old = ("id", "decided_at", "customer_id", "ruleset_id", "ruleset_version", "ruleset_hash", "client_request_id",
+           "request_hash", "level", "review_frequency", "snapshot", "result", "trail", "response")
+    previous = chain.GENESIS
+    rows = db.execute(f"SELECT seq, {', '.join(old)} FROM decisions ORDER BY seq").fetchall()
+    for raw in rows:
+        row = dict(zip(("seq", *old), raw), masked=None)
+        row["content_hash"] = chain.record_hash(row)
+        row["chain_hash"] = previous = chain.chain_hash(previous, row["content_hash"], row["seq"])
+        db.execute(f"INSERT INTO decisions_chained ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                   list(row.values()))
+    issued = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'decisions'").fetchone()
+    db.execute("DROP TABLE decisions")
+    db.execute("ALTER TABLE decisions_chained RENAME TO decisions")
+    if issued:
+        db.execute("DELETE FROM sqlite_sequence WHERE name = 'decisions'")
+        db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('decisions', ?)", [issued[0]])
+    db.execute("CREATE INDEX decisions_by_customer ON decisions (customer_id, seq)")
+    db.execute("CREATE INDEX decisions_by_ruleset ON decisions (ruleset_id, ruleset_version, seq)")
+    db.execute("CREATE INDEX decisions_by_level ON decisions (level, seq)")
+    db.execute("CREATE INDEX decisions_by_time ON decisions (decided_at)")
+    # Append-only, but for one transition: a purge removes the personal columns of a
+    # record not purged before, keeping their digest, and changes nothing else.
+    db.execute(
+        """
+        CREATE TRIGGER decisions_only_purged BEFORE UPDATE ON decisions
+        WHEN NOT (OLD.purged_at IS NULL AND NEW.purged_at IS NOT NULL AND NEW.purged_digest IS NOT NULL
+            AND NEW.seq IS OLD.seq AND NEW.id IS OLD.id AND NEW.decided_at IS OLD.decided_at
+            AND NEW.ruleset_id IS OLD.ruleset_id AND NEW.ruleset_version IS OLD.ruleset_version
+            AND NEW.ruleset_hash IS OLD.ruleset_hash AND NEW.level IS OLD.level
+            AND NEW.review_frequency IS OLD.review_frequency AND NEW.masked IS OLD.masked
+            AND NEW.content_hash IS OLD.content_hash AND NEW.chain_hash IS OLD.chain_hash
+            AND NEW.customer_id IS NULL AND NEW.client_request_id IS NULL AND NEW.request_hash IS NULL
+            AND NEW.snapshot IS NULL AND NEW.result IS NULL AND NEW.trail IS NULL AND NEW.response IS NULL)
+        BEGIN SELECT RAISE(ABORT, 'the decision log is append-only; a record can only be purged'); END
+        """
+    )
+    db.execute(
+        """
+        CREATE TRIGGER decisions_no_delete BEFORE DELETE ON decisions
+        BEGIN SELECT RAISE(ABORT, 'the decision log is append-only'); END
+        """
+    )
+
+
+@MIGRATIONS()
+def m007_decision_search(db):
+    # What the log is searched by: the rules that fired and the final actions (one row
+    # each), and the text of each decision's explanation with an FTS5 index over it
+    # (external content, kept in step by triggers: the layout sqlite-utils' enable_fts
+    # makes; enable_fts itself runs executescript, which would commit this migration's
+    # transaction halfway). They are derived from the log, not part of it: search.py
+    # fills them up to the newest decision, in batches, before a search that needs them
+    # (indexed_seq says how far), so a decision's write lock is not held for them.
+    db.execute("CREATE TABLE decision_rules (rule_id TEXT NOT NULL, seq INTEGER NOT NULL, "
+               "PRIMARY KEY (rule_id, seq)) WITHOUT ROWID")
+    db.execute("CREATE TABLE decision_actions (action TEXT NOT NULL, seq INTEGER NOT NULL, "
+               "PRIMARY KEY (action, seq)) WITHOUT ROWID")
+    db.execute("CREATE TABLE decision_texts (seq INTEGER PRIMARY KEY, text TEXT NOT NULL)")
+    db.execute("CREATE VIRTUAL TABLE decision_texts_fts USING FTS5 (text, tokenize='porter unicode61', "
+               "content=decision_texts)")
+    db.execute("CREATE TRIGGER decision_texts_ai AFTER INSERT ON decision_texts BEGIN "
+               "INSERT INTO decision_texts_fts (rowid, text) VALUES (new.rowid, new.text); END")
+    db.execute("CREATE TRIGGER decision_texts_ad AFTER DELETE ON decision_texts BEGIN "
+               "INSERT INTO decision_texts_fts (decision_texts_fts, rowid, text) VALUES ('delete', old.rowid, old.text); "
+               "END")
+    db.execute("CREATE TRIGGER decision_texts_au AFTER UPDATE ON decision_texts BEGIN "
+               "INSERT INTO decision_texts_fts (decision_texts_fts, rowid, text) VALUES ('delete', old.rowid, old.text); "
+               "INSERT INTO decision_texts_fts (rowid, text) VALUES (new.rowid, new.text); END")
+    db.execute("CREATE TABLE search_index_state (id INTEGER PRIMARY KEY CHECK (id = 1), indexed_seq INTEGER NOT NULL)")
+    db.execute("INSERT INTO search_index_state (id, indexed_seq) VALUES (1, 0)")
+
+
+@MIGRATIONS()
+def m008_legal_holds(db):
+    # A legal hold keeps a customer's decisions whole past their retention period, until
+    # it is released. Placing and releasing are audit events; a hold is never deleted
+    # and released at most once.
+    db.execute(
+        """
+        CREATE TABLE legal_holds (
+            hold_id TEXT PRIMARY KEY,
+            customer_id TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            placed_by TEXT NOT NULL,
+            placed_at TEXT NOT NULL,
+            released_by TEXT,
+            released_at TEXT,
+            release_reason TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX legal_holds_active ON legal_holds (customer_id) WHERE released_at IS NULL")
+    db.execute(
+        """
+        CREATE TRIGGER legal_holds_no_delete BEFORE DELETE ON legal_holds
+        BEGIN SELECT RAISE(ABORT, 'a legal hold is released, never deleted'); END
+        """
+    )
+    db.execute(
+        """
+        CREATE TRIGGER legal_holds_only_released BEFORE UPDATE ON legal_holds
+        WHEN OLD.released_at IS NOT NULL OR NEW.released_at IS NULL OR NEW.released_by IS NULL
+            OR NEW.hold_id IS NOT OLD.hold_id OR NEW.customer_id IS NOT OLD.customer_id
+            OR NEW.reason IS NOT OLD.reason OR NEW.placed_by IS NOT OLD.placed_by OR NEW.placed_at IS NOT OLD.placed_at
+        BEGIN SELECT RAISE(ABORT, 'a legal hold can only be released, once'); END
+        """
+    )

@@ -1,4 +1,11 @@
-"""The decision log: every decision answered, with what it was made from."""
+"""The decision log: every decision answered, with what it was made from.
+
+The log is a hash chain (see chain.py): record() gives each decision its content hash
+and links it to the one before it, under the write lock, so the chain stays one line
+whichever gunicorn worker writes. What the log is searched by (search.py) is built from
+the logged rows when a search needs it, not here: the write lock is shared by every
+worker, and indexing the explanation's text would hold it three times as long.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +15,9 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
+from app.store import chain
 from app.store.db import immediate, still_on_disk
-from app.store.errors import DecisionNotFound, LogUnavailable
+from app.store.errors import DecisionNotFound, DecisionPurged, LogUnavailable
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,9 @@ class Decision:
     result: str
     trail: str
     response: str
+    # How the personal fields of the snapshot were masked before logging (see
+    # app/engine/masking.py), e.g. "hmac-sha256:<key id>"; None when they were not.
+    masked: str | None = None
 
 
 @dataclass(frozen=True)
@@ -43,9 +54,10 @@ class Logged:
 
 
 _COLUMNS = tuple(Decision.__dataclass_fields__)
+_WRITTEN = ("seq", *_COLUMNS, "content_hash", "chain_hash")
 _INSERT = (
-    f"INSERT INTO decisions ({', '.join(_COLUMNS)}) "
-    f"VALUES ({', '.join(':' + c for c in _COLUMNS)}) "
+    f"INSERT INTO decisions ({', '.join(_WRITTEN)}) "
+    f"VALUES ({', '.join(':' + c for c in _WRITTEN)}) "
     "ON CONFLICT (client_request_id) DO NOTHING"
 )
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM decisions"
@@ -56,7 +68,8 @@ def _row(row: tuple) -> Decision:
 
 
 def record(db: sqlite_utils.Database, decisions: Sequence[Decision]) -> list[Logged]:
-    """Append decisions to the log in one transaction, in order.
+    """Append decisions to the log in one transaction, in order, each linked to the one
+    before it in the hash chain.
 
     This is the only function that writes decisions. When it returns, every one of
     them is committed; when it raises LogUnavailable, none may be answered.
@@ -64,11 +77,20 @@ def record(db: sqlite_utils.Database, decisions: Sequence[Decision]) -> list[Log
     logged: list[Logged] = []
     if not still_on_disk(db):
         raise LogUnavailable()
+    # A content hash does not depend on the record's place in the log: worked out
+    # before taking the lock.
+    hashes = [chain.record_hash(d.__dict__) for d in decisions]
     try:
         with immediate(db):
-            for decision in decisions:
-                cursor = db.execute(_INSERT, decision.__dict__)
+            # IMMEDIATE holds the write lock from here to COMMIT, across every worker,
+            # so no other record can come between the one read here and ours.
+            _, previous, seq = chain.last_link(db)
+            for decision, content in zip(decisions, hashes):
+                row = {**decision.__dict__, "seq": seq + 1, "content_hash": content,
+                       "chain_hash": chain.chain_hash(previous, content, seq + 1)}
+                cursor = db.execute(_INSERT, row)
                 if cursor.rowcount == 1:
+                    seq, previous = row["seq"], row["chain_hash"]
                     logged.append(Logged(decision, replayed=False))
                     continue
                 earlier = _by_client_request_id(db, decision.client_request_id)
@@ -97,13 +119,26 @@ def by_client_request_id(db: sqlite_utils.Database, client_request_id: str) -> D
 
 
 def get(db: sqlite_utils.Database, decision_id: str) -> Decision:
+    """A logged decision. Raises DecisionNotFound, or DecisionPurged when its content was
+    removed at the end of its retention period."""
     try:
         row = db.execute(f"{_SELECT} WHERE id = ?", [decision_id]).fetchone()
     except sqlite3.Error as exc:
         raise LogUnavailable() from exc
     if row is None:
         raise DecisionNotFound()
-    return _row(row)
+    decision = _row(row)
+    if decision.response is None:
+        raise DecisionPurged()
+    return decision
+
+
+def seq_of(db: sqlite_utils.Database, decision_id: str) -> int | None:
+    try:
+        row = db.execute("SELECT seq FROM decisions WHERE id = ?", [decision_id]).fetchone()
+    except sqlite3.Error as exc:
+        raise LogUnavailable() from exc
+    return row[0] if row else None
 
 
 def count(db: sqlite_utils.Database) -> int:

@@ -73,3 +73,18 @@ class KeyNotFound(StoreError):
     status = 404
     reason = "key_not_found"
     message = "No API key has this id."
+
+
+class DecisionPurged(StoreError):
+    """The decision's content was removed when its retention period ended; its place in
+    the chain (id, time, ruleset, level and hashes) is kept."""
+
+    status = 410
+    reason = "decision_purged"
+    message = "This decision's content was purged at the end of its retention period."
+
+
+class HoldNotFound(StoreError):
+    status = 404
+    reason = "hold_not_found"
+    message = "No legal hold has this id."

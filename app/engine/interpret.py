@@ -301,7 +301,7 @@ def _leaves(node: Node, env: Env, out: list[dict]) -> None:
         subject, other = (node.left, node.right) if data_left else (node.right, node.left)
         out.append({"subject": subject.text, "actual": evaluate(subject, env), "op": node.op if data_left else
                     {"<": ">", "<=": ">=", ">": "<", ">=": "<="}.get(node.op, node.op),
-                    "threshold": _threshold(other, env)})
+                    "threshold": _threshold(other, env), "against": other.text})
         return
     if isinstance(node, In):
         out.append({"subject": node.operand.text, "actual": evaluate(node.operand, env),

@@ -487,11 +487,14 @@ class Ruleset:
                        "level": r.level, "review": r.review} for r in self.rules],
         }
 
-    def evaluate(self, snapshot: Any, explain: str = "summary") -> Evaluation:
-        """Validate ``snapshot`` against the contract, then evaluate it."""
-        return self.run(self.contract.validate(snapshot), explain)
+    def evaluate(self, snapshot: Any, explain: str = "summary", *, mask=None) -> Evaluation:
+        """Validate ``snapshot`` against the contract, then evaluate it. ``mask`` (a
+        ``masking.Redaction`` for this contract) shows personal values masked in the
+        trail, the reasons and the failed conditions; the rules see the real values."""
+        return self.run(self.contract.validate(snapshot), explain, mask=mask)
 
-    def run(self, data: dict, explain: str = "summary", *, max_firings: int | None = None) -> Evaluation:
+    def run(self, data: dict, explain: str = "summary", *, max_firings: int | None = None,
+            mask=None) -> Evaluation:
         """Evaluate an already validated snapshot."""
         started = time.perf_counter_ns()
         fact = self._build_fact(data, Env(data))
@@ -530,24 +533,27 @@ class Ruleset:
                     break
             session.end()
         matched_ns = time.perf_counter_ns() - started
-        return self._result(data, fired, tuple(signals), explain, matched_ns, started)
+        return self._result(data, fired, tuple(signals), explain, matched_ns, started, mask)
 
     # -- results ----------------------------------------------------------------------
-    def _result(self, data, fired, signals, explain, matched_ns, started) -> Evaluation:
+    def _result(self, data, fired, signals, explain, matched_ns, started, mask=None) -> Evaluation:
         rules = self.rules
         sigset = frozenset(signals)
         order_of = {idx: n for n, idx in enumerate(fired)}
         firings = []
         for n, idx in enumerate(fired):
             rule = rules[idx]
+            values = values_read(rule.condition, data, sigset)
+            if mask is not None:
+                values = {k: mask.shown(v) if mask.personal(k) else v for k, v in values.items()}
             used_by = sorted({rules[j].id for s in rule.signals for j in self._readers.get(s, ())
                               if j in order_of and order_of[j] > n}, key=lambda rid: order_of[self._by_id[rid].index])
             firings.append(Firing(
                 order=n + 1, rule=rule.id, title=rule.title, clause=rule.clause, priority=rule.priority,
-                condition=rule.when, values=values_read(rule.condition, data, sigset),
+                condition=rule.when, values=values,
                 signals=rule.signals, reads_signals=tuple(sorted(rule.reads)), used_by=tuple(used_by),
                 actions=tuple((a.name, a.params_dict) for a in rule.actions), level=rule.level, review=rule.review))
-        actions, overridden = self._combine([rules[i] for i in fired], data, sigset)
+        actions, overridden = self._combine([rules[i] for i in fired], data, sigset, mask)
         level, level_rules = self.levels[0], ()
         for idx in fired:
             r = rules[idx]
@@ -569,7 +575,7 @@ class Ruleset:
         if explain == "full":
             not_fired = tuple(
                 NotFired(rule=r.id, title=r.title, clause=r.clause, condition=r.when,
-                         failed=first_failure(r.condition, data, sigset))
+                         failed=_masked_failure(first_failure(r.condition, data, sigset), mask))
                 for r in sorted(rules, key=lambda r: r.id) if r.index not in order_of)
         return Evaluation(
             ruleset_id=self.id, ruleset_version=self.version, ruleset_hash=self.hash,
@@ -578,7 +584,7 @@ class Ruleset:
             firings=tuple(firings), not_fired=not_fired,
             timing_us={"match": matched_ns // 1000, "total": (time.perf_counter_ns() - started) // 1000})
 
-    def _combine(self, fired_rules: list[Rule], data, sigset):
+    def _combine(self, fired_rules: list[Rule], data, sigset, mask=None):
         groups: dict[tuple, list[Rule]] = {}
         order: list[tuple] = []
         for rule in fired_rules:
@@ -627,12 +633,12 @@ class Ruleset:
                 kept.append((spec, params, rule_ids))
         actions = []
         for spec, params, rule_ids in kept:
-            reason = self._reason(spec, params, rule_ids, data, sigset) if spec.adverse else None
+            reason = self._reason(spec, params, rule_ids, data, sigset, mask) if spec.adverse else None
             actions.append(FinalAction(action=spec.name, title=spec.title, params=params, adverse=spec.adverse,
                                        rules=rule_ids, reason=reason))
         return actions, overridden
 
-    def _reason(self, spec: ActionSpec, params: dict, rule_ids, data, sigset) -> str:
+    def _reason(self, spec: ActionSpec, params: dict, rule_ids, data, sigset, mask=None) -> str:
         head = spec.title
         if params:
             head += " (" + ", ".join(f"{k} {_show(v)}" for k, v in params.items()) + ")"
@@ -640,10 +646,10 @@ class Ruleset:
         for rid in rule_ids:
             rule = self._by_id[rid]
             if rule.reason:
-                text = _fill_template(rule.reason, data)
+                text = _fill_template(rule.reason, data, mask)
             else:
                 facts = leaf_facts(rule.condition, data, sigset)
-                text = "; ".join(_fact_sentence(f) for f in facts)
+                text = "; ".join(_fact_sentence(_masked_fact(f, mask)) for f in facts)
             clause = f" [{rule.clause}]" if rule.clause else ""
             parts.append(f"{rule.title}{clause}: {text}")
         return f"{head} because " + " | ".join(parts) + "."
@@ -731,10 +737,36 @@ def _fact_sentence(fact: dict) -> str:
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_.]*)\}")
 
 
-def _fill_template(template: str, data: dict) -> str:
+def _fill_template(template: str, data: dict, mask=None) -> str:
     def value(m):
         v: Any = data
         for part in m.group(1).split("."):
             v = v.get(part) if isinstance(v, dict) else None
+        if v is not None and mask is not None and mask.personal(m.group(1)):
+            return mask.shown(v)
         return _show(v) if v is not None else "(missing)"
     return _PLACEHOLDER.sub(value, template)
+
+
+def _masked_fact(fact: dict, mask) -> dict:
+    """A reason's fact with what it derives from personal fields masked."""
+    if mask is None:
+        return fact
+    fact = dict(fact)
+    if mask.mentions(fact["subject"]) and fact["op"] is not None:
+        fact["actual"] = mask.shown(fact["actual"])
+    if mask.mentions(fact.get("against")):
+        fact["threshold"] = mask.shown(fact["threshold"])
+    return fact
+
+
+def _masked_failure(failed: dict, mask) -> dict:
+    if mask is None:
+        return failed
+    failed = dict(failed)
+    if mask.personal(failed.get("path") or "") or mask.mentions(failed.get("expression")) \
+            or mask.mentions(failed.get("condition")):
+        for key in ("actual", "threshold"):
+            if failed.get(key) is not None and not isinstance(failed.get(key), bool):
+                failed[key] = mask.shown(failed[key])
+    return failed

@@ -1,14 +1,15 @@
 """Benchmark of the portfolio review: snapshots per second with 1 and 2 worker processes.
 
-    python bench/portfolio.py [--n 200000] [--seed 7] [--chunk-size 200]
+    python bench/portfolio.py [--n 200000] [--seed 7] [--chunk-size 200] [--passes 2]
 
 Generates ``--n`` personal-loan snapshots (seeded, app/portfolio/synthetic.py) into a
 JSON Lines file, then reviews the file with the published personal-loan ruleset, first
 with one worker process and then with two, in the same run: reading, parsing,
 validating, evaluating and writing the results file, as ``flask --app wsgi portfolio
-review`` does (without the decision log). It prints both rates, the speed-up, and the
-time one million snapshots would take at the faster rate. Both runs must write the same
-results file.
+review`` does (without the decision log). It does that ``--passes`` times, alternating,
+and keeps the best rate of each (other work on the machine only ever slows a run down);
+then prints both rates, the speed-up, and the time one million snapshots would take at
+the faster rate. Every run must write the same results file.
 
 Before that it measures the machine: the same busy loop in one and in two processes.
 That speed-up is the most two workers can get here; on a machine whose two cores are
@@ -76,6 +77,8 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=200_000, help="snapshots to generate and review")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--chunk-size", type=int, default=200)
+    parser.add_argument("--passes", type=int, default=2,
+                        help="review with 1 and 2 workers this many times, alternating; the best rate counts")
     args = parser.parse_args()
 
     library = load_library(ROOT / "rulesets", ROOT / "schemas")
@@ -91,26 +94,30 @@ def main() -> int:
         print(f"generated {args.n:,} snapshots ({size / 1e6:,.0f} MB) in {time.perf_counter() - t0:,.1f} s")
         ceiling = machine_speedup()
         print(f"machine: a busy loop in 2 processes runs {ceiling:.2f}x one (best of 3)")
-        rates = {}
-        digests = {}
-        for workers in (1, 2):
-            out = tmp / f"results-{workers}.jsonl"
-            summary = review(ruleset, SnapshotFile(source_path, ruleset.contract), out, workers=workers,
-                             chunk_size=args.chunk_size, progress=False)
-            assert summary.tally.rows == args.n and summary.tally.errors == 0, summary.tally
-            rates[workers] = summary.rate
-            digests[workers] = _digest(out)
-            print(f"{workers} worker process{'es' if workers > 1 else ''}: {summary.rate:10,.0f} snapshots/s "
-                  f"({summary.seconds:,.1f} s)")
-        if digests[1] != digests[2]:
-            print("MISMATCH: 1 and 2 workers wrote different results files")
+        rates: dict[int, float] = {1: 0.0, 2: 0.0}
+        digests = set()
+        for n in range(args.passes):
+            for workers in (1, 2):
+                out = tmp / f"results-{workers}.jsonl"
+                summary = review(ruleset, SnapshotFile(source_path, ruleset.contract), out, workers=workers,
+                                 chunk_size=args.chunk_size, progress=False, restart=True)
+                assert summary.tally.rows == args.n and summary.tally.errors == 0, summary.tally
+                rates[workers] = max(rates[workers], summary.rate)
+                digests.add(_digest(out))
+                print(f"pass {n + 1}, {workers} worker process{'es' if workers > 1 else ''}: "
+                      f"{summary.rate:10,.0f} snapshots/s ({summary.seconds:,.1f} s)")
+        if len(digests) != 1:
+            print("MISMATCH: the runs wrote different results files")
             return 1
+        for workers in (1, 2):
+            print(f"{workers} worker process{'es' if workers > 1 else ''}: {rates[workers]:10,.0f} snapshots/s "
+                  f"(best of {args.passes})")
         speedup = rates[2] / rates[1]
         million = 1_000_000 / rates[2]
         print(f"speed-up, 2 vs 1: {speedup:.2f}x (goal {GOAL_SPEEDUP}x; a busy loop got {ceiling:.2f}x)")
         print(f"projected time for 1,000,000 snapshots with 2 workers: {million:,.0f} s "
               f"({million / 60:.1f} min; goal under {GOAL_MILLION_SECONDS // 60} min)")
-        print(f"results files identical for 1 and 2 workers: sha256 {digests[1][:16]}")
+        print(f"every run wrote the same results file: sha256 {digests.pop()[:16]}")
     return 0
 
 

@@ -31,11 +31,20 @@ DEFAULTS: dict[str, object] = {
     # How often, at most, a worker checks whether the published policies changed (one
     # small query); a publication reaches every worker within this many seconds.
     "VIGIL_POLICY_CHECK_SECONDS": 1.0,
+    # How long a decision is kept whole: `flask --app wsgi decisions purge` removes the
+    # content of older ones (not their place in the hash chain), except for customers
+    # under a legal hold. Seven years, a common term for credit records.
+    "VIGIL_RETENTION_DAYS": 2555,
+    # Log the fields a fact contract marks personal as keyed hashes (HMAC-SHA256 with
+    # VIGIL_MASK_KEY, at least 16 bytes, kept secret and never changed while masked
+    # decisions must be replayed). The decision is made on the real values.
+    "VIGIL_MASK_PERSONAL": False,
+    "VIGIL_MASK_KEY": "",
 }
 
-_INTS = {"VIGIL_BATCH_LIMIT", "MAX_CONTENT_LENGTH", "VIGIL_SQLITE_BUSY_TIMEOUT_MS"}
+_INTS = {"VIGIL_BATCH_LIMIT", "MAX_CONTENT_LENGTH", "VIGIL_SQLITE_BUSY_TIMEOUT_MS", "VIGIL_RETENTION_DAYS"}
 _FLOATS = {"VIGIL_POLICY_CHECK_SECONDS"}
-_BOOLS = {"VIGIL_REQUIRE_RULESETS"}
+_BOOLS = {"VIGIL_REQUIRE_RULESETS", "VIGIL_MASK_PERSONAL"}
 _PATHS = {"VIGIL_DATABASE", "VIGIL_RULESETS_DIR", "VIGIL_SCHEMAS_DIR"}
 _SYNCHRONOUS = {"OFF", "NORMAL", "FULL", "EXTRA"}
 
@@ -78,4 +87,8 @@ def load_config(overrides: dict | None = None, environ: dict | None = None) -> d
         raise ConfigError("VIGIL_POLICY_CHECK_SECONDS must be between 0 and 5")
     if int(config["VIGIL_BATCH_LIMIT"]) < 1:
         raise ConfigError("VIGIL_BATCH_LIMIT must be at least 1")
+    if int(config["VIGIL_RETENTION_DAYS"]) < 1:
+        raise ConfigError("VIGIL_RETENTION_DAYS must be at least 1")
+    if config["VIGIL_MASK_PERSONAL"] and len(str(config["VIGIL_MASK_KEY"]).encode()) < 16:
+        raise ConfigError("VIGIL_MASK_PERSONAL needs VIGIL_MASK_KEY, a secret of at least 16 bytes")
     return config

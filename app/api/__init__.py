@@ -105,9 +105,12 @@ def init_app(app: Flask) -> None:
     api.ma_plugin.converter.add_attribute_function(document2properties)
     api.spec.components.security_scheme(auth.SCHEME, auth.SECURITY_SCHEME)
 
-    from app.api import audit, decisions, governance, keys, operations, rulesets
+    from app.api import audit, decision_log, decisions, governance, holds, keys, operations, rulesets
 
+    app.extensions["vigil.masker"] = decisions.masker_from(app.config)
     api.register_blueprint(decisions.blp)
+    api.register_blueprint(decision_log.blp)
+    api.register_blueprint(holds.blp)
     api.register_blueprint(rulesets.rulesets_blp)
     api.register_blueprint(governance.blp)
     api.register_blueprint(rulesets.schemas_blp)

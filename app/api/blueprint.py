@@ -16,6 +16,7 @@ _DESCRIPTIONS = {
     403: "The API key lacks a role this endpoint requires (reason `forbidden`).",
     404: "Unknown ruleset, schema or decision.",
     409: "The client_request_id was already used for a different request.",
+    410: "The decision's content was purged at the end of its retention period (reason `decision_purged`).",
     413: "The request body is larger than the service accepts.",
     415: "The body is not application/json.",
     422: "The request or the snapshot breaks its schema; every bad field is in `details` with its path.",

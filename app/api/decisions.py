@@ -32,8 +32,11 @@ from app.api.schemas import (
     DecisionRequestSchema,
     DecisionSchema,
 )
+from app.api import auth
 from app.engine import EngineError
+from app.engine.masking import Masker
 from app.store import decisions as decision_log
+from app.store.audit import record_event
 
 blp = Blueprint("decisions", __name__, url_prefix="/v1/decisions",
                 description="Decide on a fact snapshot, alone or in a batch, and fetch a decision back.")
@@ -46,10 +49,22 @@ def _dumps(value) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
+def masker_from(config) -> Masker | None:
+    """The masker for personal fields, when VIGIL_MASK_PERSONAL is on."""
+    return Masker(config["VIGIL_MASK_KEY"]) if config.get("VIGIL_MASK_PERSONAL") else None
+
+
+def _masker() -> Masker | None:
+    return current_app.extensions.get("vigil.masker")
+
+
 def _request_hash(item: dict) -> str:
     canonical = json.dumps(
         {k: item.get(k) for k in ("ruleset_id", "ruleset_version", "customer_id", "explain", "snapshot")},
         sort_keys=True, separators=(",", ":"), default=str)
+    masker = _masker()
+    if masker is not None:  # a plain hash of a snapshot could be checked against guessed personal values
+        return masker.digest(canonical)
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -60,8 +75,10 @@ def _decide(item: dict, started: float, library) -> decision_log.Decision:
     now = dt.datetime.now(dt.timezone.utc)
     ruleset = library.ruleset(item["ruleset_id"], item.get("ruleset_version"), at=now)
     explain = item["explain"]
+    masker = _masker()
+    redaction = masker.redaction(ruleset.contract) if masker is not None else None
     t0 = time.perf_counter()
-    result = ruleset.evaluate(item["snapshot"], explain=explain).to_dict()
+    result = ruleset.evaluate(item["snapshot"], explain=explain, mask=redaction).to_dict()
     t1 = time.perf_counter()
     decided_at = now.isoformat(timespec="microseconds").replace("+00:00", "Z")
     decision_id = str(uuid.uuid4())
@@ -102,10 +119,11 @@ def _decide(item: dict, started: float, library) -> decision_log.Decision:
         request_hash=_request_hash(item),
         level=outcome["level"],
         review_frequency=outcome["review_frequency"],
-        snapshot=_dumps(item["snapshot"]),
+        snapshot=_dumps(redaction.snapshot(item["snapshot"]) if redaction is not None else item["snapshot"]),
         result=result_json,
         trail=trail_json,
         response=response,
+        masked=redaction.label if redaction is not None else None,
     )
 
 
@@ -231,9 +249,11 @@ def _item_error(status: int, reason: str, message: str, details: list | None = N
 @blp.route("/<string:decision_id>", methods=["GET"])
 @blp.roles("decide", "audit")
 @blp.response(200, DecisionSchema, description="The decision exactly as it was answered.")
-@blp.errors(404, 503)
+@blp.errors(404, 410, 503)
 def get_decision(decision_id):
-    """Fetch a logged decision by id."""
-    decision = decision_log.get(get_log(), decision_id)
+    """Fetch a logged decision by id. Every fetch is an audit event (`decision.read`)."""
+    db = get_log()
+    decision = decision_log.get(db, decision_id)
+    record_event(db, auth.actor(), "decision.read", f"decision:{decision.id}", {"customer_id": decision.customer_id})
     g.decision_ids = [decision.id]
     return _json(decision.response)

@@ -52,3 +52,13 @@ class PolicyJSONParser(FlaskParser):
         if not is_json(req.mimetype):
             raise UnsupportedMediaType()
         return parse_json_body(data, parse_float=float)
+
+
+class OptionalJSONParser(DecimalJSONParser):
+    """Bodies that may be left out (a replay, a hold's release): an empty body is no
+    arguments; a body is JSON, numbers with a fraction exact decimals."""
+
+    def load_json(self, req, schema):
+        if not req.get_data(cache=True):
+            return missing
+        return super().load_json(req, schema)

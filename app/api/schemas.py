@@ -450,3 +450,158 @@ class NewKeySchema(KeySchema):
 
 class KeyListSchema(Schema):
     keys = fields.List(fields.Nested(KeySchema), required=True)
+
+
+# ---------------------------------------------------------------- the decision log, for compliance
+
+
+LEVEL_EXAMPLE = "orange"
+
+
+class DecisionFilterSchema(Schema):
+    customer_id = fields.String(validate=validate.Length(min=1, max=128))
+    from_ = fields.AwareDateTime(data_key="from", metadata={"description": "Decided at or after this time."})
+    to = fields.AwareDateTime(metadata={"description": "Decided before this time."})
+    ruleset_id = fields.String(validate=validate.Length(min=1, max=128))
+    ruleset_version = fields.Integer(strict=False, validate=validate.Range(min=1, max=2 ** 31))
+    rule = fields.String(validate=validate.Length(min=1, max=128), metadata={"description": "A rule that fired."})
+    action = fields.String(validate=validate.Length(min=1, max=128), metadata={"description": "A final action."})
+    level = fields.String(validate=validate.Length(min=1, max=64), metadata={
+        "description": "The warning level.", "example": LEVEL_EXAMPLE})
+    q = fields.String(validate=validate.Length(min=1, max=500), metadata={
+        "description": "Words of the explanation (every word must occur; no search syntax)."})
+
+
+class DecisionQuerySchema(DecisionFilterSchema):
+    cursor = fields.String(validate=validate.Length(max=64), metadata={"description": "The `next_cursor` of the page before."})
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=1000))
+
+
+class ExportQuerySchema(DecisionFilterSchema):
+    format = fields.String(load_default="csv", validate=validate.OneOf(("csv", "jsonl")), metadata={
+        "description": "`csv` or `jsonl` (JSON Lines, with each decision's result, trail and snapshot)."})
+
+
+class DecisionSummarySchema(Schema):
+    seq = fields.Integer(required=True, metadata={"description": "Its place in the log."})
+    decision_id = fields.String(required=True)
+    decided_at = fields.String(required=True)
+    customer_id = fields.String(required=True, allow_none=True, metadata={"description": "Null once purged."})
+    ruleset = fields.Nested(RulesetRefSchema, required=True)
+    level = fields.String(required=True, allow_none=True)
+    review_frequency = fields.String(required=True, allow_none=True)
+    actions = fields.List(fields.Dict(), required=True, allow_none=True, metadata={"description": "Null once purged."})
+    fired = fields.List(fields.String(), required=True, allow_none=True)
+    purged_at = fields.String(required=True, allow_none=True)
+
+
+class DecisionPageSchema(Schema):
+    decisions = fields.List(fields.Nested(DecisionSummarySchema), required=True, metadata={"description": "Newest first."})
+    next_cursor = fields.String(allow_none=True, required=True, metadata={
+        "description": "Pass it as `cursor` for the next page; null on the last page."})
+
+
+class HeadSchema(Schema):
+    seq = fields.Integer(required=True, metadata={"description": "The last record's seq (0 for an empty log)."})
+    chain_hash = fields.String(required=True, metadata={"description": "Its chain hash."})
+    count = fields.Integer(required=True, metadata={"description": "Records up to it."})
+    at = fields.String(required=True, metadata={"description": "When the head was read."})
+
+
+class VerifyQuerySchema(Schema):
+    head_seq = fields.Integer(strict=False, validate=validate.Range(min=0, max=2 ** 62), metadata={
+        "description": "An exported head's `seq`: check that the log still reaches it unchanged."})
+    head_chain_hash = fields.String(validate=validate.Regexp(r"^[0-9a-fA-F]{64}$"), metadata={
+        "description": "That head's `chain_hash` (with `head_seq`)."})
+    head_count = fields.Integer(strict=False, validate=validate.Range(min=0, max=2 ** 62), metadata={
+        "description": "That head's `count` (optional)."})
+
+
+class BreakSchema(Schema):
+    kind = fields.String(required=True, metadata={
+        "description": "`edited`, `deleted`, `inserted`, `reordered` or `truncated`."})
+    seq = fields.Integer(required=True)
+    decision_id = fields.String(required=True, allow_none=True)
+    message = fields.String(required=True)
+    related_seq = fields.Integer(required=True, allow_none=True, metadata={
+        "description": "The other record involved (the one swapped with, the first one missing ...)."})
+
+
+class VerificationSchema(Schema):
+    ok = fields.Boolean(required=True)
+    checked = fields.Integer(required=True, metadata={"description": "Records checked before the first broken one."})
+    purged = fields.Integer(required=True, metadata={"description": "Of those, purged records (still linked)."})
+    head = fields.Nested(HeadSchema, required=True, metadata={"description": "The log's head now."})
+    problem = fields.Nested(BreakSchema, required=True, allow_none=True, metadata={
+        "description": "The first broken record and how it broke."})
+    against_head = fields.Dict(required=True, allow_none=True, metadata={
+        "description": "The exported head checked against, when one was given, and whether the log reaches it."})
+
+
+class ExplanationSchema(Schema):
+    decision_id = fields.String(required=True)
+    decided_at = fields.String(required=True)
+    customer_id = fields.String(required=True)
+    ruleset = fields.Nested(RulesetRefSchema, required=True)
+    thresholds_from = fields.String(required=True, metadata={
+        "description": "`ruleset`: each rule's condition read again from the version it was made under, with its "
+                       "thresholds; `trail`: the values as the trail logged them (masked snapshot, changed version)."})
+    paragraphs = fields.List(fields.String(), required=True, metadata={"description": "The narrative, to read."})
+    level = fields.Dict(required=True)
+    review_frequency = fields.Dict(required=True)
+    actions = fields.List(fields.Dict(), required=True, metadata={
+        "description": "Each final action with the rules behind it (clause, facts: value, threshold, what would "
+                       "have avoided it) and the rules whose signals they relied on, in firing order."})
+    overridden = fields.List(fields.Dict(), required=True)
+    trail = fields.List(fields.Dict(), required=True, metadata={
+        "description": "The machine trail, exactly as logged (see `trail` of a decision)."})
+
+
+class ReplayRequestSchema(Schema):
+    snapshot = fields.Dict(metadata={
+        "description": "For a masked decision: the original snapshot, which must mask to the logged one."})
+
+
+class ReplaySchema(Schema):
+    decision_id = fields.String(required=True)
+    ruleset = fields.Dict(required=True, metadata={
+        "description": "id, version, the hash logged with the decision, the hash stored for the version now and the "
+                       "hash it compiles to."})
+    masked = fields.Boolean(required=True)
+    identical = fields.Boolean(required=True, allow_none=True, metadata={
+        "description": "Null when the decision could not be replayed (see notes)."})
+    diff = fields.Dict(required=True, metadata={"description": "Each part that differs: logged and replayed."})
+    notes = fields.List(fields.String(), required=True)
+    logged = fields.Dict(required=True)
+    replayed = fields.Dict(required=True, allow_none=True)
+
+
+class HoldRequestSchema(Schema):
+    customer_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=1000), metadata={
+        "example": "complaint 2026-118: limit cut disputed"})
+
+
+class HoldReleaseSchema(Schema):
+    reason = fields.String(validate=validate.Length(min=1, max=1000))
+
+
+class HoldQuerySchema(Schema):
+    customer_id = fields.String(validate=validate.Length(min=1, max=128))
+    all = fields.Boolean(load_default=False, metadata={"description": "Released holds too."})
+
+
+class HoldSchema(Schema):
+    hold_id = fields.String(required=True)
+    customer_id = fields.String(required=True)
+    reason = fields.String(required=True)
+    placed_by = fields.String(required=True)
+    placed_at = fields.String(required=True)
+    released_by = fields.String(required=True, allow_none=True)
+    released_at = fields.String(required=True, allow_none=True)
+    release_reason = fields.String(required=True, allow_none=True)
+    active = fields.Boolean(required=True)
+
+
+class HoldListSchema(Schema):
+    holds = fields.List(fields.Nested(HoldSchema), required=True)

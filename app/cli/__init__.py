@@ -1,6 +1,7 @@
 """Flask CLI commands: `flask --app wsgi db migrate|status` here, the engine's
 `flask --app wsgi rulesets validate|test` from app/cli/rulesets.py, and
-`policies import|list` and `keys create|list|revoke` from app/cli/policies.py and keys.py."""
+`policies import|list` and `keys create|list|revoke` from app/cli/policies.py and keys.py,
+`decisions verify|head|export|purge` and `holds place|list|release` from app/cli/decisions.py."""
 
 from __future__ import annotations
 
@@ -45,11 +46,13 @@ def status_command():
 
 
 def init_app(app: Flask) -> None:
-    from app.cli import keys, policies
+    from app.cli import decisions, keys, policies
 
     app.cli.add_command(db_cli)
     app.cli.add_command(policies.policies_cli)
     app.cli.add_command(keys.keys_cli)
+    app.cli.add_command(decisions.decisions_cli)
+    app.cli.add_command(decisions.holds_cli)
     try:
         rulesets = importlib.import_module("app.cli.rulesets")
     except ModuleNotFoundError as exc:

@@ -19,6 +19,15 @@ EXPECTED = {
     ("POST", "/v1/decisions"): {"decide"},
     ("POST", "/v1/decisions/batch"): {"decide"},
     ("GET", "/v1/decisions/<string:decision_id>"): {"decide", "audit"},
+    ("GET", "/v1/decisions"): {"audit"},
+    ("GET", "/v1/decisions/export"): {"audit"},
+    ("GET", "/v1/decisions/head"): {"audit"},
+    ("GET", "/v1/decisions/verify"): {"audit"},
+    ("GET", "/v1/decisions/<string:decision_id>/explanation"): {"audit"},
+    ("POST", "/v1/decisions/<string:decision_id>/replay"): {"audit"},
+    ("POST", "/v1/legal-holds"): {"audit"},
+    ("GET", "/v1/legal-holds"): {"audit"},
+    ("POST", "/v1/legal-holds/<string:hold_id>/release"): {"audit"},
     ("GET", "/v1/rulesets"): ALL,
     ("GET", "/v1/rulesets/<string:ruleset_id>"): ALL,
     ("GET", "/v1/rulesets/<string:ruleset_id>/versions"): ALL,
@@ -49,7 +58,7 @@ EXPECTED = {
     ("GET", "/static/<path:filename>"): PUBLIC,
 }
 
-SAMPLES = {"decision_id": "no-such-decision", "ruleset_id": "retail_card", "version": "1",
+SAMPLES = {"decision_id": "no-such-decision", "hold_id": "000000000000", "ruleset_id": "retail_card", "version": "1",
            "schema_id": "retail_card", "key_id": "000000000000", "name": "swagger-ui.css", "filename": "x"}
 
 

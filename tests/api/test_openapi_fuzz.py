@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from schemathesis import GenerationMode
 
 from app import create_app, store
-from app.store import keys
+from app.store import keys, retention
 from app.store.audit import Actor
 from tests.conftest import bearer, decision_request
 
@@ -29,6 +29,15 @@ OPERATIONS = [
     "POST /v1/decisions",
     "POST /v1/decisions/batch",
     "GET /v1/decisions/{decision_id}",
+    "GET /v1/decisions",
+    "GET /v1/decisions/export",
+    "GET /v1/decisions/head",
+    "GET /v1/decisions/verify",
+    "GET /v1/decisions/{decision_id}/explanation",
+    "POST /v1/decisions/{decision_id}/replay",
+    "POST /v1/legal-holds",
+    "GET /v1/legal-holds",
+    "POST /v1/legal-holds/{hold_id}/release",
     "GET /v1/rulesets",
     "GET /v1/rulesets/{ruleset_id}",
     "GET /v1/rulesets/{ruleset_id}/versions",
@@ -98,15 +107,16 @@ def api_schema(fuzz_app):
 
 @pytest.fixture(scope="module")
 def existing(fuzz_app, admin_headers):
-    """Path parameters that name things that exist (a key of its own to revoke)."""
+    """Path parameters that name things that exist (a key of its own to revoke, a hold to release)."""
     client = fuzz_app.test_client()
     decision_id = client.post("/v1/decisions", json=decision_request(explain="full"),
                               headers=admin_headers).get_json()["decision_id"]
     db = store.connect(fuzz_app.config["VIGIL_DATABASE"])
     spare, _ = keys.create_key(db, name="spare", owner="nobody", roles=["audit"], actor=Actor("fuzz"))
+    hold = retention.place_hold(db, "C-100001", "fuzz", Actor("fuzz"))  # released once, then 409
     db.close()
     return {"decision_id": decision_id, "ruleset_id": "retail_card", "schema_id": "retail_card", "version": 1,
-            "key_id": spare.key_id}
+            "key_id": spare.key_id, "hold_id": hold.hold_id}
 
 
 def operation(api_schema, label):

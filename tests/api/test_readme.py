@@ -117,7 +117,7 @@ def test_curl_examples_run_against_a_live_server(live_server):
 
 
 def test_every_cli_command_is_documented(app):
-    for group_name in ("db", "rulesets", "policies", "keys"):
+    for group_name in ("db", "rulesets", "policies", "keys", "decisions", "holds"):
         group = app.cli.commands[group_name]
         for command in group.commands:
             assert re.search(rf"flask --app wsgi {group_name} [a-z|]*\b{command}\b", README), \

@@ -78,6 +78,11 @@ def test_ten_thousand_concurrent_decisions_all_logged(make_server):
     total = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.decode().splitlines()
                 if line.startswith('vigil_request_duration_seconds_count{endpoint="/v1/decisions"}'))
     assert total == 10_000
+    # Two processes wrote at once, and the hash chain is still one line.
+    status, _, body = server.request("GET", "/v1/decisions/verify")
+    report = json.loads(body)
+    assert status == 200 and report["ok"], report["problem"]
+    assert report["checked"] == report["head"]["count"] == 10_000
 
 
 def test_read_only_log_gets_503_and_nothing_unlogged(make_server):

@@ -1,5 +1,6 @@
 """The README's examples, run as written against a live gunicorn server."""
 
+import ast
 import json
 import re
 import shutil
@@ -114,6 +115,33 @@ def test_curl_examples_run_against_a_live_server(live_server):
     made = json.loads(run_block(block, live_server))
     me = subprocess.run(["id", "-un"], capture_output=True, text=True, check=True).stdout.strip()
     assert made["roles"] == ["decide"] and made["key"].startswith("vgl_") and made["created_by"] == me
+
+
+@pytest.mark.live
+def test_compliance_examples_run_against_a_live_server(live_server):
+    blocks = sh_blocks("Try it")
+    key = run_block(blocks[0] + '\necho "$VIGIL_KEY"', live_server).strip()
+    run_block(blocks[1], live_server, key)   # C-100001: limit cut
+    run_block(blocks[2], live_server, key)   # C-100004: nothing to do
+    compliance = sh_blocks("Compliance")
+    assert len(compliance) == 4
+    out = run_block("\n".join(compliance), live_server, key).splitlines()
+    assert out[0].startswith("Warning level orange (set by ACT-010), review monthly (set by ACT-010).")
+    assert out[1].startswith("1. Reduce the credit limit (percent 30) - an adverse action. Because of rule ACT-010")
+    assert "card.utilization at or below 0.80 would have avoided it" in out[1]
+    assert out[2].startswith("2. Contact the customer.")
+    assert out[3] == "['C-100001']"
+    assert json.loads(out[4]) == {"identical": True, "diff": {}}
+    [(_, actions)] = ast.literal_eval(out[5])
+    assert actions == "reduce_limit(percent=30); contact_customer"
+    assert out[6] == "True 2 True"
+    assert out[7].startswith("ok: 2 decisions verified (0 purged), head seq 2 ")
+    assert out[7].endswith("reaches the exported head at seq 2")
+    assert out[8] == "C-100001 carol True"
+    assert out[9].startswith("dry run: 0 decisions before ") and out[9].endswith("0 kept by legal holds")
+    assert [line.split()[1] for line in out[10:]] == [
+        "decision.search", "decision.explain", "decision.search", "decision.replay", "decision.export",
+        "decision.head", "decision.verify"]
 
 
 def test_every_cli_command_is_documented(app):

@@ -27,10 +27,11 @@ _INDEX = re.compile(r"\[\d+\]")
 
 def _canonical(value: Any) -> bytes:
     if isinstance(value, Decimal):
-        value = format(value, "f")
-    elif hasattr(value, "isoformat"):
+        return b"number:" + format(value, "f").encode()
+    if hasattr(value, "isoformat"):
         value = value.isoformat()
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+    return b"json:" + json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                                 default=str).encode()
 
 
 class Masker:
@@ -47,14 +48,10 @@ class Masker:
         self._redactions: dict[str, Redaction] = {}
 
     def token(self, value: Any) -> str:
-        # A decimal masks the same whatever its trailing zeros or its type in the request.
+        # A number masks the same whatever its trailing zeros or its type (8000, 8000.0,
+        # Decimal("8000.00")); text exactly as it is ("0123" is not "123").
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = Decimal(str(value))
-        if isinstance(value, str):
-            try:
-                value = Decimal(value) if re.fullmatch(r"-?\d+(\.\d+)?", value) else value
-            except ArithmeticError:
-                pass
         if isinstance(value, Decimal):
             value = value.normalize() if value != 0 else Decimal(0)
         return PREFIX + hmac.new(self._key, _canonical(value), hashlib.sha256).hexdigest()[:32]
@@ -129,10 +126,14 @@ class Redaction:
         return None if value is None else self.masker.token(value)
 
     def snapshot(self, snapshot: Any) -> Any:
-        """A copy with every personal value replaced by its mask."""
+        """A copy with every personal value replaced by its mask. A number field's value
+        masks as the number (as the trail shows it), whether it came as text or not."""
         out = copy.deepcopy(snapshot)
         for path in self.paths:
-            _mask_at(out, path.replace("[]", ".[]").split("."), self.masker)
+            spec = _spec(self.contract, path)
+            numeric = spec is not None and spec.kind in ("integer", "decimal")
+            _mask_at(out, path.replace("[]", ".[]").split("."), lambda v: self.masker.token(_number(v) if numeric
+                                                                                            else v))
         return out
 
     def unmask_shape(self, snapshot: Any) -> Any:
@@ -146,7 +147,16 @@ class Redaction:
         return out
 
 
-def _mask_at(node: Any, parts: list[str], masker: Masker) -> None:
+def _number(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return Decimal(value)
+        except ArithmeticError:
+            return value
+    return value
+
+
+def _mask_at(node: Any, parts: list[str], token) -> None:
     if not parts or node is None:
         return
     head, rest = parts[0], parts[1:]
@@ -154,16 +164,16 @@ def _mask_at(node: Any, parts: list[str], masker: Masker) -> None:
         if isinstance(node, list):
             for i, item in enumerate(node):
                 if rest:
-                    _mask_at(item, rest, masker)
+                    _mask_at(item, rest, token)
                 elif item is not None:
-                    node[i] = masker.token(item)
+                    node[i] = token(item)
         return
     if not isinstance(node, dict) or head not in node:
         return
     if rest:
-        _mask_at(node[head], rest, masker)
+        _mask_at(node[head], rest, token)
     elif node[head] is not None and not isinstance(node[head], (dict, list)):
-        node[head] = masker.token(node[head])
+        node[head] = token(node[head])
 
 
 def _fill_at(node: Any, parts: list[str], value: Any) -> None:

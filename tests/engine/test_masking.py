@@ -3,6 +3,7 @@
 
 import copy
 import json
+from decimal import Decimal
 
 import pytest
 import yaml
@@ -39,7 +40,8 @@ def test_a_token_is_keyed_and_stable():
     masker = Masker(KEY)
     assert masker.token("C-1") == masker.token("C-1") != masker.token("C-2")
     assert masker.token("C-1").startswith(PREFIX) and "C-1" not in masker.token("C-1")
-    assert masker.token("8000.00") == masker.token("8000.0") == masker.token(8000)
+    assert masker.token(Decimal("8000.00")) == masker.token(Decimal("8000.0")) == masker.token(8000)
+    assert masker.token("0123") != masker.token("123") != masker.token(123)
     assert Masker(KEY + "x").token("C-1") != masker.token("C-1")
     assert masker.label == f"hmac-sha256:{masker.key_id}" and KEY not in masker.label
     with pytest.raises(ValueError):
@@ -51,7 +53,8 @@ def test_the_logged_snapshot_keeps_everything_but_personal_values(library):
     snap = personal_loan_snapshot()
     masked = Masker(KEY).redaction(contract).snapshot(snap)
     assert masked["customer"]["id"] == Masker(KEY).token(snap["customer"]["id"])
-    assert masked["customer"]["monthly_income"].startswith(PREFIX)
+    # As the trail shows it: the number, whatever its form in the request.
+    assert masked["customer"]["monthly_income"] == Masker(KEY).token(Decimal("5000"))
     assert all(loan["account_id"].startswith(PREFIX) for loan in masked["loans"])
     assert [loan["outstanding"] for loan in masked["loans"]] == [loan["outstanding"] for loan in snap["loans"]]
     assert masked["credit_report"] == snap["credit_report"]
@@ -70,7 +73,7 @@ def test_the_decision_is_the_same_and_the_reason_masks_the_income(library):
         [(a["action"], a["params"]) for a in plain["actions"]]
     [cut] = [a for a in masked["actions"] if a["action"] == "reduce_limit"]
     assert "5000.00" in [a for a in plain["actions"] if a["action"] == "reduce_limit"][0]["reason"]
-    assert "5000.00" not in cut["reason"] and redaction.shown("5000.00") in cut["reason"]
+    assert "5000.00" not in cut["reason"] and redaction.shown(Decimal("5000.00")) in cut["reason"]
     text = json.dumps(masked)
     assert "5000.00" not in text and "P-200001" not in text and "PL-200001-1" not in text
 
@@ -82,8 +85,10 @@ def test_trail_values_and_failed_conditions_mask_personal_fields(library):
     redaction = Masker(KEY).redaction(ruleset.contract)
     masked = ruleset.evaluate(snap, explain="full", mask=redaction).to_dict()
     [ext4] = [f for f in masked["trail"] if f["rule"] == "EXT-004"]
-    assert ext4["values"]["customer.monthly_income"] == redaction.shown("1000.00")
+    assert ext4["values"]["customer.monthly_income"] == redaction.shown(Decimal("1000.00"))
     assert ext4["values"]["card.balance"] == "17000.00"
+    # The logged snapshot and the trail show the same mask for the same value.
+    assert redaction.snapshot(snap)["customer"]["monthly_income"] == ext4["values"]["customer.monthly_income"]
     assert "1000.00" not in json.dumps(masked)
 
 

@@ -297,6 +297,11 @@ def _span(first: int, last: int) -> str:
 
 def _check(db, row: _Row, following: _Row | None, prev_seq: int, prev_chain: str) -> Break | None:
     if row.seq != prev_seq + 1:
+        moved = _find(db, lambda r: chain_hash(prev_chain, r.content_hash, prev_seq + 1) == r.chain_hash)
+        if moved is not None:
+            return Break("reordered", row.seq, row.id,
+                         f"decision {moved.id}, logged at seq {prev_seq + 1}, was moved to seq {moved.seq}",
+                         related_seq=moved.seq)
         return Break("deleted", row.seq, row.id,
                      f"records {_span(prev_seq + 1, row.seq - 1)} are missing before decision {row.id} "
                      f"(seq {row.seq}): deleted", related_seq=prev_seq + 1)

@@ -208,6 +208,13 @@ def test_two_swapped_records_are_named(log, a, b):
     assert f"dec-{a:04d}" in problem.message and f"dec-{b:04d}" in problem.message
 
 
+def test_a_record_moved_to_the_end_is_named(log):
+    tamper(log, "UPDATE decisions SET seq = 21 WHERE seq = 5")
+    problem = broken(log)
+    assert (problem.kind, problem.seq, problem.related_seq) == ("reordered", 6, 21)
+    assert "dec-0005" in problem.message
+
+
 def test_two_records_with_their_contents_swapped_are_named(log):
     content = chain.KEPT + chain.PURGED  # everything but seq and the hashes
     rows = {seq: log.execute(f"SELECT {', '.join(content)} FROM decisions WHERE seq = ?", [seq]).fetchone()

@@ -17,7 +17,7 @@ import uuid
 from flask import Response, current_app, g
 from marshmallow import ValidationError
 
-from app.api import examples, metrics, serving
+from app.api import auth, examples, metrics, serving
 from app.api.database import get_log
 from app.api.blueprint import Blueprint
 from app.api.errors import (
@@ -32,7 +32,6 @@ from app.api.schemas import (
     DecisionRequestSchema,
     DecisionSchema,
 )
-from app.api import auth
 from app.engine import EngineError
 from app.engine.masking import Masker
 from app.store import decisions as decision_log

@@ -13,9 +13,7 @@ functions) are assumed satisfiable, so a finding is always real.
 """
 from __future__ import annotations
 
-import datetime as _dt
 from dataclasses import dataclass
-from decimal import Decimal
 from itertools import product
 
 from .condition import NEGATED, And, Compare, In, Literal, Node, Not, Or, Path, Presence, Signal

@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable
 
-from .condition import (FLIPPED, NEGATED, And, Arith, Compare, In, Literal, Neg, Node, Not, Or, Path, Presence,
-                        Quant, Signal, StrFunc, Total)
+from .condition import FLIPPED, NEGATED, And, Compare, In, Literal, Node, Not, Or, Path, Presence, Quant, Signal
 from .interpret import Env, evaluate
 
 MAX_PROPERTIES = 250   # durable_rules refuses facts with more than 255 properties (error 302)

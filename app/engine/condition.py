@@ -342,7 +342,7 @@ def parse(source: str) -> Node:
         if isinstance(exc.orig_exc, ConditionSyntaxError):
             raise exc.orig_exc from None
         raise
-    except UnexpectedEOF as exc:
+    except UnexpectedEOF:
         raise ConditionSyntaxError("the condition ends too early", len(source)) from None
     except UnexpectedToken as exc:
         token = exc.token

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Iterator
 
-from marshmallow import RAISE, Schema, ValidationError, fields as mf, validate
+from marshmallow import Schema, ValidationError, fields as mf, validate
 
 from .errors import Problem, RulesetInvalid
 from .util import canonical_hash
@@ -264,7 +264,7 @@ class FactContract:
             raise SnapshotInvalid([{"path": "$", "message": "The snapshot must be a JSON object."}])
         try:
             return self._fast(snapshot)
-        except _Unsure:
+        except Exception:  # noqa: BLE001 - _Unsure, or anything unforeseen: marshmallow judges
             pass
         try:
             return self._schema.load(snapshot)
@@ -438,9 +438,9 @@ def _fast_field(spec: FieldSpec):
                 v = Decimal(v)
             elif t is float:
                 v = Decimal(repr(v))
-            elif t is not Decimal or not v.is_finite():
+            elif t is not Decimal:
                 raise _Unsure
-            if v.as_tuple().exponent < places or (lo is not None and v < lo) or (hi is not None and v > hi):
+            if not v.is_finite() or v.as_tuple().exponent < places or (lo is not None and v < lo) or (hi is not None and v > hi):
                 raise _Unsure
             return v
     elif kind == "boolean":

@@ -5,7 +5,7 @@ the API layer answers with; the engine itself knows nothing of HTTP.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .errors import EngineError, RulesetInvalid, SnapshotInvalid
+from .errors import EngineError, SnapshotInvalid
 from .library import Library, read_yaml
 from .ruleset import Ruleset
 

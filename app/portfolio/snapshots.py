@@ -5,32 +5,19 @@ and validates the result against the ruleset's fact contract. Bad records raise
 ``RowError`` with a stable ``reason`` and, for contract errors, every problem with its
 dotted path, the same details the API answers with.
 
-Validation has a fast path. ``FactContract.validate`` (marshmallow) costs more than the
-evaluation itself, and a portfolio review is almost all valid snapshots, so
-``FastContract`` checks a snapshot with plain functions compiled from the same field
-specs. It only ever answers "valid, and this is the validated snapshot": on anything it
-is not sure of (a wrong type, a value out of range, an unknown field, a float) it hands
-the snapshot to ``FactContract.validate``, which gives the result or the official error
-messages. tests/portfolio/test_snapshots.py checks the two agree on valid and broken
-snapshots alike.
+Validation is ``FactContract.validate``: its compiled fast path takes the plainly valid
+snapshots a portfolio is mostly made of, and marshmallow judges the rest.
 """
 from __future__ import annotations
 
-import datetime as _dt
-import decimal
 import json
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 from app.engine import FactContract, SnapshotInvalid
-from app.engine.contract import MAX_INTEGER, FieldSpec
-
-# These mirror app.engine.contract's ExactDecimal and IsoDate; the fast path must accept
-# nothing the contract would refuse.
-_NUMBER_RE = re.compile(r"^-?(\d+)(\.\d+)?$")
-_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+from app.engine.contract import FieldSpec
 
 
 class RowError(Exception):
@@ -57,126 +44,6 @@ class Unreadable:
 
 class InputError(Exception):
     """The input as a whole cannot be read (a CSV header naming unknown fields, say)."""
-
-
-# -- the fast path ------------------------------------------------------------------------
-
-class _Unsure(Exception):
-    pass
-
-
-_UNSURE = _Unsure()
-
-
-def _compile(spec: FieldSpec) -> Callable[[Any], Any]:
-    kind = spec.kind
-    if kind == "integer":
-        lo, hi = int(spec.min), int(spec.max)
-
-        def check_integer(v):
-            if type(v) is not int or v < lo or v > hi or abs(v) > MAX_INTEGER:
-                raise _UNSURE
-            return v
-        return check_integer
-    if kind == "decimal":
-        lo, hi, places = spec.min, spec.max, spec.places
-        quantum = Decimal(1).scaleb(-places)
-
-        def check_decimal(v):
-            t = type(v)
-            if t is str:
-                v = v.strip()
-                if not _NUMBER_RE.match(v):
-                    raise _UNSURE
-                d = Decimal(v)
-            elif t is Decimal:
-                d = v
-            elif t is int:
-                d = Decimal(v)
-            else:
-                raise _UNSURE
-            if not d.is_finite():
-                raise _UNSURE
-            if d.as_tuple().exponent < -places:
-                if d != d.quantize(quantum, rounding=decimal.ROUND_DOWN):
-                    raise _UNSURE
-                d = d.quantize(quantum)
-            if d < lo or d > hi:
-                raise _UNSURE
-            return d
-        return check_decimal
-    if kind == "boolean":
-        def check_boolean(v):
-            if type(v) is not bool:
-                raise _UNSURE
-            return v
-        return check_boolean
-    if kind == "string":
-        longest = spec.max_length
-
-        def check_string(v):
-            if type(v) is not str or (longest is not None and len(v) > longest):
-                raise _UNSURE
-            return v
-        return check_string
-    if kind == "enum":
-        allowed = frozenset(spec.values)
-
-        def check_enum(v):
-            if type(v) is not str or v not in allowed:
-                raise _UNSURE
-            return v
-        return check_enum
-    if kind == "date":
-        def check_date(v):
-            if type(v) is not str or not _DATE_RE.fullmatch(v):
-                raise _UNSURE
-            return _dt.date.fromisoformat(v)
-        return check_date
-    if kind == "object":
-        fields_ = [(name, _compile(sub), sub.required) for name, sub in spec.fields.items()]
-        names = frozenset(spec.fields)
-
-        def check_object(v):
-            if type(v) is not dict or not names.issuperset(v):
-                raise _UNSURE
-            out = {}
-            for name, check, required in fields_:
-                if name in v:
-                    value = v[name]
-                    if value is None:
-                        raise _UNSURE
-                    out[name] = check(value)
-                elif required:
-                    raise _UNSURE
-            return out
-        return check_object
-    if kind == "list":
-        check_item = _compile(spec.items)
-        most = spec.max_items
-
-        def check_list(v):
-            if type(v) is not list or len(v) > most:
-                raise _UNSURE
-            return [check_item(item) for item in v]
-        return check_list
-    raise AssertionError(kind)
-
-
-class FastContract:
-    """``FactContract.validate`` with a fast path for snapshots that are plainly valid."""
-
-    def __init__(self, contract: FactContract):
-        self.contract = contract
-        self._check = _compile(FieldSpec(kind="object", required=True, fields=contract.fields))
-
-    def validate(self, snapshot: Any) -> dict:
-        """The validated snapshot, exactly as ``FactContract.validate`` returns it; raises
-        ``SnapshotInvalid`` with the contract's own messages."""
-        try:
-            return self._check(snapshot)
-        except Exception:  # _Unsure, or anything the fast path did not foresee
-            return self.contract.validate(snapshot)
 
 
 # -- JSON Lines ---------------------------------------------------------------------------
@@ -345,7 +212,7 @@ class Decoder:
     """Record -> (snapshot as given, validated snapshot). Raises RowError."""
 
     def __init__(self, contract: FactContract, layout: CsvLayout | None = None):
-        self.contract = FastContract(contract)
+        self.contract = contract
         self.layout = layout
 
     def decode(self, raw: Any) -> tuple[Any, dict]:

@@ -17,7 +17,8 @@ LIBRARY = load_library(ROOT / "rulesets", ROOT / "schemas")
 junk = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20), st.text(max_size=5),
                  st.sampled_from(["45", "1.005", "2026-02-30", "NaN", " 12.5 ", "1e3", "", "mass"]),
                  st.decimals(allow_nan=True, allow_infinity=True, places=3), st.lists(st.integers(), max_size=2),
-                 st.dictionaries(st.text(max_size=3), st.integers(), max_size=2), st.floats(allow_nan=False))
+                 st.dictionaries(st.text(max_size=3), st.integers(), max_size=2), st.floats(allow_nan=True),
+                 st.sampled_from([float("nan"), float("inf"), -float("inf")]))
 
 
 def _mutate(value, data):

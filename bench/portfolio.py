@@ -21,6 +21,7 @@ import argparse
 import hashlib
 import multiprocessing
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -64,6 +65,13 @@ def machine_speedup(n: int = 10_000_000, tries: int = 3) -> float:
     return best
 
 
+def _children_cpu() -> float:
+    """CPU seconds used by finished worker processes so far. A worker that had less than
+    a whole core was waiting for one: the machine was busy with other work."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _digest(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -99,13 +107,16 @@ def main() -> int:
         for n in range(args.passes):
             for workers in (1, 2):
                 out = tmp / f"results-{workers}.jsonl"
+                before = _children_cpu()
                 summary = review(ruleset, SnapshotFile(source_path, ruleset.contract), out, workers=workers,
                                  chunk_size=args.chunk_size, progress=False, restart=True)
+                share = (_children_cpu() - before) / (summary.seconds * workers)
                 assert summary.tally.rows == args.n and summary.tally.errors == 0, summary.tally
                 rates[workers] = max(rates[workers], summary.rate)
                 digests.add(_digest(out))
                 print(f"pass {n + 1}, {workers} worker process{'es' if workers > 1 else ''}: "
-                      f"{summary.rate:10,.0f} snapshots/s ({summary.seconds:,.1f} s)")
+                      f"{summary.rate:10,.0f} snapshots/s ({summary.seconds:,.1f} s; "
+                      f"the workers had {share:.0%} of a core each)")
         if len(digests) != 1:
             print("MISMATCH: the runs wrote different results files")
             return 1

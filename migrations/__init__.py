@@ -390,3 +390,28 @@ def m008_legal_holds(db):
         BEGIN SELECT RAISE(ABORT, 'a legal hold can only be released, once'); END
         """
     )
+
+
+@MIGRATIONS()
+def m009_simulations(db):
+    # Impact simulations asked for over HTTP: run in the background by the worker that
+    # received the request; any worker answers progress and the report from this row.
+    db.execute(
+        """
+        CREATE TABLE simulations (
+            id TEXT PRIMARY KEY,
+            status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed')),
+            requested_by TEXT NOT NULL,
+            key_id TEXT,
+            created_at TEXT NOT NULL,
+            started_at TEXT,
+            finished_at TEXT,
+            params TEXT NOT NULL,
+            progress_done INTEGER NOT NULL DEFAULT 0,
+            progress_total INTEGER,
+            report TEXT,
+            error TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX simulations_created ON simulations (created_at)")

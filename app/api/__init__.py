@@ -105,7 +105,7 @@ def init_app(app: Flask) -> None:
     api.ma_plugin.converter.add_attribute_function(document2properties)
     api.spec.components.security_scheme(auth.SCHEME, auth.SECURITY_SCHEME)
 
-    from app.api import audit, decision_log, decisions, governance, holds, keys, operations, rulesets
+    from app.api import audit, decision_log, decisions, governance, holds, keys, operations, rulesets, simulations
 
     app.extensions["vigil.masker"] = decisions.masker_from(app.config)
     api.register_blueprint(decisions.blp)
@@ -116,6 +116,7 @@ def init_app(app: Flask) -> None:
     api.register_blueprint(rulesets.schemas_blp)
     api.register_blueprint(audit.blp)
     api.register_blueprint(keys.blp)
+    api.register_blueprint(simulations.blp)
     api.register_blueprint(operations.blp)
     app.register_blueprint(_docs_assets())
     app.before_request(_start_request)

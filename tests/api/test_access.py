@@ -49,6 +49,9 @@ EXPECTED = {
     ("POST", "/v1/keys"): {"admin"},
     ("GET", "/v1/keys"): {"admin"},
     ("POST", "/v1/keys/<string:key_id>/revoke"): {"admin"},
+    ("POST", "/v1/simulations"): {"author", "approve"},
+    ("GET", "/v1/simulations/<string:simulation_id>"): {"author", "approve"},
+    ("GET", "/v1/simulations/<string:simulation_id>/report.html"): {"author", "approve"},
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
     ("GET", "/metrics"): PUBLIC,
@@ -59,7 +62,8 @@ EXPECTED = {
 }
 
 SAMPLES = {"decision_id": "no-such-decision", "hold_id": "000000000000", "ruleset_id": "retail_card", "version": "1",
-           "schema_id": "retail_card", "key_id": "000000000000", "name": "swagger-ui.css", "filename": "x"}
+           "schema_id": "retail_card", "key_id": "000000000000", "name": "swagger-ui.css", "filename": "x",
+           "simulation_id": "no-such-simulation"}
 
 
 def endpoints(app):

@@ -8,6 +8,7 @@ operations are driven with hypothesis directly, since schemathesis' pytest plugi
 not load under this pytest version."""
 
 import shutil
+import time
 
 import pytest
 import schemathesis
@@ -59,6 +60,9 @@ OPERATIONS = [
     "POST /v1/keys",
     "GET /v1/keys",
     "POST /v1/keys/{key_id}/revoke",
+    "POST /v1/simulations",
+    "GET /v1/simulations/{simulation_id}",
+    "GET /v1/simulations/{simulation_id}/report.html",
     "GET /healthz",
     "GET /readyz",
     "GET /metrics",
@@ -115,8 +119,15 @@ def existing(fuzz_app, admin_headers):
     spare, _ = keys.create_key(db, name="spare", owner="nobody", roles=["audit"], actor=Actor("fuzz"))
     hold = retention.place_hold(db, "C-100001", "fuzz", Actor("fuzz"))  # released once, then 409
     db.close()
+    simulation_id = client.post("/v1/simulations", headers=admin_headers, json={
+        "ruleset_id": "retail_card", "candidate_version": 1, "snapshots": [decision_request()["snapshot"]]},
+    ).get_json()["id"]
+    deadline = time.monotonic() + 30
+    while client.get(f"/v1/simulations/{simulation_id}", headers=admin_headers).get_json()["status"] != "done":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     return {"decision_id": decision_id, "ruleset_id": "retail_card", "schema_id": "retail_card", "version": 1,
-            "key_id": spare.key_id, "hold_id": hold.hold_id}
+            "key_id": spare.key_id, "hold_id": hold.hold_id, "simulation_id": simulation_id}
 
 
 def operation(api_schema, label):

@@ -89,7 +89,7 @@ class FieldSpec:
 class StrictInteger(mf.Field):
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, Decimal) and value == value.to_integral_value() and value.is_finite():
+            if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
                 value = int(value)
             elif isinstance(value, float) and value.is_integer():
                 value = int(value)

@@ -10,29 +10,17 @@ told as they were logged.
 """
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Any
 
 from .interpret import leaf_facts
 from .ruleset import Ruleset
+from .util import show
 
 # What the value would have had to be for a comparison that held to fail.
 _AVOIDED = {">=": "below", ">": "at or below", "<=": "above", "<": "at or above", "==": "other than",
             "!=": "equal to", "in": "not one of", "not in": "one of"}
 
 
-def _show(value: Any) -> str:
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_show(v) for v in value) + "]"
-    if value is None:
-        return "missing"
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return str(value)
+_show = show
 
 
 def _facts(firing: dict, ruleset: Ruleset | None, data: dict | None, signals: frozenset) -> list[dict]:

@@ -24,7 +24,7 @@ from .errors import LoopBoundExceeded, Problem, RulesetInvalid
 from .interpret import Env, first_failure, leaf_facts, values_read
 from .result import Evaluation, FinalAction, Firing, NotFired, Overridden
 from .typecheck import Checker
-from .util import canonical_hash
+from .util import canonical_hash, show
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -716,16 +716,7 @@ def _json_params(params: dict) -> dict:
     return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in params.items()}
 
 
-def _show(value) -> str:
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_show(v) for v in value) + "]"
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return str(value)
+_show = show
 
 
 def _fact_sentence(fact: dict) -> str:

@@ -45,3 +45,18 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]
     return value
+
+
+def show(value: Any) -> str:
+    """A value as a sentence quotes it: decimals as written, dates ISO, missing as such."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(show(v) for v in value) + "]"
+    if value is None:
+        return "missing"
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)

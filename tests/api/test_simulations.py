@@ -3,6 +3,7 @@ in effect, on inline snapshots and on the decision log; progress, the report, th
 page, who may ask, and bad requests in the envelope."""
 
 import copy
+import json
 import time
 
 import pytest
@@ -193,3 +194,28 @@ def test_bad_requests_answer_the_envelope(as_role, draft):
     assert_envelope(author.get("/v1/simulations/no-such-simulation/report.html"), 404, "simulation_not_found")
     assert_envelope(author.post("/v1/simulations", data="{", content_type="application/json"), 400,
                     "malformed_json")
+
+
+@pytest.mark.live
+def test_a_simulation_under_gunicorn_is_followed_from_any_worker(live_server):
+    status, _, _ = live_server.request("POST", "/v1/rulesets/retail_card/versions",
+                                       draft_body(*act010_cut(35)).encode())
+    assert status == 201
+    snaps = grid()
+    status, _, data = live_server.request("POST", "/v1/simulations", {
+        "ruleset_id": "retail_card", "candidate_version": 2, "snapshots": snaps})
+    assert status == 202, data
+    simulation_id = json.loads(data)["id"]
+    deadline = time.monotonic() + 30
+    while True:  # each request a new connection: gunicorn's workers take turns
+        status, _, data = live_server.request("GET", f"/v1/simulations/{simulation_id}")
+        assert status == 200, data
+        body = json.loads(data)
+        if body["status"] in ("done", "failed"):
+            break
+        assert time.monotonic() < deadline, body
+        time.sleep(0.05)
+    assert body["status"] == "done", body
+    assert {c["customer_id"] for c in body["report"]["changed"]} == affected(snaps)
+    status, headers, page = live_server.request("GET", f"/v1/simulations/{simulation_id}/report.html")
+    assert status == 200 and headers["Content-Type"].startswith("text/html") and b"<svg" in page

@@ -156,7 +156,9 @@ def _number(value: Any) -> Any:
     return value
 
 
-def _mask_at(node: Any, parts: list[str], token) -> None:
+def _replace_at(node: Any, parts: list[str], replace) -> None:
+    """Replace each value at ``parts`` (``[]`` stands for every list item) by
+    ``replace(value)``; a value for which it returns the value itself stays."""
     if not parts or node is None:
         return
     head, rest = parts[0], parts[1:]
@@ -164,36 +166,24 @@ def _mask_at(node: Any, parts: list[str], token) -> None:
         if isinstance(node, list):
             for i, item in enumerate(node):
                 if rest:
-                    _mask_at(item, rest, token)
-                elif item is not None:
-                    node[i] = token(item)
+                    _replace_at(item, rest, replace)
+                else:
+                    node[i] = replace(item)
         return
     if not isinstance(node, dict) or head not in node:
         return
     if rest:
-        _mask_at(node[head], rest, token)
-    elif node[head] is not None and not isinstance(node[head], (dict, list)):
-        node[head] = token(node[head])
+        _replace_at(node[head], rest, replace)
+    else:
+        node[head] = replace(node[head])
+
+
+def _mask_at(node: Any, parts: list[str], token) -> None:
+    _replace_at(node, parts, lambda v: v if v is None or isinstance(v, (dict, list)) else token(v))
 
 
 def _fill_at(node: Any, parts: list[str], value: Any) -> None:
-    if not parts or node is None:
-        return
-    head, rest = parts[0], parts[1:]
-    if head == "[]":
-        if isinstance(node, list):
-            for i, item in enumerate(node):
-                if rest:
-                    _fill_at(item, rest, value)
-                elif isinstance(item, str) and item.startswith(PREFIX):
-                    node[i] = value
-        return
-    if not isinstance(node, dict) or head not in node:
-        return
-    if rest:
-        _fill_at(node[head], rest, value)
-    elif isinstance(node[head], str) and node[head].startswith(PREFIX):
-        node[head] = value
+    _replace_at(node, parts, lambda v: value if isinstance(v, str) and v.startswith(PREFIX) else v)
 
 
 def _spec(contract: FactContract, path: str) -> FieldSpec | None:

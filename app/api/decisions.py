@@ -8,7 +8,6 @@ a retry with the same client_request_id.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 import time
@@ -42,10 +41,7 @@ blp = Blueprint("decisions", __name__, url_prefix="/v1/decisions",
 log = logging.getLogger("vigil.decisions")
 _request_schema = DecisionRequestSchema()
 
-def _dumps(value) -> str:
-    # Decimals only arrive here inside snapshots: a contract accepts a decimal as a
-    # string holding the number, so the logged snapshot re-evaluates the same.
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+_dumps = decision_log.dumps
 
 
 def masker_from(config) -> Masker | None:
@@ -58,13 +54,9 @@ def _masker() -> Masker | None:
 
 
 def _request_hash(item: dict) -> str:
-    canonical = json.dumps(
-        {k: item.get(k) for k in ("ruleset_id", "ruleset_version", "customer_id", "explain", "snapshot")},
-        sort_keys=True, separators=(",", ":"), default=str)
     masker = _masker()
-    if masker is not None:  # a plain hash of a snapshot could be checked against guessed personal values
-        return masker.digest(canonical)
-    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+    # a plain hash of a snapshot could be checked against guessed personal values
+    return decision_log.request_hash(item, masker.digest if masker is not None else None)
 
 
 def _decide(item: dict, started: float, library) -> decision_log.Decision:

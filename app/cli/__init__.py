@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import importlib
 
 import click
 from flask import Flask, current_app
@@ -46,24 +45,12 @@ def status_command():
 
 
 def init_app(app: Flask) -> None:
-    from app.cli import decisions, keys, policies
+    from app.cli import decisions, keys, policies, portfolio, rulesets
 
     app.cli.add_command(db_cli)
     app.cli.add_command(policies.policies_cli)
     app.cli.add_command(keys.keys_cli)
     app.cli.add_command(decisions.decisions_cli)
     app.cli.add_command(decisions.holds_cli)
-    try:
-        rulesets = importlib.import_module("app.cli.rulesets")
-    except ModuleNotFoundError as exc:
-        if exc.name != "app.cli.rulesets":
-            raise
-    else:
-        app.cli.add_command(rulesets.rulesets)
-    try:
-        portfolio = importlib.import_module("app.cli.portfolio")
-    except ModuleNotFoundError as exc:
-        if exc.name != "app.cli.portfolio":
-            raise
-    else:
-        app.cli.add_command(portfolio.portfolio)
+    app.cli.add_command(rulesets.rulesets_cli)
+    app.cli.add_command(portfolio.portfolio)

@@ -7,29 +7,10 @@ same ``response`` body, the same result and trail columns, the same request hash
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import uuid
 
 from app.engine import Evaluation
-from app.store.decisions import Decision
-
-# The result part of a decision, logged in its own column (as app/api/decisions.py does).
-RESULT_KEYS = ("level", "review_frequency", "actions", "overridden", "signals", "fired")
-
-
-def dumps(value) -> str:
-    # Decimals become strings: a contract takes a decimal as a string holding the
-    # number, so a logged snapshot evaluates the same when read back.
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
-
-
-def request_hash(item: dict) -> str:
-    canonical = json.dumps(
-        {k: item.get(k) for k in ("ruleset_id", "ruleset_version", "customer_id", "explain", "snapshot")},
-        sort_keys=True, separators=(",", ":"), default=str)
-    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
-
+from app.store.decisions import RESULT_KEYS, Decision, dumps, request_hash
 
 def decision_row(evaluation: Evaluation, snapshot, customer_id: str, client_request_id: str,
                  evaluation_ms: float, total_ms: float, explain: str = "summary") -> Decision:

@@ -9,8 +9,10 @@ worker, and indexing the explanation's text would hold it three times as long.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import sqlite_utils
@@ -18,6 +20,27 @@ import sqlite_utils
 from app.store import chain
 from app.store.db import immediate, still_on_disk
 from app.store.errors import DecisionNotFound, DecisionPurged, LogUnavailable
+
+
+# The result part of a decision, logged in its own column for audit queries.
+RESULT_KEYS = ("level", "review_frequency", "actions", "overridden", "signals", "fired")
+
+
+def dumps(value) -> str:
+    """JSON as the log keeps it. Decimals become strings: a contract takes a decimal as
+    a string holding the number, so a logged snapshot evaluates the same when read back."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def request_hash(item: dict, digest: Callable[[str], str] | None = None) -> str:
+    """What identifies a decision request, for client_request_id replays. ``digest``
+    (a keyed hash) replaces sha256 when personal fields are masked."""
+    canonical = json.dumps(
+        {k: item.get(k) for k in ("ruleset_id", "ruleset_version", "customer_id", "explain", "snapshot")},
+        sort_keys=True, separators=(",", ":"), default=str)
+    if digest is not None:
+        return digest(canonical)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

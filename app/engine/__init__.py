@@ -13,6 +13,11 @@ from .library import Library, load_library, read_yaml
 from .result import Evaluation
 from .ruleset import Ruleset
 
+# The version of the evaluation semantics: bumped whenever evaluation order, the
+# regular-expression engine or numeric rules change, so that a replay can tell a
+# changed decision from changed semantics. Every logged decision records it.
+SEMANTICS_VERSION = 1
+
 __all__ = ["ContractNotFound", "EngineError", "Evaluation", "EvaluationError", "FactContract", "Library",
-           "LoopBoundExceeded", "NotFound", "Problem", "Ruleset", "RulesetInvalid", "RulesetNotFound",
+           "LoopBoundExceeded", "NotFound", "Problem", "Ruleset", "SEMANTICS_VERSION", "RulesetInvalid", "RulesetNotFound",
            "SnapshotInvalid", "load_library", "read_yaml"]

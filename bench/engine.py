@@ -1,29 +1,31 @@
-"""Benchmark of the Vigil engine on the shipped retail card ruleset.
+"""Benchmark of the Vigil engine on the shipped retail card ruleset, against zen-engine
+and a straight-line Python floor.
 
-Prints one table from one run:
+Contenders, all on the same generated snapshots:
 
-* the Vigil engine: ``ruleset.run(validated, explain="summary")`` over pre-validated
-  snapshots (validation is timed on its own line and is not part of the engine rate);
-* (a) the floor: the same rule conditions hand-written as Python functions, with the
-  same forward chaining (signals, priority then id, stratified ``not signal(...)``) and
-  the same combination of actions, level and review frequency;
-* (b) a peer: the same rules as a zen-engine (GoRules) JDM decision graph, one
-  "collect" decision table per chaining stage.
+* the Vigil engine: ``ruleset.evaluate(snapshot)`` - contract validation, the rules in
+  durable_rules and the result with its trail (``run(validated)`` without validation on
+  a line of its own);
+* zen-engine (GoRules), the way its users call it: a ``ZenEngine`` whose loader returns
+  the decision content, then ``engine.evaluate(key, context)``, with and without trace;
+  the same rules as a JDM graph, one "collect" decision table per chaining stage;
+* the floor: the same rules as straight-line Python ``if`` statements over the
+  validated snapshot.
 
-Before anything is timed, all three are checked against each other on every snapshot
-(fired rules, final actions, level, review) and the mismatches are counted.
+Before anything is timed, every contender's result on every snapshot (fired rules, final
+actions with parameters, level, review) is checked equal to the engine's; a difference
+stops the run. Ratios are paired: in each pass every contender runs the same block of
+snapshots back to back, in an order that rotates from pass to pass, and a ratio is the
+median of the per-pass ratios (with their min and max).
 
-    python bench/engine.py [--n 10000] [--memory 100000] [--seed 7]
-
-Rates are best-of-3 passes over the same snapshots, the three contenders interleaved in
-each pass; on a shared machine the ratios mean more than the absolute numbers.
+    python bench/engine.py [--n 10000] [--block 500] [--rounds 2] [--memory 100000]
 """
 from __future__ import annotations
 
 import argparse
 import datetime as _dt
 import gc
-import heapq
+import statistics
 import json
 import os
 import random
@@ -33,7 +35,6 @@ import sys
 import time
 from collections import Counter, defaultdict
 from decimal import Decimal
-from functools import partial
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
@@ -312,7 +313,7 @@ def generate(n: int, seed: int = 7) -> list[dict]:
 
 
 # =========================================================================================
-# Outcomes, as compared between the three
+# Outcomes, as compared between the contenders
 # =========================================================================================
 
 class Outcome(NamedTuple):
@@ -328,301 +329,236 @@ def engine_outcome(ev) -> Outcome:
 
 
 # =========================================================================================
-# (a) The floor: hand-written plain Python
+# The floor: the same rules as straight-line Python over the validated snapshot
 # =========================================================================================
 
 D = Decimal
 CUTOFF_DQ = _dt.date(2025, 10, 1)
-FLOOR_CONDITIONS: dict[str, tuple[str, Callable]] = {}
+D0_5, D0_6, D0_7, D0_80, D1_05 = D("0.5"), D("0.6"), D("0.7"), D("0.80"), D("1.05")
+
+# The condition each rule of the floor is written for. The floor below is plain code and
+# cannot read these; they are compared with the ruleset's own text at start, so that a
+# changed ruleset stops the benchmark instead of timing a floor that no longer matches.
+FLOOR_WHEN: dict[str, str] = {
+    "EXT-001": "credit_report.other_banks.overdue_accounts_6m >= 2",
+    "EXT-002": "credit_report.other_banks.overdue_accounts_12m >= 3",
+    "EXT-003": "credit_report.other_banks.worst_dpd >= 90",
+    "EXT-004": "credit_report.debt_to_income >= 0.7 "
+               "or credit_report.other_banks.debt + card.balance > customer.monthly_income * 36",
+    "UTL-001": "card.utilization > 0.80",
+    "UTL-002": "card.balance / card.limit > 1.05",
+    "HUN-001": "credit_report.other_banks.hard_inquiries_3m >= 4 or credit_report.other_banks.new_accounts_3m >= 2",
+    "HUN-002": "credit_report.other_banks.hard_inquiries_6m >= 8",
+    "INC-001": 'customer.employment_status == "unemployed" or customer.income_change_pct <= -30',
+    "INC-002": "account_flows.salary_stopped",
+    "LEG-001": 'any(j in outside_records.court_judgments: j.status == "open" and j.amount >= 5000)',
+    "LEG-002": "outside_records.enforcement_listed or outside_records.defaulter_listed",
+    "LEG-003": "outside_records.tax_arrears >= 10000 or outside_records.administrative_penalties >= 3",
+    "LEG-004": 'count(j in outside_records.court_judgments: j.status == "open") >= 3',
+    "CAP-001": "account_flows.large_outgoing_transfers_3m > customer.monthly_income * 6",
+    "CAP-002": "account_flows.balance_trend_pct <= -60 and account_flows.large_outgoing_transfers_3m >= 50000",
+    "MPT-001": "card.months_min_payment_only >= 6 and card.utilization >= 0.6",
+    "CSH-001": "card.cash_advance_share >= 0.5",
+    "OWN-001": "card.dpd >= 30",
+    "OWN-002": "card.dpd >= 90",
+    "OWN-003": "card.worst_dpd_12m >= 60 and not (card.dpd >= 30)",
+    "RED-001": "signal(severe_external_delinquency) or signal(severe_legal_risk) or signal(severe_own_delinquency)",
+    "RED-002": "signal(external_delinquency) and signal(income_shock) and signal(capital_outflow)",
+    "RED-003": "signal(own_delinquency) and signal(external_delinquency)",
+    "ACT-010": "signal(external_delinquency) and card.utilization > 0.80",
+    "ACT-011": "signal(external_delinquency) and not signal(high_utilization)",
+    "ACT-012": "signal(severe_external_delinquency)",
+    "ACT-013": "signal(over_indebtedness) and signal(credit_hunger)",
+    "ACT-014": "signal(over_indebtedness) and not signal(credit_hunger)",
+    "ACT-020": "signal(high_utilization) and not signal(legal_risk) and not signal(external_delinquency)",
+    "ACT-021": "signal(high_utilization) and signal(legal_risk)",
+    "ACT-022": "signal(over_limit)",
+    "ACT-030": "signal(credit_hunger) and signal(high_utilization)",
+    "ACT-031": "signal(credit_hunger) and customer.months_on_book < 12",
+    "ACT-032": "signal(credit_hunger) and not signal(high_utilization)",
+    "ACT-040": "signal(income_shock) and signal(high_utilization)",
+    "ACT-041": "signal(income_shock) and not signal(high_utilization)",
+    "ACT-042": "missing(customer.monthly_income) and signal(high_utilization)",
+    "ACT-050": "signal(legal_risk)",
+    "ACT-051": "signal(severe_legal_risk)",
+    "ACT-060": "signal(capital_outflow) and (signal(income_shock) or signal(external_delinquency))",
+    "ACT-061": "signal(capital_outflow)",
+    "ACT-070": "signal(minimum_payment_trap)",
+    "ACT-071": "signal(minimum_payment_trap) and signal(cash_advance_reliance)",
+    "ACT-080": "signal(own_delinquency)",
+    "ACT-081": "signal(severe_own_delinquency)",
+    "ACT-083": "signal(recent_own_delinquency)",
+    "ACT-090": 'signal(any_risk) and customer.segment in ["private_banking"]',
+    "EXIT-001": "signal(red_risk)",
+    "DQ-001": 'credit_report.as_of < date("2025-10-01")',
+    "MNT-001": "not signal(any_risk)",
+}
+
+LEVELS = ("green", "yellow", "orange", "red")
+REVIEWS = ("annual", "semiannual", "quarterly", "monthly")
+_EMPTY: dict = {}
 
 
-def cond(rule_id: str, when: str):
-    """Register the hand-written Python for one rule; ``when`` must be the ruleset's text."""
-    def register(fn):
-        FLOOR_CONDITIONS[rule_id] = (when, fn)
-        return fn
-    return register
+def floor(d: dict) -> tuple:
+    """The retail card rules as a programmer would write them by hand: straight-line
+    ``if`` statements over the validated snapshot, signals as local booleans, rules in
+    the order the engine fires them (priority, then id). A missing optional value makes
+    a comparison unknown, and an unknown condition does not fire: every optional read is
+    guarded. Returns (fired rule ids, {final action: params}, level, review)."""
+    customer, card, report = d["customer"], d["card"], d["credit_report"]
+    other = report["other_banks"]
+    records = d.get("outside_records", _EMPTY)
+    flows = d.get("account_flows", _EMPTY)
+    income = customer.get("monthly_income")
+    utilization = card["utilization"]
+    fired = []
+    add = fired.append
+    ext = sev_ext = over_ind = high_util = over_limit = hunger = shock = legal = sev_legal = False
+    outflow = trap = cash = own = sev_own = recent_own = False
 
-
-# Missing optional values: a comparison reading one is unknown, and a rule fires only when
-# its condition is true, so every optional read below is guarded by "is not None".
-
-@cond("EXT-001", "credit_report.other_banks.overdue_accounts_6m >= 2")
-def _(d, s):
-    return d["credit_report"]["other_banks"]["overdue_accounts_6m"] >= 2
-
-
-@cond("EXT-002", "credit_report.other_banks.overdue_accounts_12m >= 3")
-def _(d, s):
-    return d["credit_report"]["other_banks"]["overdue_accounts_12m"] >= 3
-
-
-@cond("EXT-003", "credit_report.other_banks.worst_dpd >= 90")
-def _(d, s):
-    return d["credit_report"]["other_banks"]["worst_dpd"] >= 90
-
-
-@cond("EXT-004", "credit_report.debt_to_income >= 0.7 "
-                 "or credit_report.other_banks.debt + card.balance > customer.monthly_income * 36")
-def _(d, s):
-    report = d["credit_report"]
+    # section 4: signals (priority 100, in id order)
+    out = flows.get("large_outgoing_transfers_3m")
+    if out is not None and income is not None and out > income * 6:
+        add("CAP-001"); outflow = True
+    trend = flows.get("balance_trend_pct")
+    if trend is not None and out is not None and trend <= -60 and out >= 50000:
+        add("CAP-002"); outflow = True
+    if card["cash_advance_share"] >= D0_5:
+        add("CSH-001"); cash = True
+    if other["overdue_accounts_6m"] >= 2:
+        add("EXT-001"); ext = True
+    if other["overdue_accounts_12m"] >= 3:
+        add("EXT-002"); ext = True
+    if other["worst_dpd"] >= 90:
+        add("EXT-003"); sev_ext = True
     dti = report.get("debt_to_income")
-    if dti is not None and dti >= D("0.7"):
-        return True
-    income = d["customer"].get("monthly_income")
-    return income is not None and report["other_banks"]["debt"] + d["card"]["balance"] > income * 36
-
-
-@cond("UTL-001", "card.utilization > 0.80")
-def _(d, s):
-    return d["card"]["utilization"] > D("0.80")
-
-
-@cond("UTL-002", "card.balance / card.limit > 1.05")
-def _(d, s):
-    card = d["card"]
-    return card["limit"] != 0 and card["balance"] / card["limit"] > D("1.05")
-
-
-@cond("HUN-001", "credit_report.other_banks.hard_inquiries_3m >= 4 or credit_report.other_banks.new_accounts_3m >= 2")
-def _(d, s):
-    ob = d["credit_report"]["other_banks"]
-    return ob["hard_inquiries_3m"] >= 4 or ob["new_accounts_3m"] >= 2
-
-
-@cond("HUN-002", "credit_report.other_banks.hard_inquiries_6m >= 8")
-def _(d, s):
-    return d["credit_report"]["other_banks"]["hard_inquiries_6m"] >= 8
-
-
-@cond("INC-001", 'customer.employment_status == "unemployed" or customer.income_change_pct <= -30')
-def _(d, s):
-    c = d["customer"]
-    if c.get("employment_status") == "unemployed":
-        return True
-    change = c.get("income_change_pct")
-    return change is not None and change <= -30
-
-
-@cond("INC-002", "account_flows.salary_stopped")
-def _(d, s):
-    return d.get("account_flows", {}).get("salary_stopped") is True
-
-
-@cond("LEG-001", 'any(j in outside_records.court_judgments: j.status == "open" and j.amount >= 5000)')
-def _(d, s):
-    judgments = d.get("outside_records", {}).get("court_judgments")
-    return judgments is not None and any(j["status"] == "open" and j["amount"] >= 5000 for j in judgments)
-
-
-@cond("LEG-002", "outside_records.enforcement_listed or outside_records.defaulter_listed")
-def _(d, s):
-    rec = d.get("outside_records", {})
-    return rec.get("enforcement_listed") is True or rec.get("defaulter_listed") is True
-
-
-@cond("LEG-003", "outside_records.tax_arrears >= 10000 or outside_records.administrative_penalties >= 3")
-def _(d, s):
-    rec = d.get("outside_records", {})
-    tax, penalties = rec.get("tax_arrears"), rec.get("administrative_penalties")
-    return (tax is not None and tax >= 10000) or (penalties is not None and penalties >= 3)
-
-
-@cond("LEG-004", 'count(j in outside_records.court_judgments: j.status == "open") >= 3')
-def _(d, s):
-    judgments = d.get("outside_records", {}).get("court_judgments")
-    return judgments is not None and sum(1 for j in judgments if j["status"] == "open") >= 3
-
-
-@cond("CAP-001", "account_flows.large_outgoing_transfers_3m > customer.monthly_income * 6")
-def _(d, s):
-    out = d.get("account_flows", {}).get("large_outgoing_transfers_3m")
-    income = d["customer"].get("monthly_income")
-    return out is not None and income is not None and out > income * 6
-
-
-@cond("CAP-002", "account_flows.balance_trend_pct <= -60 and account_flows.large_outgoing_transfers_3m >= 50000")
-def _(d, s):
-    flows = d.get("account_flows", {})
-    trend, out = flows.get("balance_trend_pct"), flows.get("large_outgoing_transfers_3m")
-    return trend is not None and out is not None and trend <= -60 and out >= 50000
-
-
-@cond("MPT-001", "card.months_min_payment_only >= 6 and card.utilization >= 0.6")
-def _(d, s):
-    card = d["card"]
-    return card["months_min_payment_only"] >= 6 and card["utilization"] >= D("0.6")
-
-
-@cond("CSH-001", "card.cash_advance_share >= 0.5")
-def _(d, s):
-    return d["card"]["cash_advance_share"] >= D("0.5")
-
-
-@cond("OWN-001", "card.dpd >= 30")
-def _(d, s):
-    return d["card"]["dpd"] >= 30
-
-
-@cond("OWN-002", "card.dpd >= 90")
-def _(d, s):
-    return d["card"]["dpd"] >= 90
-
-
-@cond("OWN-003", "card.worst_dpd_12m >= 60 and not (card.dpd >= 30)")
-def _(d, s):
-    card = d["card"]
-    return card["worst_dpd_12m"] >= 60 and not card["dpd"] >= 30
-
-
-@cond("RED-001", "signal(severe_external_delinquency) or signal(severe_legal_risk) or signal(severe_own_delinquency)")
-def _(d, s):
-    return "severe_external_delinquency" in s or "severe_legal_risk" in s or "severe_own_delinquency" in s
-
-
-@cond("RED-002", "signal(external_delinquency) and signal(income_shock) and signal(capital_outflow)")
-def _(d, s):
-    return "external_delinquency" in s and "income_shock" in s and "capital_outflow" in s
-
-
-@cond("RED-003", "signal(own_delinquency) and signal(external_delinquency)")
-def _(d, s):
-    return "own_delinquency" in s and "external_delinquency" in s
-
-
-@cond("ACT-010", "signal(external_delinquency) and card.utilization > 0.80")
-def _(d, s):
-    return "external_delinquency" in s and d["card"]["utilization"] > D("0.80")
-
-
-@cond("ACT-011", "signal(external_delinquency) and not signal(high_utilization)")
-def _(d, s):
-    return "external_delinquency" in s and "high_utilization" not in s
-
-
-@cond("ACT-012", "signal(severe_external_delinquency)")
-def _(d, s):
-    return "severe_external_delinquency" in s
-
-
-@cond("ACT-013", "signal(over_indebtedness) and signal(credit_hunger)")
-def _(d, s):
-    return "over_indebtedness" in s and "credit_hunger" in s
-
-
-@cond("ACT-014", "signal(over_indebtedness) and not signal(credit_hunger)")
-def _(d, s):
-    return "over_indebtedness" in s and "credit_hunger" not in s
-
-
-@cond("ACT-020", "signal(high_utilization) and not signal(legal_risk) and not signal(external_delinquency)")
-def _(d, s):
-    return "high_utilization" in s and "legal_risk" not in s and "external_delinquency" not in s
-
-
-@cond("ACT-021", "signal(high_utilization) and signal(legal_risk)")
-def _(d, s):
-    return "high_utilization" in s and "legal_risk" in s
-
-
-@cond("ACT-022", "signal(over_limit)")
-def _(d, s):
-    return "over_limit" in s
-
-
-@cond("ACT-030", "signal(credit_hunger) and signal(high_utilization)")
-def _(d, s):
-    return "credit_hunger" in s and "high_utilization" in s
-
-
-@cond("ACT-031", "signal(credit_hunger) and customer.months_on_book < 12")
-def _(d, s):
-    return "credit_hunger" in s and d["customer"]["months_on_book"] < 12
-
-
-@cond("ACT-032", "signal(credit_hunger) and not signal(high_utilization)")
-def _(d, s):
-    return "credit_hunger" in s and "high_utilization" not in s
-
-
-@cond("ACT-040", "signal(income_shock) and signal(high_utilization)")
-def _(d, s):
-    return "income_shock" in s and "high_utilization" in s
-
-
-@cond("ACT-041", "signal(income_shock) and not signal(high_utilization)")
-def _(d, s):
-    return "income_shock" in s and "high_utilization" not in s
-
-
-@cond("ACT-042", "missing(customer.monthly_income) and signal(high_utilization)")
-def _(d, s):
-    return d["customer"].get("monthly_income") is None and "high_utilization" in s
-
-
-@cond("ACT-050", "signal(legal_risk)")
-def _(d, s):
-    return "legal_risk" in s
-
-
-@cond("ACT-051", "signal(severe_legal_risk)")
-def _(d, s):
-    return "severe_legal_risk" in s
-
-
-@cond("ACT-060", "signal(capital_outflow) and (signal(income_shock) or signal(external_delinquency))")
-def _(d, s):
-    return "capital_outflow" in s and ("income_shock" in s or "external_delinquency" in s)
-
-
-@cond("ACT-061", "signal(capital_outflow)")
-def _(d, s):
-    return "capital_outflow" in s
-
-
-@cond("ACT-070", "signal(minimum_payment_trap)")
-def _(d, s):
-    return "minimum_payment_trap" in s
-
-
-@cond("ACT-071", "signal(minimum_payment_trap) and signal(cash_advance_reliance)")
-def _(d, s):
-    return "minimum_payment_trap" in s and "cash_advance_reliance" in s
-
-
-@cond("ACT-080", "signal(own_delinquency)")
-def _(d, s):
-    return "own_delinquency" in s
-
-
-@cond("ACT-081", "signal(severe_own_delinquency)")
-def _(d, s):
-    return "severe_own_delinquency" in s
-
-
-@cond("ACT-083", "signal(recent_own_delinquency)")
-def _(d, s):
-    return "recent_own_delinquency" in s
-
-
-@cond("ACT-090", 'signal(any_risk) and customer.segment in ["private_banking"]')
-def _(d, s):
-    return "any_risk" in s and d["customer"]["segment"] == "private_banking"
-
-
-@cond("EXIT-001", "signal(red_risk)")
-def _(d, s):
-    return "red_risk" in s
-
-
-@cond("DQ-001", 'credit_report.as_of < date("2025-10-01")')
-def _(d, s):
-    return d["credit_report"]["as_of"] < CUTOFF_DQ
-
-
-@cond("MNT-001", "not signal(any_risk)")
-def _(d, s):
-    return "any_risk" not in s
+    if (dti is not None and dti >= D0_7) or (income is not None and other["debt"] + card["balance"] > income * 36):
+        add("EXT-004"); over_ind = True
+    if other["hard_inquiries_3m"] >= 4 or other["new_accounts_3m"] >= 2:
+        add("HUN-001"); hunger = True
+    if other["hard_inquiries_6m"] >= 8:
+        add("HUN-002"); hunger = True
+    change = customer.get("income_change_pct")
+    if customer.get("employment_status") == "unemployed" or (change is not None and change <= -30):
+        add("INC-001"); shock = True
+    if flows.get("salary_stopped"):
+        add("INC-002"); shock = True
+    judgments = records.get("court_judgments")
+    if judgments and any(j["status"] == "open" and j["amount"] >= 5000 for j in judgments):
+        add("LEG-001"); legal = True
+    if records.get("enforcement_listed") or records.get("defaulter_listed"):
+        add("LEG-002"); legal = sev_legal = True
+    tax, penalties = records.get("tax_arrears"), records.get("administrative_penalties")
+    if (tax is not None and tax >= 10000) or (penalties is not None and penalties >= 3):
+        add("LEG-003"); legal = True
+    if judgments and sum(j["status"] == "open" for j in judgments) >= 3:
+        add("LEG-004"); legal = sev_legal = True
+    if card["months_min_payment_only"] >= 6 and utilization >= D0_6:
+        add("MPT-001"); trap = True
+    dpd = card["dpd"]
+    if dpd >= 30:
+        add("OWN-001"); own = True
+    if dpd >= 90:
+        add("OWN-002"); sev_own = True
+    if card["worst_dpd_12m"] >= 60 and not dpd >= 30:
+        add("OWN-003"); recent_own = True
+    if utilization > D0_80:
+        add("UTL-001"); high_util = True
+    limit = card["limit"]
+    if limit and card["balance"] / limit > D1_05:
+        add("UTL-002"); over_limit = True
+    any_risk = (ext or sev_ext or over_ind or high_util or over_limit or hunger or shock or legal or sev_legal
+                or outflow or trap or own or sev_own or recent_own)
+
+    # section 6.1: red level (priority 80)
+    level = review = percent = 0
+    red = watchlist = contact = freeze = collections = plan_exit = more_reviews = False
+    if sev_ext or sev_legal or sev_own:
+        add("RED-001"); red = True; level = 3
+    if ext and shock and outflow:
+        add("RED-002"); red = freeze = True; level = 3
+    if own and ext:
+        add("RED-003"); red = freeze = True; level = 3
+
+    # section 5: actions (priority 50)
+    if ext and utilization > D0_80:
+        add("ACT-010"); level = max(level, 2); review = 3; percent = max(percent, 30); contact = True
+    if ext and not high_util:
+        add("ACT-011"); level = max(level, 1); watchlist = contact = True
+    if sev_ext:
+        add("ACT-012"); level = 3; freeze = True
+    if over_ind and hunger:
+        add("ACT-013"); level = max(level, 2); percent = max(percent, 20)
+    if over_ind and not hunger:
+        add("ACT-014"); level = max(level, 1); watchlist = True
+    if high_util and not legal and not ext:
+        add("ACT-020"); level = max(level, 1); watchlist = True
+    if high_util and legal:
+        add("ACT-021"); level = max(level, 2); percent = max(percent, 40)
+    if over_limit:
+        add("ACT-022"); level = max(level, 1); contact = True
+    if hunger and high_util:
+        add("ACT-030"); level = max(level, 2); percent = max(percent, 20); contact = True
+    if hunger and customer["months_on_book"] < 12:
+        add("ACT-031"); level = max(level, 1); review = 3; watchlist = True
+    if hunger and not high_util:
+        add("ACT-032"); review = max(review, 1); more_reviews = True
+    if shock and high_util:
+        add("ACT-040"); level = max(level, 2); percent = max(percent, 25); contact = True
+    if shock and not high_util:
+        add("ACT-041"); level = max(level, 1); contact = True
+    if income is None and high_util:
+        add("ACT-042"); review = max(review, 2); contact = True
+    if legal:
+        add("ACT-050"); level = max(level, 2); watchlist = contact = True
+    if sev_legal:
+        add("ACT-051"); level = 3; freeze = True
+    if outflow and (shock or ext):
+        add("ACT-060"); level = max(level, 2); percent = max(percent, 50); contact = True
+    if outflow:
+        add("ACT-061"); level = max(level, 1); watchlist = True
+    if trap:
+        add("ACT-070"); level = max(level, 1); contact = more_reviews = True
+    if trap and cash:
+        add("ACT-071"); level = max(level, 2); percent = max(percent, 30)
+    if own:
+        add("ACT-080"); level = max(level, 2); contact = True
+    if sev_own:
+        add("ACT-081"); level = 3; freeze = collections = True
+    if recent_own:
+        add("ACT-083"); level = max(level, 1); watchlist = True
+    if any_risk and customer["segment"] == "private_banking":
+        add("ACT-090"); contact = True
+
+    # sections 6.2 and 7 (priorities 20, 10, 0)
+    if red:
+        add("EXIT-001"); level = 3; review = 3; plan_exit = True
+    if report["as_of"] < CUTOFF_DQ:
+        add("DQ-001"); review = max(review, 2); more_reviews = True
+    maintain = not any_risk
+    if maintain:
+        add("MNT-001")
+
+    # combination: reduce_limit keeps the largest percent and gives way to freeze_card;
+    # maintain gives way to any of the actions that override it
+    actions = {}
+    if percent and not freeze:
+        actions["reduce_limit"] = {"percent": percent}
+    for name, on in (("watchlist", watchlist), ("contact_customer", contact), ("freeze_card", freeze),
+                     ("refer_to_collections", collections), ("plan_exit", plan_exit),
+                     ("increase_review_frequency", more_reviews)):
+        if on:
+            actions[name] = _EMPTY
+    if maintain and not (watchlist or contact or percent or freeze or collections or plan_exit):
+        actions["maintain"] = _EMPTY
+    review = max(review, (0, 2, 3, 3)[level])
+    return fired, actions, LEVELS[level], REVIEWS[review]
+
+
+def floor_outcome(result: tuple) -> Outcome:
+    fired, actions, level, review = result
+    return Outcome(tuple(fired), tuple(sorted((a, tuple(sorted(p.items()))) for a, p in actions.items())),
+                   level, review)
 
 
 _SIGNAL_RE = re.compile(r"(not\s+)?signal\((\w+)\)")
@@ -640,144 +576,20 @@ def signal_refs(when: str) -> tuple[frozenset, frozenset]:
     return frozenset(pos), frozenset(neg)
 
 
-def _check_texts(doc: dict, conditions: dict, who: str) -> None:
+def check_texts(doc: dict, conditions: dict, who: str) -> None:
+    """Stop unless ``conditions`` (rule id -> condition text, or (text, ...)) covers exactly
+    the ruleset's rules with the same condition texts."""
     ids = [r["id"] for r in doc["rules"]]
-    missing, extra = sorted(set(ids) - set(conditions)), sorted(set(conditions) - set(ids))
-    changed = [r["id"] for r in doc["rules"] if r["id"] in conditions
-               and _normal(conditions[r["id"]][0]) != _normal(r["when"])]
+    texts = {k: v[0] if isinstance(v, tuple) else v for k, v in conditions.items()}
+    missing, extra = sorted(set(ids) - set(texts)), sorted(set(texts) - set(ids))
+    changed = [r["id"] for r in doc["rules"] if r["id"] in texts and _normal(texts[r["id"]]) != _normal(r["when"])]
     if missing or extra or changed:
         raise SystemExit(f"{who} is out of date with rulesets/{RULESET_ID}.yaml: missing {missing}, "
                          f"extra {extra}, changed conditions {changed}; update bench/engine.py")
 
 
-class FloorRule(NamedTuple):
-    idx: int
-    id: str
-    rank: int
-    fn: Callable
-    reads: frozenset
-    negates: frozenset
-    stratum: int
-    signals: tuple
-    actions: tuple          # ((name, params-dict), ...)
-    level: int | None
-    review: int | None
-
-
-class Floor:
-    """Forward chaining over hand-written conditions, with the ruleset's own metadata."""
-
-    def __init__(self, doc: dict):
-        _check_texts(doc, FLOOR_CONDITIONS, "the floor")
-        self.levels = list(doc["levels"])
-        self.frequencies = list(doc["review_frequencies"])
-        self.level_review = [self.frequencies.index(doc["levels"][lv]["review"]) for lv in self.levels]
-        self.catalogue = {}
-        for name, body in doc["actions"].items():
-            body = body or {}
-            combine = body.get("combine", "once")
-            m = re.fullmatch(r"(max|min)\((\w+)\)", combine)
-            self.catalogue[name] = (m.groups() if m else None, tuple(body.get("overridden_by") or ()))
-        raw = sorted(doc["rules"], key=lambda r: (-r.get("priority", 0), r["id"]))
-        derivers: dict[str, list[str]] = defaultdict(list)
-        for r in raw:
-            for s in r.get("signals") or ():
-                derivers[s].append(r["id"])
-        refs = {r["id"]: signal_refs(r["when"]) for r in raw}
-        strata: dict[str, int] = {}
-
-        def stratum(rid: str) -> int:
-            if rid not in strata:
-                pos, neg = refs[rid]
-                strata[rid] = max([0] + [stratum(x) for s in pos for x in derivers[s]]
-                                  + [stratum(x) + 1 for s in neg for x in derivers[s]])
-            return strata[rid]
-
-        rules = []
-        for idx, r in enumerate(raw):
-            actions = []
-            for item in r.get("actions") or ():
-                name, params = (item, {}) if isinstance(item, str) else next(iter(item.items()))
-                actions.append((name, dict(params or {})))
-            pos, neg = refs[r["id"]]
-            rules.append(FloorRule(idx, r["id"], idx, FLOOR_CONDITIONS[r["id"]][1], pos, neg, stratum(r["id"]),
-                                   tuple(r.get("signals") or ()), tuple(actions),
-                                   self.levels.index(r["level"]) if r.get("level") else None,
-                                   self.frequencies.index(r["review"]) if r.get("review") else None))
-        self.rules = rules
-        self.first = [r for r in rules if not r.reads and not r.negates]
-        self.readers = {s: [r for r in rules if s in r.reads] for s in derivers}
-        self.by_stratum = defaultdict(list)
-        for r in rules:
-            if r.negates:
-                self.by_stratum[r.stratum].append(r)
-        self.max_stratum = max(self.by_stratum, default=0)
-
-    def fire(self, d: dict) -> list[FloorRule]:
-        rules = self.rules
-        signals: set = set()
-        fired: list[FloorRule] = []
-        activated: set = set()
-        heap: list[int] = []
-        for r in self.first:
-            if r.fn(d, signals):
-                activated.add(r.idx)
-                heap.append(r.idx)
-        heapq.heapify(heap)
-        phase = 0
-        while True:
-            if heap:
-                rule = rules[heapq.heappop(heap)]
-                fired.append(rule)
-                for s in rule.signals:
-                    if s not in signals:
-                        signals.add(s)
-                        for r in self.readers.get(s, ()):
-                            if r.idx not in activated and r.stratum <= phase and r.fn(d, signals):
-                                activated.add(r.idx)
-                                heapq.heappush(heap, r.idx)
-            elif phase < self.max_stratum:
-                phase += 1
-                for r in self.by_stratum.get(phase, ()):
-                    if r.idx not in activated and r.fn(d, signals):
-                        activated.add(r.idx)
-                        heapq.heappush(heap, r.idx)
-            else:
-                return fired
-
-    def evaluate(self, d: dict) -> Outcome:
-        fired = self.fire(d)
-        # combine: one final action per name (once), or the largest/smallest parameter wins
-        requests: dict[str, list] = {}
-        for rule in fired:
-            for name, params in rule.actions:
-                requests.setdefault(name, []).append(params)
-        finals = {}
-        for name, asked in requests.items():
-            combine, _over = self.catalogue[name]
-            if combine is None:
-                finals[name] = asked[0]
-            else:
-                pick, param = combine
-                best = (max if pick == "max" else min)(p[param] for p in asked)
-                finals[name] = next(p for p in asked if p[param] == best)
-        # overridden_by: dropped when one of the named actions is final (itself not overridden)
-        kept: dict[str, bool] = {}
-
-        def is_kept(name: str) -> bool:
-            if name not in kept:
-                kept[name] = not any(o in finals and is_kept(o) for o in self.catalogue[name][1])
-            return kept[name]
-
-        actions = tuple(sorted((name, tuple(sorted(params.items()))) for name, params in finals.items()
-                               if is_kept(name)))
-        level = max((r.level for r in fired if r.level is not None), default=0)
-        review = max([self.level_review[level]] + [r.review for r in fired if r.review is not None])
-        return Outcome(tuple(r.id for r in fired), actions, self.levels[level], self.frequencies[review])
-
-
 # =========================================================================================
-# (b) The peer: zen-engine (GoRules JDM)
+# The peer: zen-engine (GoRules JDM)
 # =========================================================================================
 
 # The same conditions in zen's expression language. A comparison on a missing optional
@@ -894,7 +706,7 @@ def build_jdm(doc: dict) -> dict:
     deriving a signal it reads (or negates), so a negated signal is final before it is read.
     Each table has hit policy "collect" and one row per rule; a row's outputs are the rule
     id, its signals, actions, action parameters, level and review (as indexes)."""
-    _check_texts(doc, ZEN_CONDITIONS, "the zen-engine model")
+    check_texts(doc, ZEN_CONDITIONS, "the zen-engine model")
     levels, freqs = list(doc["levels"]), list(doc["review_frequencies"])
     level_review = [freqs.index(doc["levels"][lv]["review"]) for lv in levels]
     catalogue = {name: body or {} for name, body in doc["actions"].items()}
@@ -985,6 +797,7 @@ def build_jdm(doc: dict) -> dict:
     return {"contentType": "application/vnd.gorules.decision", "nodes": nodes, "edges": edges}
 
 
+
 def zen_input(d: Any) -> Any:
     """A validated snapshot as zen's input: decimals as numbers (exact: at most 15
     significant digits, and zen reads them back as decimals), dates as ISO text."""
@@ -999,38 +812,38 @@ def zen_input(d: Any) -> Any:
     return d
 
 
+EMPTY_JDM = {"contentType": "application/vnd.gorules.decision",
+             "nodes": [_node("request", "inputNode"), _node("response", "outputNode")],
+             "edges": [{"id": "e", "type": "edge", "sourceId": "request", "targetId": "response"}]}
+
+
 class Zen:
+    """The JDM graph in zen-engine, the way its users call it: a ``ZenEngine`` whose loader
+    returns the decision content, parsed once, then ``engine.evaluate(key, context)``.
+    ``slow`` is ``ZenEngine().create_decision(json).evaluate(context)``, which in 2.1.3
+    starts threads and touches the file system on every call."""
+
+    KEY = f"{RULESET_ID}.json"
+
     def __init__(self, doc: dict):
         import zen
         self.version = _dist_version("zen-engine")
         self.jdm = build_jdm(doc)
-        self.engine = zen.ZenEngine()
-        self.decision = self.engine.create_decision(json.dumps(self.jdm))
+        self.tables = sum(1 for n in self.jdm["nodes"] if n["type"] == "decisionTableNode")
+        contents = {self.KEY: zen.ZenDecisionContent(json.dumps(self.jdm)),
+                    "empty.json": zen.ZenDecisionContent(json.dumps(EMPTY_JDM))}
+        self.engine = zen.ZenEngine({"loader": contents.__getitem__})
+        self.slow = zen.ZenEngine().create_decision(json.dumps(self.jdm))
+        self.slow_empty = zen.ZenEngine().create_decision(json.dumps(EMPTY_JDM))
         self.levels, self.freqs = list(doc["levels"]), list(doc["review_frequencies"])
         self.params = {}
         for name, body in doc["actions"].items():
             m = re.fullmatch(r"max\((\w+)\)", (body or {}).get("combine", "once"))
             if m:
                 self.params[name] = m.group(1)
-        self.tables = sum(1 for n in self.jdm["nodes"] if n["type"] == "decisionTableNode")
 
-    def inside_us(self, inputs: list) -> float:
-        """Mean time zen reports for the graph itself (its "performance" field), in us."""
-        unit = {"ns": 1e-3, "µs": 1.0, "us": 1.0, "ms": 1e3, "s": 1e6}
-        total = 0.0
-        for x in inputs:
-            text = self.decision.evaluate(x)["performance"]
-            m = re.fullmatch(r"([0-9.]+)\s*([a-zµ]+)", text)
-            total += float(m.group(1)) * unit.get(m.group(2), float("nan"))
-        return total / max(len(inputs), 1)
-
-    def empty_graph_rate(self, inputs: list) -> float:
-        """Calls per second of an input -> output graph: the cost of a call itself."""
-        empty = {"contentType": "application/vnd.gorules.decision",
-                 "nodes": [_node("request", "inputNode"), _node("response", "outputNode")],
-                 "edges": [{"id": "e", "type": "edge", "sourceId": "request", "targetId": "response"}]}
-        decision = self.engine.create_decision(json.dumps(empty))
-        return max(rate_pass(decision.evaluate, inputs) for _ in range(3))
+    def evaluate(self, context: dict, trace: bool = False) -> dict:
+        return self.engine.evaluate(self.KEY, context, {"trace": True} if trace else None)
 
     def outcome(self, response: dict) -> Outcome:
         r = response["result"]
@@ -1042,6 +855,16 @@ class Zen:
         return Outcome(tuple(r["fired"]), tuple(sorted(actions)), self.levels[int(r["level"])],
                        self.freqs[int(r["review"])])
 
+    def empty_rates(self, context: dict, n: int = 3000) -> tuple[float, float]:
+        """Calls per second of an input -> output graph, the fast way and the slow way:
+        the cost of a call itself."""
+        ev = self.engine.evaluate
+        fast = best_rate(lambda: [ev("empty.json", context) for _ in range(n)], n)
+        slow_ev = self.slow_empty.evaluate
+        m = max(n // 10, 1)
+        slow = best_rate(lambda: [slow_ev(context) for _ in range(m)], m)
+        return fast, slow
+
 
 def _dist_version(name: str) -> str:
     try:
@@ -1052,13 +875,12 @@ def _dist_version(name: str) -> str:
 
 
 # =========================================================================================
-# Checking
+# Contenders and the check before timing
 # =========================================================================================
 
 class Setup(NamedTuple):
     ruleset: Any
     doc: dict
-    floor: Floor
     zen: Zen | None
 
 
@@ -1066,25 +888,61 @@ def setup(with_zen: bool = True) -> Setup:
     library = load_library(ROOT / "rulesets", ROOT / "schemas")
     ruleset = library.ruleset(RULESET_ID)
     doc = read_yaml(ROOT / "rulesets" / f"{RULESET_ID}.yaml")
+    check_texts(doc, FLOOR_WHEN, "the floor")
     ruleset.warm()
-    return Setup(ruleset, doc, Floor(doc), Zen(doc) if with_zen else None)
+    return Setup(ruleset, doc, Zen(doc) if with_zen else None)
 
 
 def validate_all(ruleset, raw: list[dict]) -> list[dict]:
     return [ruleset.contract.validate(s) for s in raw]
 
 
-class CheckReport(NamedTuple):
-    n: int
-    floor: Counter          # kind of mismatch -> count (floor vs engine)
-    zen: Counter            # kind of mismatch -> count (zen vs engine)
-    floor_order: int        # same rules, different firing order (information only)
-    examples: list          # (index, who, kind, engine value, other value)
-    levels: Counter
-    any_risk: int
-    fired_total: int
-    fired_max: int
-    rules_seen: set
+class Contender(NamedTuple):
+    name: str
+    one: Callable[[int], Any]               # evaluate snapshot i, return its result
+    outcome: Callable[[Any], Outcome]       # that result as fired rules, actions, level, review
+    loop: Callable[[int, int], None]        # evaluate snapshots lo..hi-1, results dropped
+
+
+def contenders(st: Setup, raw: list[dict], validated: list[dict], zen_inputs: list | None) -> list[Contender]:
+    """The engine first (every ratio is against it), then the others. Each loop is the
+    plainest call of its contender, so that the loop itself costs the same for all."""
+    rs = st.ruleset
+    evaluate, run = rs.evaluate, rs.run
+
+    def engine_loop(lo, hi):
+        for i in range(lo, hi):
+            evaluate(raw[i], "summary")
+
+    def run_loop(lo, hi):
+        for i in range(lo, hi):
+            run(validated[i], "summary")
+
+    def floor_loop(lo, hi):
+        for i in range(lo, hi):
+            floor(validated[i])
+
+    out = [
+        Contender("engine", lambda i: evaluate(raw[i], "summary"), engine_outcome, engine_loop),
+        Contender("engine run", lambda i: run(validated[i], "summary"), engine_outcome, run_loop),
+        Contender("floor", lambda i: floor(validated[i]), floor_outcome, floor_loop),
+    ]
+    if st.zen is not None:
+        zen_ev, key, trace = st.zen.engine.evaluate, Zen.KEY, {"trace": True}
+
+        def zen_loop(lo, hi):
+            for i in range(lo, hi):
+                zen_ev(key, zen_inputs[i])
+
+        def zen_trace_loop(lo, hi):
+            for i in range(lo, hi):
+                zen_ev(key, zen_inputs[i], trace)
+
+        out += [
+            Contender("zen", lambda i: zen_ev(key, zen_inputs[i]), st.zen.outcome, zen_loop),
+            Contender("zen trace", lambda i: zen_ev(key, zen_inputs[i], trace), st.zen.outcome, zen_trace_loop),
+        ]
+    return out
 
 
 def compare(engine: Outcome, other: Outcome) -> list[tuple[str, Any, Any]]:
@@ -1098,149 +956,84 @@ def compare(engine: Outcome, other: Outcome) -> list[tuple[str, Any, Any]]:
     return out
 
 
-def check(st: Setup, validated: list[dict], zen_inputs: list | None = None, max_examples: int = 8) -> CheckReport:
-    """Run all three on every snapshot; count snapshots that differ, per kind of difference."""
-    floor_bad, zen_bad = Counter(), Counter()
+class CheckReport(NamedTuple):
+    n: int
+    mismatches: dict        # contender name -> Counter(kind of difference -> snapshots; "any")
+    examples: list          # (index, contender, kind, engine value, its value)
+    levels: Counter
+    any_risk: int
+    fired_total: int
+    fired_max: int
+    rules_seen: set
+
+    @property
+    def ok(self) -> bool:
+        return all(c["any"] == 0 for c in self.mismatches.values())
+
+
+def check(cs: list[Contender], n: int, max_examples: int = 8) -> CheckReport:
+    """Every contender on every snapshot, compared with the engine (``cs[0]``): the fired
+    rules as a set, the final actions with their parameters, the level and the review."""
+    engine, others = cs[0], cs[1:]
+    bad = {c.name: Counter(any=0) for c in others}
     examples, levels = [], Counter()
-    order = any_risk = fired_total = fired_max = 0
+    any_risk = fired_total = fired_max = 0
     seen: set = set()
-    for i, d in enumerate(validated):
-        ev = st.ruleset.run(d, explain="summary")
-        eng = engine_outcome(ev)
+    for i in range(n):
+        ev = engine.one(i)
+        eng = engine.outcome(ev)
         levels[eng.level] += 1
         any_risk += "any_risk" in ev.signals
         fired_total += len(eng.fired)
         fired_max = max(fired_max, len(eng.fired))
         seen.update(eng.fired)
-        fl = st.floor.evaluate(d)
-        diffs = compare(eng, fl)
-        for kind, a, b in diffs:
-            floor_bad[kind] += 1
-            if len(examples) < max_examples:
-                examples.append((i, "floor", kind, a, b))
-        if not diffs and eng.fired != fl.fired:
-            order += 1
-            if len(examples) < max_examples:
-                examples.append((i, "floor", "order (info)", eng.fired, fl.fired))
-        floor_bad["any"] += bool(diffs)
-        if st.zen is not None:
-            zo = st.zen.outcome(st.zen.decision.evaluate(zen_inputs[i] if zen_inputs else zen_input(d)))
-            diffs = compare(eng, zo)
+        for c in others:
+            diffs = compare(eng, c.outcome(c.one(i)))
             for kind, a, b in diffs:
-                zen_bad[kind] += 1
+                bad[c.name][kind] += 1
                 if len(examples) < max_examples:
-                    examples.append((i, "zen", kind, a, b))
-            zen_bad["any"] += bool(diffs)
-    return CheckReport(len(validated), floor_bad, zen_bad, order, examples, levels, any_risk, fired_total,
-                       fired_max, seen)
+                    examples.append((i, c.name, kind, a, b))
+            bad[c.name]["any"] += bool(diffs)
+    return CheckReport(n, bad, examples, levels, any_risk, fired_total, fired_max, seen)
 
 
 # =========================================================================================
 # Timing
 # =========================================================================================
 
-def rate_pass(fn: Callable, items: list) -> float:
-    t0 = time.perf_counter()
-    for x in items:
-        fn(x)
-    return len(items) / (time.perf_counter() - t0)
-
-
-class Phases:
-    """Exclusive time per wrapped function (time inside it minus time in wrapped callees)."""
-
-    def __init__(self):
-        self.excl: dict[str, int] = defaultdict(int)
-        self.calls: dict[str, int] = defaultdict(int)
-        self._stack: list[int] = []
-        self._restore: list[tuple[Any, str, Any]] = []
-
-    def wrap(self, name: str, fn: Callable) -> Callable:
-        clock, stack, excl, calls = time.perf_counter_ns, self._stack, self.excl, self.calls
-
-        def timed(*args, **kwargs):
-            t0 = clock()
-            stack.append(0)
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                dt = clock() - t0
-                inner = stack.pop()
-                excl[name] += dt - inner
-                calls[name] += 1
-                if stack:
-                    stack[-1] += dt
-        return timed
-
-    def patch(self, owner: Any, attr: str, name: str, replacement: Any = None) -> None:
-        """Replace ``owner.attr`` (a module, class or instance attribute) until ``undo``."""
-        own = vars(owner)
-        self._restore.append((owner, attr, own[attr] if attr in own else _ABSENT))
-        setattr(owner, attr, replacement if replacement is not None else self.wrap(name, getattr(owner, attr)))
-
-    def undo(self) -> None:
-        for owner, attr, original in reversed(self._restore):
-            if original is _ABSENT:
-                delattr(owner, attr)
-            else:
-                setattr(owner, attr, original)
-        self._restore.clear()
-
-
-_ABSENT = object()
-
-
-class _Proxy:
-    """A module stand-in whose listed functions are timed."""
-
-    def __init__(self, module, phases: Phases, names: dict[str, str]):
-        self._module = module
-        for attr, label in names.items():
-            setattr(self, attr, phases.wrap(label, getattr(module, attr)))
-
-    def __getattr__(self, attr):
-        return getattr(self._module, attr)
-
-
-# phase label -> the group it is reported under
-PHASE_GROUPS = [
-    ("build the fact", ["build fact (paths, atoms)", "encode fact (json.dumps)"]),
-    ("durable_rules C calls", ["C assert_fact", "C start_action", "C complete_and_start_action", "C delete_state"]),
-    ("session wrapper (lock, parse names)", ["session enter/exit", "session assert_fact+drain", "session end"]),
-    ("agenda (run's own loop: heap, strata)", ["run: agenda"]),
-    ("result and trail", ["result: values read", "result: combine actions", "result: reason sentences",
-                          "result: firings, level, review"]),
-]
-
-
-def profile_engine(ruleset, validated: list[dict]) -> tuple[Phases, float]:
-    """Time the engine's phases by wrapping its functions from outside (app/engine untouched)."""
-    import app.engine.ruleset as rs_mod
-    import app.engine.runtime as rt_mod
-
-    ph = Phases()
-    ph.patch(ruleset, "_build_fact", "build fact (paths, atoms)")
-    ph.patch(ruleset, "_result", "result: firings, level, review")
-    ph.patch(ruleset, "_combine", "result: combine actions")
-    ph.patch(ruleset, "_reason", "result: reason sentences")
-    ph.patch(rs_mod, "values_read", "result: values read")
-    ph.patch(rs_mod, "json", "", _Proxy(rs_mod.json, ph, {"dumps": "encode fact (json.dumps)"}))
-    ph.patch(rt_mod, "_dr", "", _Proxy(rt_mod._dr, ph, {
-        "assert_fact": "C assert_fact", "start_action": "C start_action",
-        "complete_and_start_action": "C complete_and_start_action", "delete_state": "C delete_state"}))
-    ph.patch(rt_mod.Session, "__enter__", "session enter/exit")
-    ph.patch(rt_mod.Session, "__exit__", "session enter/exit")
-    ph.patch(rt_mod.Session, "assert_fact", "session assert_fact+drain")
-    ph.patch(rt_mod.Session, "end", "session end")
-    run = ph.wrap("run: agenda", ruleset.run)
-    try:
+def best_rate(fn: Callable[[], Any], n: int, repeat: int = 3) -> float:
+    best = 0.0
+    for _ in range(repeat):
         t0 = time.perf_counter()
-        for d in validated:
-            run(d, explain="summary")
-        rate = len(validated) / (time.perf_counter() - t0)
-    finally:
-        ph.undo()
-    return ph, rate
+        fn()
+        best = max(best, n / (time.perf_counter() - t0))
+    return best
+
+
+def paired_passes(cs: list[Contender], n: int, block: int, rounds: int) -> dict[str, list[float]]:
+    """Seconds per evaluation of each contender in each pass. A pass is one block of
+    snapshots; every contender runs that same block back to back, the order rotating
+    from pass to pass so that none always goes first or last."""
+    clock = time.perf_counter
+    per_eval: dict[str, list[float]] = {c.name: [] for c in cs}
+    blocks = [(lo, min(lo + block, n)) for lo in range(0, n, block)]
+    p = 0
+    for _ in range(rounds):
+        gc.collect()
+        for lo, hi in blocks:
+            k = p % len(cs)
+            for c in cs[k:] + cs[:k]:
+                t0 = clock()
+                c.loop(lo, hi)
+                per_eval[c.name].append((clock() - t0) / (hi - lo))
+            p += 1
+    return per_eval
+
+
+def paired_ratio(per_eval: dict[str, list[float]], a: str, b: str) -> tuple[float, float, float]:
+    """Rate of ``a`` over rate of ``b`` in each pass: (median, min, max)."""
+    ratios = [tb / ta for ta, tb in zip(per_eval[a], per_eval[b])]
+    return statistics.median(ratios), min(ratios), max(ratios)
 
 
 def rss_kib() -> int:
@@ -1262,160 +1055,152 @@ def maxrss_kib() -> int:
 
 def _load() -> str:
     try:
-        return " ".join(open("/proc/loadavg").read().split()[:3])
+        with open("/proc/loadavg") as fh:
+            return " ".join(fh.read().split()[:3])
     except OSError:
         return "?"
 
 
-def _fmt_rate(r: float) -> str:
-    return f"{r:>10,.0f} /s  {1e6 / r:>8.1f} us/eval"
+LABELS = {
+    "engine": "Vigil engine: evaluate(snapshot) - validation, rules, trail",
+    "engine run": "Vigil engine: run(validated) - rules and trail only",
+    "floor": "floor: straight-line Python over the validated snapshot",
+    "zen": "zen-engine fast: evaluate(key, context)",
+    "zen trace": "zen-engine fast with trace: evaluate(key, context, {trace})",
+}
+
+RATIOS = [  # (label, a, b, goal)
+    ("engine / zen fast", "engine", "zen", 0.5),
+    ("engine / zen fast with trace", "engine", "zen trace", 1.0),
+    ("engine run / zen fast (no validation)", "engine run", "zen", None),
+    ("engine / floor", "engine", "floor", None),
+]
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=10000, help="snapshots generated (default 10000)")
+    ap.add_argument("--block", type=int, default=500, help="snapshots per paired pass (default 500)")
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="times every block is timed; passes = rounds x n / block (default 2)")
     ap.add_argument("--memory", type=int, default=100000, metavar="N",
                     help="evaluations in the memory loop, cycling through the snapshots (default 100000; 0 skips)")
     ap.add_argument("--seed", type=int, default=7, help="seed of the snapshot generator (default 7)")
-    ap.add_argument("--passes", type=int, default=3, help="timed passes; the best one counts (default 3)")
-    ap.add_argument("--profile-n", type=int, default=3000, help="snapshots in the instrumented pass (default 3000)")
-    ap.add_argument("--cprofile", action="store_true", help="also print cProfile's top functions for the engine")
+    ap.add_argument("--no-zen", action="store_true", help="leave zen-engine out (the floor only)")
+    ap.add_argument("--cprofile", type=int, default=0, metavar="N",
+                    help="also print cProfile's top functions for N engine evaluations")
+    ap.add_argument("--json", action="store_true", help="end with one line of JSON holding the figures")
     args = ap.parse_args(argv)
     started = time.perf_counter()
     out = print
 
-    st = setup()
+    st = setup(with_zen=not args.no_zen)
     rs = st.ruleset
-    out(f"Vigil engine benchmark: {rs.key} ({len(rs.rules)} rules), {args.n:,} snapshots, seed {args.seed}; "
+    n = args.n
+    out(f"Vigil engine benchmark: {rs.key} ({len(rs.rules)} rules), {n:,} snapshots, seed {args.seed}; "
         f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
-        f"MALLOC_MMAP_THRESHOLD_={os.environ.get('MALLOC_MMAP_THRESHOLD_', 'unset')}, load average {_load()}")
+        f"zen-engine {st.zen.version if st.zen else 'left out'}, load average {_load()}")
     rss_start = rss_kib()
-
-    raw = generate(args.n, args.seed)
-    t0 = time.perf_counter()
+    raw = generate(n, args.seed)
     validated = validate_all(rs, raw)
-    first_validation = args.n / (time.perf_counter() - t0)
-    zen_inputs = [zen_input(d) for d in validated]
-
-    missing = Counter()
-    judgments = Counter()
-    for s in raw:
-        missing["customer.monthly_income"] += "monthly_income" not in s["customer"]
-        missing["outside_records"] += "outside_records" not in s
-        missing["account_flows"] += "account_flows" not in s
-        missing["credit_report.debt_to_income"] += "debt_to_income" not in s["credit_report"]
-        cj = s.get("outside_records", {}).get("court_judgments")
-        judgments["absent" if cj is None else min(len(cj), 4)] += 1
+    zen_inputs = [zen_input(d) for d in validated] if st.zen else None
+    cs = contenders(st, raw, validated, zen_inputs)
 
     # -- check ---------------------------------------------------------------------------
-    rep = check(st, validated, zen_inputs)
-    n = args.n
+    rep = check(cs, n)
     pct = lambda k: f"{100 * k / n:.1f}%"  # noqa: E731
     out("")
     out("snapshots")
-    out(f"  levels (engine)         " + ", ".join(f"{lv} {pct(rep.levels[lv])}" for lv in rs.levels))
+    out("  levels (engine)         " + ", ".join(f"{lv} {pct(rep.levels[lv])}" for lv in rs.levels))
     out(f"  any risk signal         {pct(rep.any_risk)}; rules fired per snapshot: mean "
         f"{rep.fired_total / n:.2f}, max {rep.fired_max}; rules ever fired {len(rep.rules_seen)}/{len(rs.rules)}")
-    out("  left out               " + ", ".join(f"{k} {pct(v)}" for k, v in missing.items()))
-    out("  court judgments        " + ", ".join(f"{k if k != 4 else '4+'}: {pct(judgments[k])}"
-                                              for k in ["absent", 0, 1, 2, 3, 4]))
     out("")
-    out(f"check before timing ({n:,} snapshots; snapshots that differ from the engine)")
-    f, z = rep.floor, rep.zen
-    out(f"  floor vs engine         fired set {f['fired']}, actions {f['actions']}, level {f['level']}, "
-        f"review {f['review']}  -> mismatches {f['any']}   (same rules in another order: {rep.floor_order})")
-    out(f"  zen   vs engine         fired set {z['fired']}, actions {z['actions']}, level {z['level']}, "
-        f"review {z['review']}  -> mismatches {z['any']}")
+    out(f"check before timing: every contender against the engine on all {n:,} snapshots "
+        "(fired rules, final actions with parameters, level, review)")
+    for name, bad in rep.mismatches.items():
+        kinds = ", ".join(f"{k} {v}" for k, v in bad.items() if k != "any") or "none"
+        out(f"  {name:<12} snapshots that differ: {bad['any']}  ({kinds})")
     for i, who, kind, a, b in rep.examples:
         out(f"    #{i} {who} {kind}: engine {a} / {who} {b}")
-    never = sorted(r.id for r in rs.rules if r.id not in rep.rules_seen)
-    if never:
-        out(f"  never fired on these snapshots: {', '.join(never)}")
+    if not rep.ok:
+        out("results differ from the engine's: nothing timed")
+        return 1
 
-    # -- rates ---------------------------------------------------------------------------
-    floor_eval, zen_eval, engine_run = st.floor.evaluate, st.zen.decision.evaluate, rs.run
-    rates: dict[str, list[float]] = defaultdict(list)
-    rates["validate"].append(first_validation)
-    for _ in range(args.passes):
-        gc.collect()
-        rates["validate"].append(rate_pass(rs.contract.validate, raw))
-        rates["floor"].append(rate_pass(floor_eval, validated))
-        rates["zen"].append(rate_pass(zen_eval, zen_inputs))
-        rates["engine"].append(rate_pass(partial(engine_run, explain="summary"), validated))
-    best = {k: max(v) for k, v in rates.items()}
-    spread = {k: f"passes {' / '.join(f'{r:,.0f}' for r in v)}" for k, v in rates.items()}
-    zen_inside, zen_empty = st.zen.inside_us(zen_inputs[:2000]), st.zen.empty_graph_rate(zen_inputs[:2000])
+    # -- paired rates --------------------------------------------------------------------
+    per_eval = paired_passes(cs, n, args.block, args.rounds)
+    passes = len(per_eval["engine"])
     out("")
-    out(f"rates (evaluations per second, best of {args.passes} interleaved passes over {n:,} snapshots)")
-    out(f"  validation only         {_fmt_rate(best['validate'])}   contract.validate, not in the rates below; "
-        f"{spread['validate']}")
-    out(f"  (a) floor               {_fmt_rate(best['floor'])}   hand-written Python, same chaining and combine; "
-        f"{spread['floor']}")
-    out(f"  (b) zen-engine {st.zen.version:<8} {_fmt_rate(best['zen'])}   JDM: {st.zen.tables} collect tables "
-        f"+ expression nodes, dict in and out; {spread['zen']}")
-    out(f"        of which inside zen's graph (its 'performance' timer) {zen_inside:.1f} us/eval; an empty "
-        f"input->output graph runs at {zen_empty:,.0f}/s ({1e6 / zen_empty:.0f} us per call)")
-    out(f"  Vigil engine            {_fmt_rate(best['engine'])}   run(validated, explain='summary'); "
-        f"{spread['engine']}")
-    out(f"  ratio engine/zen        {best['engine'] / best['zen']:10.2f}   (above 1: the engine is faster)")
-    out(f"  ratio engine/floor      {best['engine'] / best['floor']:10.3f}   (the floor is "
-        f"{best['floor'] / best['engine']:.1f}x faster than the engine)")
+    out(f"rates: {passes} paired passes ({args.rounds} x {n:,} snapshots in blocks of {args.block}); "
+        f"in each pass every contender runs the same block, in rotating order")
+    figures: dict[str, Any] = {"n": n, "passes": passes, "rates": {}, "ratios": {}}
+    for c in cs:
+        rate = 1 / statistics.median(per_eval[c.name])
+        figures["rates"][c.name] = round(rate)
+        out(f"  {LABELS[c.name]:<62} {rate:>10,.0f} /s  {1e6 / rate:8.1f} us  (median pass)")
+    if st.zen:
+        fast, slow = st.zen.empty_rates(zen_inputs[0])
+        slow_n = min(n, 500)
+        slow_ev = st.zen.slow.evaluate
+        slow_rate = best_rate(lambda: [slow_ev(zen_inputs[i]) for i in range(slow_n)], slow_n, repeat=1)
+        figures["rates"].update({"zen slow": round(slow_rate), "zen empty fast": round(fast),
+                                 "zen empty slow": round(slow)})
+        out(f"  extra, not paired: zen-engine slow way, create_decision(json).evaluate(context)  "
+            f"{slow_rate:>8,.0f} /s  ({slow_n} snapshots)")
+        out(f"  extra, not paired: an empty input->output graph, zen fast {fast:,.0f} /s, slow {slow:,.0f} /s "
+            "(the cost of a call itself)")
+    out("")
+    out("paired ratios (rate over rate in each pass; median [min - max] of the passes; above 1: the first is faster)")
+    for label, a, b, goal in RATIOS:
+        if a not in per_eval or b not in per_eval:
+            continue
+        med, lo, hi = paired_ratio(per_eval, a, b)
+        figures["ratios"][f"{a} / {b}"] = [round(med, 4), round(lo, 4), round(hi, 4)]
+        verdict = "" if goal is None else f"   goal at least {goal}: {'met' if med >= goal else 'NOT met'}"
+        out(f"  {label:<40} {med:8.3f}  [{lo:.3f} - {hi:.3f}]{verdict}")
 
     # -- where the time goes -------------------------------------------------------------
-    sample = validated[: min(args.profile_n, n)]
-    profiles = [profile_engine(rs, sample) for _ in range(args.passes)]
-    ph, instrumented = min(profiles, key=lambda p: sum(p[0].excl.values()))     # the least disturbed pass
-    total = sum(ph.excl.values())
-    per = lambda ns: ns / len(sample) / 1000  # noqa: E731
-    out("")
-    out(f"where the engine's time goes ({len(sample):,} snapshots, best of {len(profiles)} instrumented passes, "
-        f"functions wrapped from outside; instrumented {instrumented:,.0f}/s vs {best['engine']:,.0f}/s plain)")
-    for group, labels in PHASE_GROUPS:
-        g = sum(ph.excl[label] for label in labels)
-        out(f"  {group:<38} {per(g):7.1f} us  {100 * g / total:5.1f}%")
-        for label in labels:
-            if len(labels) > 1 and ph.calls[label]:
-                out(f"    {label:<36} {per(ph.excl[label]):7.1f} us  {100 * ph.excl[label] / total:5.1f}%  "
-                    f"({ph.calls[label] / len(sample):.1f} calls/eval)")
-    out(f"  {'total':<38} {per(total):7.1f} us")
     if args.cprofile:
         import cProfile
         import pstats
         prof = cProfile.Profile()
+        sample = raw[: args.cprofile]
         prof.enable()
-        for d in sample:
-            rs.run(d, explain="summary")
+        for s in sample:
+            rs.evaluate(s, "summary")
         prof.disable()
         out("")
-        pstats.Stats(prof, stream=sys.stdout).sort_stats("tottime").print_stats(15)
+        out(f"cProfile of evaluate over {len(sample):,} snapshots")
+        pstats.Stats(prof, stream=sys.stdout).sort_stats("tottime").print_stats(20)
 
     # -- memory --------------------------------------------------------------------------
     out("")
     if args.memory > 0:
         gc.collect()
         before = rss_kib()
-        out(f"memory: {args.memory:,} evaluations cycling through the {n:,} snapshots "
+        out(f"memory: {args.memory:,} evaluate() calls cycling through the {n:,} snapshots "
             f"(RSS at start of the script {rss_start / 1024:.1f} MiB)")
         out(f"  {'evaluations':>12}  {'RSS MiB':>8}  {'evals/s':>8}")
         out(f"  {0:>12,}  {before / 1024:8.1f}")
         step = max(1, args.memory // 10)
-        t0 = time.perf_counter()
-        tick = t0
+        evaluate = rs.evaluate
+        tick = time.perf_counter()
         for i in range(args.memory):
-            rs.run(validated[i % n], explain="summary")
+            evaluate(raw[i % n], "summary")
             if (i + 1) % step == 0 or i + 1 == args.memory:
                 now = time.perf_counter()
                 done = (i + 1) % step or step
                 out(f"  {i + 1:>12,}  {rss_kib() / 1024:8.1f}  {done / (now - tick):8,.0f}")
                 tick = now
         after = rss_kib()
+        figures["rss_growth_mib"] = round((after - before) / 1024, 1)
         out(f"  RSS before {before / 1024:.1f} MiB, after {after / 1024:.1f} MiB "
-            f"({(after - before) / 1024:+.1f} MiB); peak RSS (ru_maxrss) {maxrss_kib() / 1024:.1f} MiB; "
-            f"handles created {rs._matcher.handles_created}, abandoned {rs._matcher.handles_abandoned}")
+            f"({(after - before) / 1024:+.1f} MiB); peak RSS (ru_maxrss) {maxrss_kib() / 1024:.1f} MiB")
     else:
         out(f"memory: loop skipped (--memory 0); peak RSS (ru_maxrss) {maxrss_kib() / 1024:.1f} MiB")
     out(f"\ntotal run time {time.perf_counter() - started:.0f} s; load average now {_load()}")
-    return 0 if rep.floor["any"] == 0 and rep.zen["any"] == 0 else 1
+    if args.json:
+        out(json.dumps(figures))
+    return 0
 
 
 if __name__ == "__main__":

@@ -7,12 +7,13 @@ import logging
 import re
 import time
 import uuid
+from pathlib import Path
 
 import flask_smorest
 from flask import Blueprint as FlaskBlueprint
-from flask import Flask, abort, g, request, send_from_directory
+from flask import Flask, Response, abort, g, request, send_from_directory
 
-from app.api import auth, database, errors, metrics, serving
+from app.api import auth, database, errors, headers, metrics, serving
 from app.api.schemas import ErrorEnvelopeSchema, batch_item2properties, document2properties
 
 log = logging.getLogger("vigil.http")
@@ -21,6 +22,26 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 _DOC_ASSETS = {"swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js",
                "favicon-16x16.png", "favicon-32x32.png"}
+# Files of our own for the docs page: its start-up script lives in a file, so the page's
+# policy allows scripts from this origin only, and no inline script at all.
+_OWN_ASSETS = Path(__file__).parent / "assets"
+
+_DOCS_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{title}</title>
+<link href="{assets}swagger-ui.css" rel="stylesheet" type="text/css">
+<link rel="icon" type="image/png" href="{assets}favicon-32x32.png">
+</head>
+<body>
+<div id="swagger-ui-container" data-spec-url="{spec}"></div>
+<script src="{assets}swagger-ui-standalone-preset.js"></script>
+<script src="{assets}swagger-ui-bundle.js"></script>
+<script src="{assets}vigil-docs.js"></script>
+</body>
+</html>
+"""
 
 API_CONFIG = {
     "API_TITLE": "Vigil",
@@ -58,6 +79,7 @@ def _start_request() -> None:
 def _finish_request(response):
     elapsed = time.perf_counter() - g.get("started", time.perf_counter())
     response.headers["X-Request-Id"] = g.get("request_id", "")
+    headers.secure(response)
     endpoint = request.url_rule.rule if request.url_rule else "unmatched"
     metrics.observe(endpoint, elapsed)
     extra = {"method": request.method, "path": request.path, "status": response.status_code,
@@ -81,14 +103,29 @@ def _docs_assets() -> FlaskBlueprint:
     import swagger_ui_bundle
 
     bp = FlaskBlueprint("docs_assets", __name__)
+    own = {path.name for path in _OWN_ASSETS.iterdir()}
 
     @bp.route("/docs/assets/<name>")
     def asset(name):
+        if name in own:
+            return send_from_directory(_OWN_ASSETS, name, max_age=3600)
         if name not in _DOC_ASSETS:
             abort(404)
         return send_from_directory(swagger_ui_bundle.swagger_ui_path, name, max_age=86400)
 
     return bp
+
+
+def _docs_page(app: Flask):
+    """Swagger UI's page without flask-smorest's inline script."""
+    prefix = app.config["OPENAPI_URL_PREFIX"].strip("/")
+    spec = "/" + "/".join(p for p in (prefix, app.config["OPENAPI_JSON_PATH"]) if p)
+    page = _DOCS_PAGE.format(title=app.config["API_TITLE"], assets=app.config["OPENAPI_SWAGGER_UI_URL"], spec=spec)
+
+    def docs():
+        return Response(page, mimetype="text/html", headers={"Content-Security-Policy": headers.DOCS_CSP})
+
+    return docs
 
 
 def init_app(app: Flask) -> None:
@@ -119,6 +156,7 @@ def init_app(app: Flask) -> None:
     api.register_blueprint(simulations.blp)
     api.register_blueprint(operations.blp)
     app.register_blueprint(_docs_assets())
+    app.view_functions["api-docs.openapi_swagger_ui"] = _docs_page(app)
     app.before_request(_start_request)
     app.after_request(_finish_request)
     errors.init_app(app)

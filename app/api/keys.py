@@ -36,7 +36,8 @@ def list_keys():
 @blp.route("/<string:key_id>/revoke", methods=["POST"])
 @blp.roles("admin")
 @blp.response(200, KeySchema)
-@blp.errors(404, 503)
+@blp.errors(404, 409, 503)
 def revoke_key(key_id):
-    """Revoke a key; it is refused from the next request on, on every worker."""
+    """Revoke a key; it is refused from the next request on, on every worker. The last
+    active admin key cannot be revoked (409 `last_admin_key`)."""
     return keys.revoke_key(get_log(), key_id, actor=auth.actor()).to_dict()

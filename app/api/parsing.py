@@ -16,9 +16,30 @@ def _no_constants(name: str):
     raise ValueError(f"{name} is not a JSON number")
 
 
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list) -> dict:
+    """An object whose keys are all different. JSON parsers disagree on which of two
+    equal keys wins (the first, the last, an error), so a body with both could mean one
+    thing to a proxy or a signature check and another here: refused."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return obj
+
+
 def parse_json_body(data: bytes, parse_float=Decimal):
     """Parse a request body. Money must never pass through a float, so every number
-    with a fraction or exponent becomes a Decimal; NaN and Infinity are refused."""
+    with a fraction or exponent becomes a Decimal; NaN and Infinity are refused, and so
+    is an object that has the same key twice."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -26,7 +47,12 @@ def parse_json_body(data: bytes, parse_float=Decimal):
     if not text.strip():
         raise MalformedJSON("The request body is empty.")
     try:
-        return json.loads(text, parse_float=parse_float, parse_constant=_no_constants)
+        return json.loads(text, parse_float=parse_float, parse_constant=_no_constants,
+                          object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        shown = exc.key if len(exc.key) <= 64 else exc.key[:64] + "..."
+        raise MalformedJSON(f"The key {json.dumps(shown)} appears twice in one object; send each key once.",
+                            [{"key": shown, "message": "This key appears twice in one object."}]) from None
     except (ValueError, RecursionError):
         # ValueError covers syntax errors and integers too long to convert;
         # RecursionError a body nested deeper than the parser can follow.

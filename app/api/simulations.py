@@ -21,7 +21,7 @@ from flask import Response, current_app, url_for
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app import store
-from app.api import auth, serving
+from app.api import auth, headers, serving
 from app.api.blueprint import Blueprint
 from app.api.database import get_log
 from app.api.errors import RequestInvalid
@@ -179,7 +179,8 @@ def get_report_html(simulation_id):
     simulation = simulation_store.get(get_log(), simulation_id)
     if simulation.status != "done" or simulation.report is None:
         raise SimulationNotDone(f"Simulation {simulation_id} is {simulation.status}; the report is not ready.")
-    return Response(render_html(report_from_dict(simulation.report)), mimetype="text/html")
+    return Response(render_html(report_from_dict(simulation.report)), mimetype="text/html",
+                    headers={"Content-Security-Policy": headers.PAGE_CSP})
 
 
 class SimulationNotDone(RequestInvalid):

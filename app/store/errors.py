@@ -88,3 +88,13 @@ class HoldNotFound(StoreError):
     status = 404
     reason = "hold_not_found"
     message = "No legal hold has this id."
+
+
+class LastAdminKey(StoreError):
+    """Revoking this key would leave no active admin key, and nobody could make keys
+    over the API again."""
+
+    status = 409
+    reason = "last_admin_key"
+    message = ("This is the last active admin key: make another admin key before revoking it, "
+               "so that someone can still manage keys.")

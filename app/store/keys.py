@@ -25,12 +25,13 @@ import sqlite_utils
 from app.store import times
 from app.store.audit import Actor, record_event
 from app.store.db import immediate
-from app.store.errors import InvalidRequest, KeyNotFound, LogUnavailable
+from app.store.errors import InvalidRequest, KeyNotFound, LastAdminKey, LogUnavailable
 
 # decide: loan and card systems asking for decisions. author: write ruleset drafts and
 # submit them. approve: approve or reject submitted versions, publish, schedule, roll
 # back, retire. audit: compliance reading the record. admin: everything, and keys.
 ROLES = ("decide", "author", "approve", "audit", "admin")
+ADMIN = "admin"
 
 PREFIX = "vgl"
 _TOKEN = re.compile(r"^vgl_([0-9a-f]{12})_([A-Za-z0-9_-]{20,128})$")
@@ -150,12 +151,16 @@ def list_keys(db: sqlite_utils.Database, *, include_revoked: bool = True) -> lis
 
 
 def revoke_key(db: sqlite_utils.Database, key_id: str, *, actor: Actor) -> ApiKey:
-    """Revoke a key for good. Revoking a revoked key changes nothing and records nothing."""
+    """Revoke a key for good. Revoking a revoked key changes nothing and records nothing.
+    The last active admin key is never revoked (LastAdminKey): checked under the write
+    lock, so two admins revoking each other's keys at once cannot both succeed."""
     try:
         with immediate(db):
             key = get_key(db, key_id)
             if not key.active:
                 return key
+            if ADMIN in key.roles and not _other_active_admins(db, key_id):
+                raise LastAdminKey()
             at = times.iso(times.now())
             db.execute("UPDATE api_keys SET revoked_by = ?, revoked_at = ? WHERE key_id = ?",
                        [actor.person, at, key_id])
@@ -164,6 +169,10 @@ def revoke_key(db: sqlite_utils.Database, key_id: str, *, actor: Actor) -> ApiKe
     except sqlite3.Error as exc:
         raise LogUnavailable("The database is unavailable; the key was not revoked.") from exc
     return ApiKey(**{**key.__dict__, "revoked_by": actor.person, "revoked_at": at})
+
+
+def _other_active_admins(db: sqlite_utils.Database, key_id: str) -> int:
+    return sum(1 for key in list_keys(db, include_revoked=False) if ADMIN in key.roles and key.key_id != key_id)
 
 
 def authenticate(db: sqlite_utils.Database, token: str) -> ApiKey | None:

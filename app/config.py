@@ -40,10 +40,19 @@ DEFAULTS: dict[str, object] = {
     # decisions must be replayed). The decision is made on the real values.
     "VIGIL_MASK_PERSONAL": False,
     "VIGIL_MASK_KEY": "",
+    # `portfolio review` and `portfolio simulate` run on the Dask cluster whose scheduler
+    # is here (tcp://host:8786, tls://host:8786) unless told --scheduler; empty: on this
+    # machine. The TLS files are the CA, this client's certificate and its key.
+    "VIGIL_DASK_SCHEDULER": "",
+    "VIGIL_DASK_TLS_CA_FILE": "",
+    "VIGIL_DASK_TLS_CERT": "",
+    "VIGIL_DASK_TLS_KEY": "",
+    # How long to try reaching the scheduler before saying it cannot be reached.
+    "VIGIL_DASK_CONNECT_TIMEOUT": 10.0,
 }
 
 _INTS = {"VIGIL_BATCH_LIMIT", "MAX_CONTENT_LENGTH", "VIGIL_SQLITE_BUSY_TIMEOUT_MS", "VIGIL_RETENTION_DAYS"}
-_FLOATS = {"VIGIL_POLICY_CHECK_SECONDS"}
+_FLOATS = {"VIGIL_POLICY_CHECK_SECONDS", "VIGIL_DASK_CONNECT_TIMEOUT"}
 _BOOLS = {"VIGIL_REQUIRE_RULESETS", "VIGIL_MASK_PERSONAL"}
 _PATHS = {"VIGIL_DATABASE", "VIGIL_RULESETS_DIR", "VIGIL_SCHEMAS_DIR"}
 _SYNCHRONOUS = {"OFF", "NORMAL", "FULL", "EXTRA"}

@@ -1,7 +1,8 @@
 """``flask --app wsgi portfolio review|simulate|lendingclub``.
 
-``review`` evaluates every snapshot of a JSON Lines or CSV file with one worker process
-per core, writes one result line per record (and, with ``--log``, every decision to the
+``review`` evaluates every snapshot of a JSON Lines or CSV file (or of a directory or
+glob of them) with one worker process per core, or on a Dask cluster (``--scheduler``),
+writes one result line per record (and, with ``--log``, every decision to the
 decision log), shows progress on stderr, and can be stopped and resumed. ``simulate``
 compares a candidate ruleset with the published one on a file or on the snapshots in the
 decision log. ``lendingclub`` writes the Lending Club loans as personal-loan snapshots.
@@ -9,6 +10,7 @@ See docs/portfolio.md.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -19,9 +21,10 @@ from flask.cli import AppGroup
 
 from app import store
 from app.engine import EngineError, RulesetInvalid, read_yaml
+from app.portfolio import cluster as dask_cluster
 from app.portfolio import history, lendingclub, parallel
 from app.portfolio.progress import Progress
-from app.portfolio.readers import SnapshotFile
+from app.portfolio.readers import SnapshotFile, SnapshotSet
 from app.portfolio.report_html import render_html
 from app.portfolio.review import Interrupted, ReviewError, read_checkpoint, review
 from app.portfolio.simulation import simulate
@@ -49,16 +52,47 @@ def _workers(value: int | None) -> int:
     return parallel.default_workers() if value is None else value
 
 
+def cluster_options(command):
+    """--scheduler and the TLS files, defaulting to the VIGIL_DASK_* settings."""
+    for option in reversed([
+        click.option("--scheduler", help="Run on the Dask cluster whose scheduler is at this address "
+                                         "(tcp://host:8786, tls://host:8786). Default: VIGIL_DASK_SCHEDULER; "
+                                         "'' runs here."),
+        click.option("--tls-ca-file", type=click.Path(exists=True, dir_okay=False),
+                     help="TLS: the CA certificate the cluster's certificates are signed with."),
+        click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False),
+                     help="TLS: this client's certificate."),
+        click.option("--tls-key", type=click.Path(exists=True, dir_okay=False),
+                     help="TLS: this client's private key (if not in the certificate file)."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _cluster(scheduler, tls_ca_file, tls_cert, tls_key, inputs=()):
+    """The connected cluster to run on, or None to run here."""
+    config = current_app.config
+    address = config["VIGIL_DASK_SCHEDULER"] if scheduler is None else scheduler
+    if not address:
+        return None
+    secure = dask_cluster.security(tls_ca_file or config["VIGIL_DASK_TLS_CA_FILE"] or None,
+                                   tls_cert or config["VIGIL_DASK_TLS_CERT"] or None,
+                                   tls_key or config["VIGIL_DASK_TLS_KEY"] or None)
+    return dask_cluster.connect(address, security=secure, inputs=inputs,
+                                timeout=float(config["VIGIL_DASK_CONNECT_TIMEOUT"]))
+
+
 @portfolio_cli.command("review")
-@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, dir_okay=False))
+@click.argument("input_path", metavar="INPUT")
 @click.option("--ruleset", "ruleset_id", help="Ruleset to evaluate with (its latest loaded version).")
 @click.option("--version", "ruleset_version", type=int, help="A given version of the ruleset.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False),
               help="Results file (JSON Lines). Default: INPUT with .results.jsonl.")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), help="Input format (default: by extension).")
 @click.option("--workers", type=click.IntRange(0), help="Worker processes (default: one per core; 0: none).")
-@click.option("--chunk-size", type=click.IntRange(1), default=200, show_default=True,
-              help="Records sent to a worker at a time.")
+@cluster_options
+@click.option("--chunk-size", type=click.IntRange(1),
+              help="Records sent to a worker at a time (default 200; on Dask 2000, a task each).")
 @click.option("--log", "to_log", is_flag=True, help="Also write every decision to the decision log.")
 @click.option("--run-id", help="Name the run (the log's client request ids are review:<run id>:<line>).")
 @click.option("--resume", is_flag=True, help="Carry on an interrupted review of the same results file.")
@@ -68,13 +102,25 @@ def _workers(value: int | None) -> int:
 @click.option("--show-errors", type=click.IntRange(0), default=1000, show_default=True,
               help="Bad records reported on stderr (all are in the results file).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def review_command(input_path, ruleset_id, ruleset_version, out_path, fmt, workers, chunk_size, to_log, run_id,
-                   resume, restart, trail, summary_json, show_errors, no_progress):
-    """Review every snapshot in INPUT (JSON Lines or CSV); one result line per record."""
+def review_command(input_path, ruleset_id, ruleset_version, out_path, fmt, workers, scheduler, tls_ca_file, tls_cert,
+                   tls_key, chunk_size, to_log, run_id, resume, restart, trail, summary_json, show_errors,
+                   no_progress):
+    """Review every snapshot in INPUT (JSON Lines or CSV); one result line per record.
+
+    INPUT is a file, or a directory or glob pattern (quoted) of shard files, reviewed in
+    order of name; then each result also names its file."""
     if resume and restart:
         _fail("--resume and --restart exclude each other")
     library = _library()
-    results = Path(out_path) if out_path else _default_results(Path(input_path))
+    if out_path:
+        results = Path(out_path)
+    elif Path(input_path).is_dir():
+        results = Path(input_path.rstrip("/") + ".results.jsonl")
+    elif not Path(input_path).exists():
+        _fail(f"{input_path}: no such file or directory" if not any(c in input_path for c in "*?[")
+              else "say where the results go with --out when INPUT is a pattern")
+    else:
+        results = _default_results(Path(input_path))
     config = current_app.config
     log = config["VIGIL_DATABASE"] if to_log else None
     try:
@@ -86,18 +132,24 @@ def review_command(input_path, ruleset_id, ruleset_version, out_path, fmt, worke
             if not ruleset_id:
                 _fail("say which ruleset to review with: --ruleset ID")
             ruleset = library.ruleset(ruleset_id, ruleset_version)
-        source = SnapshotFile(input_path, ruleset.contract, fmt)
-        summary = review(ruleset, source, results, workers=_workers(workers), chunk_size=chunk_size, log=log,
-                         log_synchronous=config["VIGIL_SQLITE_SYNCHRONOUS"],
-                         log_busy_timeout_ms=config["VIGIL_SQLITE_BUSY_TIMEOUT_MS"], run_id=run_id, resume=resume,
-                         restart=restart, trail=trail, progress=not no_progress, show_errors=show_errors)
+        source = SnapshotSet(input_path, ruleset.contract, fmt)
+        with contextlib.ExitStack() as stack:
+            cluster = _cluster(scheduler, tls_ca_file, tls_cert, tls_key, [f.identity() for f in source.files])
+            if cluster is not None:
+                stack.enter_context(cluster)
+            summary = review(ruleset, source, results, workers=_workers(workers), cluster=cluster,
+                             chunk_size=chunk_size, log=log, log_synchronous=config["VIGIL_SQLITE_SYNCHRONOUS"],
+                             log_busy_timeout_ms=config["VIGIL_SQLITE_BUSY_TIMEOUT_MS"], run_id=run_id,
+                             resume=resume, restart=restart, trail=trail, progress=not no_progress,
+                             show_errors=show_errors)
     except Interrupted as stop:
         for line in stop.summary.lines(ruleset.levels):
             click.echo(line, err=True)
-        click.echo(f"Interrupted. Carry on with: flask --app wsgi portfolio review {input_path} --out {results} "
-                   "--resume", err=True)
+        again = f" --scheduler {stop.summary.scheduler}" if stop.summary.scheduler else ""
+        click.echo(f"Interrupted. Carry on with: flask --app wsgi portfolio review '{input_path}' --out {results} "
+                   f"--resume{again}", err=True)
         sys.exit(130)
-    except (ReviewError, InputError, EngineError, store.StoreError) as exc:
+    except (ReviewError, InputError, EngineError, store.StoreError, dask_cluster.ClusterError) as exc:
         _fail(str(getattr(exc, "message", None) or exc))
     for line in summary.lines(ruleset.levels):
         click.echo(line)

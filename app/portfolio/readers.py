@@ -1,5 +1,9 @@
 """Reading snapshot files: JSON Lines and CSV, record by record, with line numbers.
 
+The input of a review is one file, or many shards (a directory, or a glob pattern) read
+one after the other in order of name (``SnapshotSet``); a position in it is the shard,
+the byte offset and the line.
+
 A reader only splits the file into records; parsing and validating a record is CPU work
 and happens in the workers (``snapshots.Decoder``). Every record carries the line it
 starts on (1-based, as an editor shows it) and the byte offset just after it, so a
@@ -9,6 +13,7 @@ it again. Blank lines are not records.
 from __future__ import annotations
 
 import csv
+import glob
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +24,8 @@ from app.engine import FactContract
 from .snapshots import CsvLayout, InputError, Unreadable
 
 FORMATS = ("jsonl", "csv")
+SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv")
+MAX_SHARDS = 100_000
 
 
 @dataclass(frozen=True)
@@ -133,3 +140,90 @@ def _csv(fh, offset: int, line: int) -> Iterator[Record]:
             continue
         if cells:
             yield Record(start, cells, lines.offset, lines.line)
+
+
+class SnapshotSet:
+    """The input of a review: one file, or the shards of a directory or a glob pattern.
+
+    A directory holds its ``.jsonl``, ``.ndjson``, ``.json`` and ``.csv`` files (not
+    results files, ``*.results.jsonl``); a pattern holds the files it matches. Shards are
+    read in order of name. With more than one possible shard, every result names its
+    shard (``file``, as listed by ``names``); with one file, results name only the line.
+    """
+
+    def __init__(self, spec: str | Path, contract: FactContract, fmt: str | None = None):
+        self.spec = str(spec)
+        paths, self.names, self.sharded = _expand(self.spec)
+        self.files = [SnapshotFile(path, contract, fmt) for path in paths]
+        self.size = sum(f.size for f in self.files)
+        self._before = [0]
+        for f in self.files:
+            self._before.append(self._before[-1] + f.size)
+
+    @classmethod
+    def of(cls, source: "SnapshotFile | SnapshotSet") -> "SnapshotSet":
+        """A set of one file, or the set itself."""
+        if isinstance(source, SnapshotSet):
+            return source
+        one = cls.__new__(cls)
+        one.spec, one.names, one.sharded, one.files = str(source.path), [str(source.path)], False, [source]
+        one.size, one._before = source.size, [0, source.size]
+        return one
+
+    @property
+    def path(self) -> str:
+        return self.spec
+
+    def identity(self) -> dict:
+        """What must not change between a review and its resumption."""
+        if not self.sharded:
+            return self.files[0].identity()
+        return {"shards": [f.identity() for f in self.files]}
+
+    def start(self) -> tuple[int, int, int]:
+        """The position of the first record: (shard, offset, line)."""
+        return 0, self.files[0].data_start, self.files[0].data_line
+
+    def position(self, shard: int, offset: int) -> int:
+        """Bytes of the whole input before ``offset`` of ``shard``."""
+        return self._before[shard] + offset
+
+    def name(self, shard: int) -> str | None:
+        """How results name the shard (None for a single file)."""
+        return self.names[shard] if self.sharded else None
+
+    def records(self, shard: int, offset: int | None = None,
+                line: int | None = None) -> Iterator[tuple[int, Record]]:
+        """(shard, record) from ``offset`` of ``shard`` on, through the following shards."""
+        for index in range(shard, len(self.files)):
+            if index == shard:
+                records = self.files[index].records(offset, line)
+            else:
+                records = self.files[index].records()
+            try:
+                for record in records:
+                    yield index, record
+            finally:
+                records.close()
+
+
+def _expand(spec: str) -> tuple[list[Path], list[str], bool]:
+    """(paths, their names in results, whether the input is sharded)."""
+    path = Path(spec)
+    if path.is_dir():
+        names = sorted(entry.name for entry in path.iterdir()
+                       if entry.is_file() and entry.suffix.lower() in SUFFIXES
+                       and not entry.name.endswith(".results.jsonl"))
+        if not names:
+            raise InputError(f"{spec}: the directory holds no .jsonl, .ndjson, .json or .csv files")
+        if len(names) > MAX_SHARDS:
+            raise InputError(f"{spec}: more than {MAX_SHARDS:,} shards; merge some")
+        return [path / name for name in names], names, True
+    if glob.has_magic(spec):
+        matches = sorted(m for m in glob.glob(spec, recursive=True) if os.path.isfile(m))
+        if not matches:
+            raise InputError(f"{spec}: no file matches the pattern")
+        if len(matches) > MAX_SHARDS:
+            raise InputError(f"{spec}: more than {MAX_SHARDS:,} shards; merge some")
+        return [Path(m) for m in matches], matches, True
+    return [path], [spec], False

@@ -2,7 +2,11 @@
 
 Results are written in input order, one JSON line per input record (a decision, or the
 reason the record could not be decided), so the results file of a run that was stopped
-and resumed is byte for byte the file of a run that was not.
+and resumed is byte for byte the file of a run that was not, and the file written by
+worker processes on this machine is byte for byte the file written by a Dask cluster
+(app/portfolio/cluster.py): both evaluate with ``review_items`` and this module writes.
+The input is one file or many shards (``SnapshotSet``); results of sharded input name
+the shard of each record (``file``) before its line.
 
 Crash safety. Three things are written, in this order, for every chunk of records:
 
@@ -11,8 +15,8 @@ Crash safety. Three things are written, in this order, for every chunk of record
 2. the result lines, appended to the results file;
 3. now and then (``checkpoint_every`` seconds), after an fsync of the results file, the
    checkpoint ``<results>.checkpoint``: how many records are done, where the next one
-   starts in the input, how long the results file is, and the counts so far. It is
-   replaced atomically (write, fsync, rename).
+   starts in the input (shard, offset, line), how long the results file is, and the
+   counts so far. It is replaced atomically (write, fsync, rename).
 
 ``resume`` starts from the checkpoint, then takes every complete result line written
 after it (checking that each names the input line it should), truncates a torn last
@@ -32,16 +36,17 @@ from collections import Counter
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, TextIO
+from typing import Any, Iterator, TextIO
 
 from app import store
 from app.engine import EngineError, Ruleset
 from app.store import decisions as decision_log
 
+from . import cluster as cluster_mod
 from . import parallel
 from .logged import decision_row
 from .progress import Progress, duration
-from .readers import Record, SnapshotFile
+from .readers import Record, SnapshotFile, SnapshotSet
 from .snapshots import Decoder, RowError, customer_id
 
 CHECKPOINT_VERSION = 1
@@ -103,7 +108,8 @@ class Tally:
 @dataclass(frozen=True)
 class _Context:
     ruleset: Ruleset
-    decoder: Decoder
+    decoders: Any          # shard -> Decoder (a list, or a mapping filled as shards are met)
+    names: tuple           # shard -> how results name it (None: a single file)
     run_id: str
     log: bool
     trail: bool
@@ -111,6 +117,7 @@ class _Context:
 
 @dataclass
 class _Chunk:
+    shard: int
     items: list            # [(line, raw)]
     end: int               # input offset after the last record
     next_line: int         # input line after the last record
@@ -120,19 +127,24 @@ class _Chunk:
 class _Done:
     text: str                                   # the result lines
     tally: Tally
-    errors: list                                # [(line, RowError.to_dict())]
+    errors: list                                # [(file or None, line, RowError.to_dict())]
     decisions: list                             # Decision rows to log, in order
+    shard: int
     end: int
     next_line: int
     lines: list                                 # input line of each result line
 
 
-def client_request_id(run_id: str, line: int) -> str:
-    return f"review:{run_id}:{line}"
+def client_request_id(run_id: str, line: int, file: str | None = None) -> str:
+    return f"review:{run_id}:{line}" if file is None else f"review:{run_id}:{file}:{line}"
 
 
-def result_for(line: int, cid: str | None, evaluation, trail: bool = False) -> dict:
-    out = {"line": line, "customer_id": cid, "level": evaluation.level,
+def _where(file: str | None, line: int) -> dict:
+    return {"line": line} if file is None else {"file": file, "line": line}
+
+
+def result_for(line: int, cid: str | None, evaluation, trail: bool = False, file: str | None = None) -> dict:
+    out = {**_where(file, line), "customer_id": cid, "level": evaluation.level,
            "review_frequency": evaluation.review_frequency,
            "actions": [a.to_dict() for a in evaluation.actions],
            "overridden": [o.to_dict() for o in evaluation.overridden],
@@ -142,8 +154,8 @@ def result_for(line: int, cid: str | None, evaluation, trail: bool = False) -> d
     return out
 
 
-def error_for(line: int, cid: str | None, error: RowError) -> dict:
-    out: dict = {"line": line}
+def error_for(line: int, cid: str | None, error: RowError, file: str | None = None) -> dict:
+    out: dict = _where(file, line)
     if cid is not None:
         out["customer_id"] = cid
     out["error"] = error.to_dict()
@@ -167,39 +179,74 @@ def evaluate_raw(ruleset: Ruleset, decoder: Decoder, raw) -> tuple[object, dict,
     return snapshot, validated, evaluation, (t2 - t1) * 1000, (t2 - t0) * 1000
 
 
-def _review_chunk(chunk: _Chunk) -> _Done:
-    ctx: _Context = parallel.context()
+def review_items(ctx: _Context, shard: int, items: list, end: int, next_line: int) -> _Done:
+    """Evaluate ``items`` ([(line, raw)], records of one shard) into their result lines.
+    The one place a record becomes a result, in a local worker process or on Dask."""
+    file = ctx.names[shard]
+    decoder = ctx.decoders[shard]
     parts: list[str] = []
     tally = Tally()
     errors, decisions, lines = [], [], []
-    for line, raw in chunk.items:
+    for line, raw in items:
         try:
-            snapshot, validated, evaluation, eval_ms, total_ms = evaluate_raw(ctx.ruleset, ctx.decoder, raw)
+            snapshot, validated, evaluation, eval_ms, total_ms = evaluate_raw(ctx.ruleset, decoder, raw)
             cid = customer_id(validated)
-            result = result_for(line, cid, evaluation, ctx.trail)
+            result = result_for(line, cid, evaluation, ctx.trail, file)
             if ctx.log:
-                decisions.append(decision_row(evaluation, snapshot, cid or "", client_request_id(ctx.run_id, line),
-                                              eval_ms, total_ms))
+                decisions.append(decision_row(evaluation, snapshot, cid or "",
+                                              client_request_id(ctx.run_id, line, file), eval_ms, total_ms))
         except RowError as exc:
-            result = error_for(line, exc.customer_id, exc)
-            errors.append((line, exc.to_dict()))
+            result = error_for(line, exc.customer_id, exc, file)
+            errors.append((file, line, exc.to_dict()))
         tally.add(result)
         lines.append(line)
         parts.append(json.dumps(result, ensure_ascii=False, separators=(",", ":")) + "\n")
-    return _Done("".join(parts), tally, errors, decisions, chunk.end, chunk.next_line, lines)
+    return _Done("".join(parts), tally, errors, decisions, shard, end, next_line, lines)
 
 
-def _chunks(records: Iterator[Record], size: int) -> Iterator[_Chunk]:
+def _review_chunk(chunk: _Chunk) -> _Done:
+    return review_items(parallel.context(), chunk.shard, chunk.items, chunk.end, chunk.next_line)
+
+
+def _chunks(records: Iterator[tuple[int, Record]], size: int) -> Iterator[_Chunk]:
+    """Chunks of at most ``size`` records, each within one shard."""
     items: list = []
     last = None
-    for record in records:
+    shard = None
+    for index, record in records:
+        if items and index != shard:
+            yield _Chunk(shard, items, last.end, last.next_line)
+            items = []
+        shard = index
         items.append((record.line, record.raw))
         last = record
         if len(items) >= size:
-            yield _Chunk(items, last.end, last.next_line)
+            yield _Chunk(shard, items, last.end, last.next_line)
             items = []
     if items:
-        yield _Chunk(items, last.end, last.next_line)
+        yield _Chunk(shard, items, last.end, last.next_line)
+
+
+# -- the work of one block, on a Dask worker ------------------------------------------------
+
+@dataclass(frozen=True)
+class ReviewTask:
+    """What a Dask worker needs besides the block: the ruleset as text, and the options."""
+
+    ruleset: "cluster_mod.RulesetText"
+    run_id: str
+    log: bool
+    trail: bool
+
+
+def review_block(task: ReviewTask, block: "cluster_mod.Block") -> _Done:
+    """Review one block of an input file where it runs (a Dask worker): the ruleset is
+    compiled once per worker process and kept; the block is read from its file."""
+    ruleset = cluster_mod.worker_ruleset(task.ruleset)
+    file, items = cluster_mod.read_block(block, ruleset.contract)
+    ctx = _Context(ruleset, {block.shard: Decoder(ruleset.contract, file.layout)}, {block.shard: block.name},
+                   task.run_id, task.log, task.trail)
+    return review_items(ctx, block.shard, items, block.end, block.next_line)
 
 
 # -- checkpoint -------------------------------------------------------------------------
@@ -272,6 +319,7 @@ class ReviewSummary:
     log: str | None = None
     logged: int = 0
     already_logged: int = 0
+    scheduler: str | None = None
 
     @property
     def rate(self) -> float:
@@ -282,7 +330,7 @@ class ReviewSummary:
                 "complete": self.complete, "resumed_at_line": self.resumed_at_line, **self.tally.to_dict(),
                 "workers": self.workers, "seconds": round(self.seconds, 3), "rows_this_run": self.rows_this_run,
                 "rows_per_second": round(self.rate, 1), "log": self.log, "logged": self.logged,
-                "already_logged": self.already_logged}
+                "already_logged": self.already_logged, "scheduler": self.scheduler}
 
     def lines(self, level_order: tuple[str, ...] = ()) -> list[str]:
         t = self.tally
@@ -299,8 +347,9 @@ class ReviewSummary:
                                                                            key=lambda kv: (-kv[1], kv[0]))))
         out.append("  reviews: " + ", ".join(f"{r} {n:,}" for r, n in sorted(t.reviews.items(),
                                                                            key=lambda kv: (-kv[1], kv[0]))))
+        where = f" on the Dask cluster at {self.scheduler}" if self.scheduler else ""
         out.append(f"  throughput: {self.rows_this_run:,} records in {duration(self.seconds)} "
-                   f"({self.rate:,.0f}/s, {self.workers} worker{'s' if self.workers != 1 else ''})")
+                   f"({self.rate:,.0f}/s, {self.workers} worker{'s' if self.workers != 1 else ''}{where})")
         out.append(f"  results: {self.results}")
         if self.log:
             out.append(f"  decision log: {self.logged:,} decisions logged"
@@ -319,16 +368,22 @@ class Interrupted(Exception):
 
 # -- the review -------------------------------------------------------------------------
 
-def review(ruleset: Ruleset, source: SnapshotFile, results: str | Path, *, workers: int | None = None,
-           chunk_size: int = 200, log: str | None = None, log_synchronous: str = "FULL",
-           log_busy_timeout_ms: int = 5000, run_id: str | None = None, resume: bool = False,
-           restart: bool = False, trail: bool = False, progress: bool = True, stream: TextIO | None = None,
-           show_errors: int = 1000, checkpoint_every: float = 1.0) -> ReviewSummary:
+def review(ruleset: Ruleset, source: SnapshotFile | SnapshotSet, results: str | Path, *,
+           workers: int | None = None, cluster=None, chunk_size: int | None = None, log: str | None = None,
+           log_synchronous: str = "FULL", log_busy_timeout_ms: int = 5000, run_id: str | None = None,
+           resume: bool = False, restart: bool = False, trail: bool = False, progress: bool = True,
+           stream: TextIO | None = None, show_errors: int = 1000, checkpoint_every: float = 1.0) -> ReviewSummary:
     """Review every record of ``source`` with ``ruleset``; write results to ``results``.
 
-    Raises ReviewError when it cannot start (or a decision cannot be logged), and
-    Interrupted on Ctrl-C, after saving a checkpoint to resume from."""
+    With ``cluster`` (a connected ``cluster.Cluster``) the records are evaluated on its
+    Dask workers, a block of ``chunk_size`` records (default 2000) per task; otherwise by
+    ``workers`` processes here, ``chunk_size`` (default 200) records at a time. Raises
+    ReviewError when it cannot start (or a decision cannot be logged, or the cluster
+    fails), and Interrupted on Ctrl-C, after saving a checkpoint to resume from."""
     results = Path(results)
+    source = SnapshotSet.of(source)
+    if chunk_size is None:
+        chunk_size = cluster_mod.BLOCK_SIZE if cluster is not None else 200
     log = str(Path(log).resolve()) if log else None
     db = None
     if log:
@@ -340,7 +395,7 @@ def review(ruleset: Ruleset, source: SnapshotFile, results: str | Path, *, worke
                 db.close()
             raise ReviewError(f"cannot log to {log}: {exc.message} Has it been created (db migrate)?") from None
     try:
-        return _review(ruleset, source, results, db, workers=workers, chunk_size=chunk_size, log=log,
+        return _review(ruleset, source, results, db, workers=workers, cluster=cluster, chunk_size=chunk_size, log=log,
                        run_id=run_id, resume=resume, restart=restart, trail=trail, progress=progress,
                        stream=stream or sys.stderr, show_errors=show_errors, checkpoint_every=checkpoint_every)
     finally:
@@ -348,9 +403,12 @@ def review(ruleset: Ruleset, source: SnapshotFile, results: str | Path, *, worke
             db.close()
 
 
-def _review(ruleset: Ruleset, source: SnapshotFile, results: Path, db, *, workers, chunk_size, log, run_id, resume,
-            restart, trail, progress, stream, show_errors, checkpoint_every) -> ReviewSummary:
-    workers = parallel.default_workers() if workers is None else workers
+def _review(ruleset: Ruleset, source: SnapshotSet, results: Path, db, *, workers, cluster, chunk_size, log, run_id,
+            resume, restart, trail, progress, stream, show_errors, checkpoint_every) -> ReviewSummary:
+    if cluster is not None:
+        workers = cluster.threads()
+    elif workers is None:
+        workers = parallel.default_workers()
     rs_key = {"id": ruleset.id, "version": ruleset.version, "hash": ruleset.hash}
     state = read_checkpoint(results)
     if resume:
@@ -362,9 +420,10 @@ def _review(ruleset: Ruleset, source: SnapshotFile, results: Path, db, *, worker
             what = "an unfinished review" if state and not state.get("complete") else "results"
             raise ReviewError(f"{results} already holds {what}: resume it with --resume, "
                               "or start over with --restart")
+        shard, offset, line = source.start()
         state = {"checkpoint_version": CHECKPOINT_VERSION, "run_id": run_id or new_run_id(),
                  "started_at": _now(), "input": source.identity(), "ruleset": rs_key, "log": log,
-                 "trail": trail, "rows": 0, "input_offset": source.data_start, "next_line": source.data_line,
+                 "trail": trail, "rows": 0, "shard": shard, "input_offset": offset, "next_line": line,
                  "results_bytes": 0, "tally": Tally().to_dict(), "complete": False}
         results.parent.mkdir(parents=True, exist_ok=True)
         with open(results, "wb") as fh:
@@ -380,8 +439,10 @@ def _review(ruleset: Ruleset, source: SnapshotFile, results: Path, db, *, worker
             state["tally"] = tally.to_dict()
             _write_checkpoint(results, state)
         fh.seek(state["results_bytes"])
-        ctx = _Context(ruleset, Decoder(ruleset.contract, source.layout), run_id, db is not None, trail)
-        meter = Progress(source.size, state["input_offset"], tally.rows, stream=stream, enabled=progress)
+        state.setdefault("shard", 0)
+        names = tuple(source.name(i) for i in range(len(source.files)))
+        meter = Progress(source.size, source.position(state["shard"], state["input_offset"]), tally.rows,
+                         stream=stream, enabled=progress)
         started = time.monotonic()
         rows_before = tally.rows
         counts = {"logged": 0, "already": 0, "shown": 0}
@@ -396,10 +457,18 @@ def _review(ruleset: Ruleset, source: SnapshotFile, results: Path, db, *, worker
         def summary(complete: bool) -> ReviewSummary:
             return ReviewSummary(run_id, f"{ruleset.id}@{ruleset.version}", str(source.path), str(results), tally,
                                  workers, time.monotonic() - started, tally.rows - rows_before, resumed_at,
-                                 complete, log, counts["logged"], counts["already"])
+                                 complete, log, counts["logged"], counts["already"],
+                                 cluster.address if cluster is not None else None)
 
-        records = source.records(state["input_offset"], state["next_line"])
-        outcomes = parallel.ordered_map(_review_chunk, _chunks(records, chunk_size), workers=workers, ctx=ctx)
+        records = source.records(state["shard"], state["input_offset"], state["next_line"])
+        if cluster is not None:
+            task = ReviewTask(cluster_mod.RulesetText.of(ruleset), run_id, db is not None, trail)
+            outcomes = cluster.ordered_map(review_block, task, cluster_mod.blocks(
+                source, records, chunk_size, (state["shard"], state["input_offset"], state["next_line"])))
+        else:
+            ctx = _Context(ruleset, [Decoder(ruleset.contract, f.layout) for f in source.files], names, run_id,
+                           db is not None, trail)
+            outcomes = parallel.ordered_map(_review_chunk, _chunks(records, chunk_size), workers=workers, ctx=ctx)
         try:
             for done in outcomes:
                 if done.decisions:
@@ -407,15 +476,15 @@ def _review(ruleset: Ruleset, source: SnapshotFile, results: Path, db, *, worker
                 data = done.text.encode("utf-8")
                 fh.write(data)
                 tally.merge(done.tally)
-                state.update(rows=tally.rows, input_offset=done.end, next_line=done.next_line,
+                state.update(rows=tally.rows, shard=done.shard, input_offset=done.end, next_line=done.next_line,
                              results_bytes=state["results_bytes"] + len(data))
-                for line, error in done.errors:
+                for file, line, error in done.errors:
                     if counts["shown"] < show_errors:
-                        meter.message(describe_error(line, error))
+                        meter.message(describe_error(line, error, file))
                     elif counts["shown"] == show_errors:
                         meter.message("(more bad records: see the results file, lines with \"error\")")
                     counts["shown"] += 1
-                meter.update(tally.rows, done.end)
+                meter.update(tally.rows, source.position(done.shard, done.end))
                 if time.monotonic() - last_checkpoint >= checkpoint_every:
                     checkpoint()
                     last_checkpoint = time.monotonic()
@@ -431,6 +500,11 @@ def _review(ruleset: Ruleset, source: SnapshotFile, results: Path, db, *, worker
             meter.close()
             raise ReviewError(f"a worker process died after {tally.rows:,} records; the review can be "
                               "resumed with --resume") from None
+        except cluster_mod.ClusterError as exc:
+            checkpoint()
+            meter.close()
+            raise ReviewError(f"{exc} The review stopped after {tally.rows:,} records; it can be resumed "
+                              "with --resume") from None
         except store.StoreError as exc:
             checkpoint()
             meter.close()
@@ -441,9 +515,10 @@ def _review(ruleset: Ruleset, source: SnapshotFile, results: Path, db, *, worker
             records.close()
 
 
-def describe_error(line: int, error: dict) -> str:
+def describe_error(line: int, error: dict, file: str | None = None) -> str:
     details = "; ".join(f"{d['path']}: {d['message']}" for d in error.get("details") or [])
-    return f"line {line}: {error['reason']}: {details or error['message']}"
+    where = f"{file} line {line}" if file is not None else f"line {line}"
+    return f"{where}: {error['reason']}: {details or error['message']}"
 
 
 def _log(db, decisions: list, counts: dict) -> None:
@@ -457,12 +532,13 @@ def _log(db, decisions: list, counts: dict) -> None:
                               "request; use another --run-id")
 
 
-def _check_resumable(state: dict, ruleset: Ruleset, source: SnapshotFile, log: str | None, trail: bool) -> None:
+def _check_resumable(state: dict, ruleset: Ruleset, source: SnapshotSet, log: str | None, trail: bool) -> None:
     if state.get("complete"):
         return
     if state["input"] != source.identity():
+        started_on = state["input"].get("path") or f"{len(state['input'].get('shards', []))} shards"
         raise ReviewError(f"{source.path} is not the input the review started on, or it has changed since "
-                          f"(started on {state['input']['path']})")
+                          f"(started on {started_on})")
     want = state["ruleset"]
     if (ruleset.id, ruleset.version, ruleset.hash) != (want["id"], want["version"], want["hash"]):
         raise ReviewError(f"the review started with {want['id']}@{want['version']} ({want['hash']}); "
@@ -474,7 +550,7 @@ def _check_resumable(state: dict, ruleset: Ruleset, source: SnapshotFile, log: s
         raise ReviewError("resume with the same --trail setting the review started with")
 
 
-def _catch_up(fh, source: SnapshotFile, state: dict, tally: Tally) -> None:
+def _catch_up(fh, source: SnapshotSet, state: dict, tally: Tally) -> None:
     """Take the complete result lines written after the checkpoint; drop a torn last line."""
     fh.seek(0, os.SEEK_END)
     size = fh.tell()
@@ -484,7 +560,7 @@ def _catch_up(fh, source: SnapshotFile, state: dict, tally: Tally) -> None:
     fh.seek(state["results_bytes"])
     tail = fh.read()
     if tail and not state.get("complete"):
-        records = source.records(state["input_offset"], state["next_line"])
+        records = source.records(state.get("shard", 0), state["input_offset"], state["next_line"])
         start = 0
         while True:
             end = tail.find(b"\n", start)
@@ -492,13 +568,14 @@ def _catch_up(fh, source: SnapshotFile, state: dict, tally: Tally) -> None:
                 break
             try:
                 result = json.loads(tail[start:end])
-                record = next(records)
+                shard, record = next(records)
             except (ValueError, StopIteration):
                 break
-            if not isinstance(result, dict) or result.get("line") != record.line:
+            if (not isinstance(result, dict) or result.get("line") != record.line
+                    or result.get("file") != source.name(shard)):
                 break
             tally.add(result)
-            state.update(rows=tally.rows, input_offset=record.end, next_line=record.next_line,
+            state.update(rows=tally.rows, shard=shard, input_offset=record.end, next_line=record.next_line,
                          results_bytes=state["results_bytes"] + end + 1 - start)
             start = end + 1
         records.close()

@@ -1,0 +1,318 @@
+"""Portfolio review on a real Dask cluster: a `dask scheduler` and two `dask worker`
+processes on 127.0.0.1, started once for this module and stopped after it.
+
+The review runs as the command a person runs (`flask --app wsgi portfolio review
+--scheduler ...`, in its own process); each test compares with the review on this machine.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from app import store
+from app.portfolio import synthetic
+
+from .helpers import write_csv, write_jsonl
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+FLASK = [str(BIN / "flask"), "--app", "wsgi"]
+START_TIMEOUT = 60
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _spawn(args: list[str], log: Path, *, cwd=ROOT, env=None) -> subprocess.Popen:
+    with open(log, "wb") as out:
+        return subprocess.Popen(args, cwd=cwd, env=env or os.environ.copy(), stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _wait_for_workers(address: str, n: int, logs: list[Path], describe: bool = True) -> dict:
+    """Wait until the scheduler at ``address`` has ``n`` workers; their worker_state."""
+    ask = "c.run(cluster.worker_state)" if describe else "{}"
+    code = ("import json, sys\nfrom distributed import Client\nfrom app.portfolio import cluster\n"
+            f"c = Client({address!r}, timeout={START_TIMEOUT})\nc.wait_for_workers({n}, timeout={START_TIMEOUT})\n"
+            f"print(json.dumps({ask}))\nc.close()\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=START_TIMEOUT * 2)
+    if done.returncode != 0:
+        tails = "\n".join(f"== {log.name}\n{log.read_text()[-1500:]}" for log in logs if log.exists())
+        raise AssertionError(f"the Dask cluster did not start: {done.stderr[-1500:]}\n{tails}")
+    return json.loads(done.stdout)
+
+
+class DaskCluster:
+    def __init__(self, directory: Path, workers: int = 2, worker_env: dict | None = None):
+        self.directory = directory
+        port = _free_port()
+        self.address = f"tcp://127.0.0.1:{port}"
+        self.logs = [directory / "scheduler.log"]
+        self.scheduler = _spawn([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                                 "--no-dashboard"], self.logs[0], env={**os.environ, "PYTHONPATH": str(ROOT)})
+        self.workers: list[subprocess.Popen] = []
+        for n in range(workers):
+            self.add_worker(f"w{n}", worker_env)
+
+    def add_worker(self, name: str, env: dict | None = None, cwd: Path = ROOT) -> subprocess.Popen:
+        log = self.directory / f"{name}.log"
+        self.logs.append(log)
+        if env is None:
+            env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        proc = _spawn([str(BIN / "dask"), "worker", self.address, "--name", name, "--nthreads", "1",
+                       "--nworkers", "1", "--host", "127.0.0.1", "--no-dashboard", "--death-timeout", "60"],
+                      log, cwd=cwd, env=env)
+        self.workers.append(proc)
+        return proc
+
+    def worker_processes(self) -> list[int]:
+        """The processes that run the tasks (each `dask worker` is a nanny that starts one)."""
+        nannies = {proc.pid for proc in self.workers}
+        out = []
+        for entry in Path("/proc").iterdir():
+            try:
+                stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes()
+            except (OSError, ValueError):
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            if ppid in nannies and b"spawn_main" in cmdline:
+                out.append(int(entry.name))
+        return out
+
+    def state(self, n: int = 2, describe: bool = True) -> dict:
+        return _wait_for_workers(self.address, n, self.logs, describe)
+
+    def stop(self) -> None:
+        _stop(self.workers + [self.scheduler])
+
+
+@pytest.fixture(scope="module")
+def dask_cluster(tmp_path_factory):
+    cluster = DaskCluster(tmp_path_factory.mktemp("dask"))
+    try:
+        cluster.state()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def _env(db_path: str, **extra) -> dict:
+    return {**os.environ, "VIGIL_DATABASE": db_path, "VIGIL_SQLITE_BUSY_TIMEOUT_MS": "60000", **extra}
+
+
+def _review(db_path, *args, timeout=240) -> subprocess.CompletedProcess:
+    return subprocess.run(FLASK + ["portfolio", "review", *map(str, args)], cwd=ROOT, env=_env(db_path),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _log_rows(db_path) -> list[dict]:
+    db = store.connect(db_path)
+    try:
+        return list(db.query("SELECT customer_id, client_request_id FROM decisions ORDER BY seq"))
+    finally:
+        db.close()
+
+
+def _lines(path: Path) -> int:
+    return path.read_bytes().count(b"\n") if path.exists() else 0
+
+
+def test_dask_review_writes_the_bytes_the_local_review_writes_and_compiles_once_per_worker(
+        dask_cluster, tmp_path, db_path):
+    source = synthetic.write_jsonl(tmp_path / "loans.jsonl", 1500, seed=3)
+    local = _review(db_path, source, "--ruleset", "personal_loan", "--out", tmp_path / "local.jsonl", "--trail",
+                    "--workers", "2", "--no-progress")
+    assert local.returncode == 0, local.stderr[-2000:]
+    on_dask = _review(db_path, source, "--ruleset", "personal_loan", "--out", tmp_path / "dask.jsonl", "--trail",
+                      "--scheduler", dask_cluster.address, "--chunk-size", "100", "--no-progress")
+    assert on_dask.returncode == 0, on_dask.stderr[-2000:]
+    assert f"on the Dask cluster at {dask_cluster.address}" in on_dask.stdout
+    assert "Reviewed 1,500 records" in on_dask.stdout
+    data = (tmp_path / "dask.jsonl").read_bytes()
+    assert data.count(b"\n") == 1500
+    assert data == (tmp_path / "local.jsonl").read_bytes()
+    # the summaries agree too, but for timing and where it ran
+    assert local.stdout.splitlines()[1:5] == on_dask.stdout.splitlines()[1:5]
+    # 15 blocks, two worker processes: each compiled the ruleset once and kept it
+    state = dask_cluster.state()
+    assert len(state) == 2
+    assert all(worker["compiled"].get("personal_loan@1", 0) <= 1 for worker in state.values()), state
+    assert sum(worker["compiled"].get("personal_loan@1", 0) for worker in state.values()) >= 1
+
+
+def _shards(directory: Path) -> Path:
+    """Three shards: JSON Lines with bad records, CSV with a bad record, clean JSON Lines."""
+    directory.mkdir()
+    snaps = list(synthetic.snapshots(90, seed=9))
+    broken = dict(snaps[4], customer={"id": "C-BAD", "segment": 7})
+    write_jsonl(directory / "a.jsonl", [snaps[0], "", '{"customer": {"id": "C-2"', snaps[1], broken]
+                + snaps[5:30])
+    write_csv(directory / "b.csv", snaps[30:60])
+    text = (directory / "b.csv").read_text().splitlines()
+    text[3] = text[3].replace(",", ";", 3)             # line 4: the wrong number of cells
+    (directory / "b.csv").write_text("\n".join(text) + "\n")
+    write_jsonl(directory / "c.jsonl", snaps[60:90])
+    (directory / "notes.txt").write_text("not a shard\n")
+    return directory
+
+
+def test_bad_rows_of_sharded_input_are_named_by_file_and_line_alike_on_dask(dask_cluster, tmp_path, db_path):
+    shards = _shards(tmp_path / "shards")
+    local = _review(db_path, shards, "--ruleset", "personal_loan", "--out", tmp_path / "local.jsonl",
+                    "--workers", "2", "--chunk-size", "7", "--no-progress")
+    assert local.returncode == 0, local.stderr[-2000:]
+    on_dask = _review(db_path, shards, "--ruleset", "personal_loan", "--out", tmp_path / "dask.jsonl",
+                      "--scheduler", dask_cluster.address, "--chunk-size", "11", "--no-progress")
+    assert on_dask.returncode == 0, on_dask.stderr[-2000:]
+    results = [json.loads(line) for line in (tmp_path / "dask.jsonl").read_text().splitlines()]
+    assert (tmp_path / "dask.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
+    assert [(r["file"], r["line"]) for r in results if "error" in r] == [("a.jsonl", 3), ("a.jsonl", 5),
+                                                                         ("b.csv", 4)]
+    assert [r["file"] for r in results].count("c.jsonl") == 30
+    assert len(results) == 89              # 28 + 30 + 30 records, and no blank line
+    for where in ("a.jsonl line 3: invalid_json", "a.jsonl line 5: validation_error", "b.csv line 4: invalid_csv"):
+        assert where in on_dask.stderr and where in local.stderr
+    assert "decided 86, errors 3" in on_dask.stdout
+
+
+def test_a_worker_killed_mid_review_loses_nothing_and_logs_no_one_twice(dask_cluster, tmp_path, db_path):
+    rows = 4000
+    source = synthetic.write_jsonl(tmp_path / "loans.jsonl", rows, seed=5)
+    results = tmp_path / "dask.jsonl"
+    err = tmp_path / "stderr.txt"
+    with open(err, "wb") as fh:
+        proc = subprocess.Popen(FLASK + ["portfolio", "review", str(source), "--ruleset", "personal_loan", "--out",
+                                         str(results), "--scheduler", dask_cluster.address, "--chunk-size", "40",
+                                         "--log", "--run-id", "lost-worker", "--no-progress"],
+                                cwd=ROOT, env=_env(db_path), stdout=subprocess.PIPE, stderr=fh,
+                                start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while _lines(results) < 400:
+            assert proc.poll() is None, err.read_text()[-2000:]
+            assert time.monotonic() < deadline, "the review made no progress"
+            time.sleep(0.01)
+        os.kill(dask_cluster.worker_processes()[0], signal.SIGKILL)
+        killed_at = _lines(results)
+        out, _ = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 0, err.read_text()[-2000:]
+    assert killed_at < rows, "the review ended before the worker was killed"
+    assert f"Reviewed {rows:,} records" in out.decode()
+    local = _review(db_path, source, "--ruleset", "personal_loan", "--out", tmp_path / "local.jsonl", "--workers", "2",
+                    "--no-progress")
+    assert local.returncode == 0, local.stderr[-2000:]
+    assert results.read_bytes() == (tmp_path / "local.jsonl").read_bytes()
+    logged = _log_rows(db_path)
+    assert [r["client_request_id"] for r in logged] == [f"review:lost-worker:{n}" for n in range(1, rows + 1)]
+    dask_cluster.state()                  # the nanny started a new worker: two again for the next test
+
+
+def test_a_killed_client_resumes_on_dask_and_the_log_is_one_chain(dask_cluster, tmp_path, db_path):
+    rows = 3000
+    source = synthetic.write_jsonl(tmp_path / "loans.jsonl", rows, seed=8)
+    results = tmp_path / "dask.jsonl"
+    err = tmp_path / "stderr.txt"
+    with open(err, "wb") as fh:
+        proc = subprocess.Popen(FLASK + ["portfolio", "review", str(source), "--ruleset", "personal_loan", "--out",
+                                         str(results), "--scheduler", dask_cluster.address, "--chunk-size", "50",
+                                         "--log", "--run-id", "killed-client", "--no-progress"],
+                                cwd=ROOT, env=_env(db_path), stdout=subprocess.DEVNULL, stderr=fh,
+                                start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while _lines(results) < 500:
+            assert proc.poll() is None, err.read_text()[-2000:]
+            assert time.monotonic() < deadline, "the review made no progress"
+            time.sleep(0.01)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    before = _log_rows(db_path)
+    assert len(before) < rows
+    resumed = _review(db_path, source, "--out", results, "--resume", "--scheduler", dask_cluster.address,
+                      "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resumed at line" in resumed.stdout
+    local = _review(db_path, source, "--ruleset", "personal_loan", "--out", tmp_path / "local.jsonl", "--workers", "2",
+                    "--no-progress")
+    assert results.read_bytes() == (tmp_path / "local.jsonl").read_bytes()
+    logged = _log_rows(db_path)
+    assert [r["client_request_id"] for r in logged] == [f"review:killed-client:{n}" for n in range(1, rows + 1)]
+    assert logged[:len(before)] == before
+    verify = subprocess.run(FLASK + ["decisions", "verify", "--json"], cwd=ROOT, env=_env(db_path),
+                            capture_output=True, text=True, timeout=120)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert json.loads(verify.stdout)["ok"] is True
+
+
+def test_an_unreachable_scheduler_is_named_and_nothing_is_written(tmp_path, db_path):
+    source = synthetic.write_jsonl(tmp_path / "loans.jsonl", 5)
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    done = subprocess.run(FLASK + ["portfolio", "review", str(source), "--ruleset", "personal_loan", "--out",
+                                   str(tmp_path / "out.jsonl"), "--scheduler", address],
+                          cwd=ROOT, env=_env(db_path, VIGIL_DASK_CONNECT_TIMEOUT="2"), capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 1
+    assert f"cannot reach the Dask scheduler at {address} within 2 s" in done.stderr
+    assert "dask scheduler" in done.stderr
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_workers_without_vigil_or_with_another_vigil_are_refused(tmp_path, db_path):
+    """A worker that cannot import Vigil, and one that runs other Vigil code, are named."""
+    other = tmp_path / "other-vigil"
+    shutil.copytree(ROOT / "app", other / "app", ignore=shutil.ignore_patterns("__pycache__"))
+    with open(other / "app" / "engine" / "util.py", "a") as fh:
+        fh.write("\n# a different release\n")
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    cluster = DaskCluster(tmp_path, workers=0)
+    try:
+        cluster.add_worker("no-vigil", env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, cwd=bare)
+        cluster.add_worker("other-vigil", env={**os.environ, "PYTHONPATH": str(other)}, cwd=bare)
+        cluster.state(2, describe=False)
+        source = synthetic.write_jsonl(tmp_path / "loans.jsonl", 5)
+        done = _review(db_path, source, "--ruleset", "personal_loan", "--out", tmp_path / "out.jsonl",
+                       "--scheduler", cluster.address)
+    finally:
+        cluster.stop()
+    assert done.returncode == 1
+    assert "Dask worker" in done.stderr
+    assert "cannot use Vigil" in done.stderr and "PYTHONPATH=. .venv/bin/dask worker" in done.stderr
+    assert "runs other versions than this client: Vigil source" in done.stderr
+    assert not (tmp_path / "out.jsonl").exists()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -146,8 +147,8 @@ def review_command(input_path, ruleset_id, ruleset_version, out_path, fmt, worke
         for line in stop.summary.lines(ruleset.levels):
             click.echo(line, err=True)
         again = f" --scheduler {stop.summary.scheduler}" if stop.summary.scheduler else ""
-        click.echo(f"Interrupted. Carry on with: flask --app wsgi portfolio review '{input_path}' --out {results} "
-                   f"--resume{again}", err=True)
+        click.echo(f"Interrupted. Carry on with: flask --app wsgi portfolio review {shlex.quote(input_path)} "
+                   f"--out {shlex.quote(str(results))} --resume{again}", err=True)
         sys.exit(130)
     except (ReviewError, InputError, EngineError, store.StoreError, dask_cluster.ClusterError) as exc:
         _fail(str(getattr(exc, "message", None) or exc))

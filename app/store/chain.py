@@ -340,9 +340,41 @@ def _check(db, row: _Row, following: _Row | None, prev_seq: int, prev_chain: str
                      f"decision {row.id} at seq {row.seq} was not written by the log: it does not link to the "
                      f"record before it, and decision {rightful.id}, logged at seq {row.seq}, now sits at seq "
                      f"{rightful.seq}", related_seq=rightful.seq)
+    if following is not None and following.seq == row.seq + 1:
+        return _rewritten(db, row, following, prev_seq)
     return Break("inserted", row.seq, row.id,
                  f"decision {row.id} at seq {row.seq} does not link to the record before it: it was not written "
                  "by the log (inserted), or its chain hash was forged")
+
+
+def _rewritten(db, row: _Row, following: _Row, prev_seq: int) -> Break:
+    """A record in the middle of the log, its content matching its content hash, that
+    does not link to the record before it: no record is missing or out of place, so a
+    record here was rewritten with its hashes recomputed to match.
+
+    When the next record links to this one's chain hash, that chain hash is the one
+    the log wrote, so one of two things happened, and the hashes alone cannot tell
+    which: this record's content was rewritten with its content hash (its chain hash
+    still binds the old content), or the record before it was rewritten with both its
+    hashes (this record's chain hash still binds the old one). Both are named.
+    When the next record does not link to it either, its chain hash was rewritten too:
+    this record is the one changed."""
+    if chain_hash(row.chain_hash, following.content_hash, following.seq) != following.chain_hash:
+        return Break("edited", row.seq, row.id,
+                     f"decision {row.id} (seq {row.seq}) was changed after it was logged: its content and both "
+                     "its hashes were rewritten, and it links neither to the record before it nor to the one "
+                     "after")
+    if prev_seq == 0:
+        return Break("edited", row.seq, row.id,
+                     f"decision {row.id} (seq {row.seq}) was changed after it was logged, with its content hash "
+                     "recomputed: it no longer links to the start of the log")
+    before = _one(db, prev_seq)
+    named = f"decision {before.id} (seq {prev_seq})"
+    return Break("edited", row.seq, row.id,
+                 f"decision {row.id} (seq {row.seq}) does not link to {named} before it, though each matches "
+                 f"its content hash and the records after it link on: decision {row.id} was changed with its "
+                 f"content hash recomputed, or {named} was changed with its content hash and chain hash "
+                 "recomputed", related_seq=prev_seq)
 
 
 def _find(db, matches) -> _Row | None:

@@ -95,11 +95,9 @@ def record(db: sqlite_utils.Database, decisions: Sequence[Decision]) -> list[Log
     before it in the hash chain.
 
     This is the only function that writes decisions. When it returns, every one of
-    them is committed; when it raises LogUnavailable, none may be answered.
+    them is committed; when it raises LogUnavailable, none of them was.
     """
     logged: list[Logged] = []
-    if not still_on_disk(db):
-        raise LogUnavailable()
     # A content hash does not depend on the record's place in the log: worked out
     # before taking the lock.
     hashes = [chain.record_hash(d.__dict__) for d in decisions]
@@ -120,10 +118,14 @@ def record(db: sqlite_utils.Database, decisions: Sequence[Decision]) -> list[Log
                 if earlier is None:  # the conflict was not on the request id
                     raise LogUnavailable("a decision could not be logged")
                 logged.append(Logged(earlier, replayed=True))
+            # A log moved, removed or made read-only is noticed here, under the write
+            # lock and before COMMIT, so refusing rolls everything back. Once committed,
+            # the decisions are logged and are answered: a refusal after COMMIT would
+            # say "no decision was made" of decisions that are in the log.
+            if not still_on_disk(db):
+                raise LogUnavailable()
     except sqlite3.Error as exc:
         raise LogUnavailable() from exc
-    if not still_on_disk(db):
-        raise LogUnavailable()
     return logged
 
 

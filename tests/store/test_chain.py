@@ -101,14 +101,46 @@ def test_a_changed_number_is_an_edit(log):
     assert (broken(log).kind, broken(log).seq) == ("edited", 12)
 
 
-def test_an_edit_with_its_content_hash_recomputed_breaks_the_link(log):
-    row = dict(zip(chain.KEPT + chain.PURGED, log.execute(
-        f"SELECT {', '.join(chain.KEPT + chain.PURGED)} FROM decisions WHERE seq = 5").fetchone()))
-    row["level"] = "green"
-    tamper(log, "UPDATE decisions SET level = 'green', content_hash = ? WHERE seq = 5",
-           params=[chain.record_hash(row)])
+def _rewrite(db, seq: int, chain_hash: str | None = None) -> None:
+    """Rewrite a record's level and response, with its content hash recomputed to match;
+    and its chain hash: "linked" links it to the record before, as the log would."""
+    row = dict(zip(chain.KEPT + chain.PURGED, db.execute(
+        f"SELECT {', '.join(chain.KEPT + chain.PURGED)} FROM decisions WHERE seq = ?", [seq]).fetchone()))
+    row.update(level="green", response=row["response"].replace('"n"', '"was"'))
+    content = chain.record_hash(row)
+    if chain_hash == "linked":
+        [previous] = db.execute("SELECT chain_hash FROM decisions WHERE seq = ?", [seq - 1]).fetchone()
+        chain_hash = chain.chain_hash(previous, content, seq)
+    [old] = db.execute("SELECT chain_hash FROM decisions WHERE seq = ?", [seq]).fetchone()
+    tamper(db, "UPDATE decisions SET level = ?, response = ?, content_hash = ?, chain_hash = ? WHERE seq = ?",
+           params=[row["level"], row["response"], content, chain_hash or old, seq])
+
+
+@pytest.mark.parametrize("seq", [5, 1])
+def test_an_edit_with_its_content_hash_recomputed_is_an_edit_of_that_record(log, seq):
+    _rewrite(log, seq)
     problem = broken(log)
-    assert problem.seq == 5 and problem.kind in ("edited", "inserted")
+    assert (problem.kind, problem.seq, problem.related_seq) == ("edited", seq, seq - 1 or None)
+    assert f"dec-{seq:04d} (seq {seq})" in problem.message
+
+
+def test_an_edit_with_both_hashes_made_up_is_an_edit_of_that_record(log):
+    _rewrite(log, 5, chain_hash="e" * 64)
+    problem = broken(log)
+    assert (problem.kind, problem.seq) == ("edited", 5)
+    assert "dec-0005 (seq 5)" in problem.message
+
+
+def test_an_edit_with_both_hashes_recomputed_names_the_edited_record(log):
+    # The record is rewritten and linked to the one before as the log would: it verifies
+    # by itself, and the break shows at the next record, which is untouched. That break
+    # is the same as the next record's content rewritten with its content hash, so both
+    # are named; the record that was changed is never left out.
+    _rewrite(log, 5, chain_hash="linked")
+    problem = broken(log)
+    assert (problem.kind, problem.seq, problem.related_seq) == ("edited", 6, 5)
+    assert "dec-0005 (seq 5) was changed with its content hash and chain hash recomputed" in problem.message
+    assert "decision dec-0006 was changed with its content hash recomputed" in problem.message
 
 
 def test_a_changed_chain_hash_is_an_edit(log):

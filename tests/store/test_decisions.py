@@ -72,7 +72,7 @@ def test_refused_write_raises_log_unavailable(log_db):
         decision_log.record(log_db, [make(1)])
 
 
-def test_removed_file_is_noticed_after_commit(db_path, log_db):
+def test_removed_file_is_noticed_before_commit(db_path, log_db):
     # SQLite keeps writing into a deleted file; the write must not count as logged.
     for suffix in ("", "-wal", "-shm"):
         if os.path.exists(db_path + suffix):
@@ -81,6 +81,71 @@ def test_removed_file_is_noticed_after_commit(db_path, log_db):
         decision_log.record(log_db, [make(1)])
     with pytest.raises(store.LogUnavailable):
         decision_log.check(log_db)
+
+
+def _logged_ids(path: str) -> list[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return [r[0] for r in conn.execute("SELECT id FROM decisions ORDER BY seq")]
+    finally:
+        conn.close()
+
+
+def _restore_mode(path: str) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.chmod(path + suffix, 0o644)
+
+
+def test_a_log_made_read_only_while_writing_logs_nothing(db_path, log_db):
+    # The operator makes the file read-only while the decision is being written (a
+    # trigger does it from inside the transaction): the refusal must roll it back, so
+    # the 503 the caller gets is true.
+    log_db.conn.create_function("make_read_only", 0, lambda: os.chmod(db_path, 0o444))
+    log_db.execute("CREATE TEMP TRIGGER chmod_mid_write AFTER INSERT ON main.decisions "
+                   "BEGIN SELECT make_read_only(); END")
+    try:
+        with pytest.raises(store.LogUnavailable):
+            decision_log.record(log_db, [make(1), make(2)])
+    finally:
+        _restore_mode(db_path)
+    assert _logged_ids(db_path) == []
+
+
+class _ChmodAtCommit:
+    """A connection that makes the log read-only just before COMMIT runs, after every
+    check the writer makes: what a chmod a moment too late for the writer looks like."""
+
+    def __init__(self, conn: sqlite3.Connection, path: str):
+        self._conn, self._path = conn, path
+
+    def execute(self, sql, *args):
+        if sql.strip().upper() == "COMMIT":
+            os.chmod(self._path, 0o444)
+        return self._conn.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self._conn, name)
+
+
+def test_a_committed_decision_is_answered_though_the_log_turned_read_only(db_path, log_db):
+    log_db.conn = _ChmodAtCommit(log_db.conn, db_path)
+    try:
+        logged = decision_log.record(log_db, [make(1)])
+    finally:
+        log_db.conn = log_db.conn._conn
+        _restore_mode(db_path)
+    # COMMIT went through: the decision is in the log, so the caller gets it.
+    assert [entry.decision.id for entry in logged] == ["dec-1"]
+    assert _logged_ids(db_path) == ["dec-1"]
+    # The next write sees the read-only file and refuses, logging nothing.
+    os.chmod(db_path, 0o444)
+    try:
+        with pytest.raises(store.LogUnavailable):
+            decision_log.record(log_db, [make(2)])
+    finally:
+        _restore_mode(db_path)
+    assert _logged_ids(db_path) == ["dec-1"]
 
 
 def test_connect_never_creates_a_missing_log(tmp_path):

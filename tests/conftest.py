@@ -167,10 +167,12 @@ class LiveServer:
         self.key = self.create_key("admin", owner="ada.admin")
         return out
 
-    def create_key(self, *roles: str, owner: str, name: str = "live-test") -> str:
+    def create_key(self, *roles: str, owner: str, name: str | None = None) -> str:
         from app import store
         from app.store import keys
         from app.store.audit import Actor
+
+        name = name or f"live-test-{owner}-{'-'.join(roles)}-{os.urandom(3).hex()}"  # active names are unique
 
         db = store.connect(self.db_path)
         try:

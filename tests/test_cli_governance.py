@@ -66,6 +66,20 @@ def test_keys_from_the_command_line(db_path):
     db.close()
 
 
+def test_keys_create_twice_with_one_name_makes_one_key(db_path):
+    runner = runner_for(db_path)
+    args = ["keys", "create", "--name", "first-admin", "--owner", "ada", "--role", "admin"]
+    first = runner.invoke(args=args)
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(args=args)
+    assert again.exit_code == 1 and "vgl_" not in again.stdout
+    [line] = again.stderr.strip().splitlines()
+    assert line.startswith("Error: The active key ") and "'first-admin'" in line
+    db = store.connect(db_path)
+    assert [k.name for k in keys.list_keys(db)].count("first-admin") == 1
+    db.close()
+
+
 def test_keys_list_says_how_to_make_the_first_admin_key(empty_path):
     output = runner_for(empty_path).invoke(args=["keys", "list"]).output
     assert "No active admin key" in output

@@ -16,9 +16,10 @@ blp = Blueprint("keys", __name__, url_prefix="/v1/keys",
 @blp.roles("admin")
 @blp.arguments(KeyRequestSchema, example={"name": "card-system-prod", "owner": "card-platform", "roles": ["decide"]})
 @blp.response(201, NewKeySchema, description="The key, shown this once.")
-@blp.errors(400, 415, 422, 503)
+@blp.errors(400, 409, 415, 422, 503)
 def create_key(body):
-    """Create an API key for a person (`owner`) with one or more roles."""
+    """Create an API key for a person (`owner`) with one or more roles. The name must not
+    be an active key's (409 `key_name_taken`)."""
     key, token = keys.create_key(get_log(), name=body["name"], owner=body["owner"], roles=body["roles"],
                                  actor=auth.actor())
     return {**key.to_dict(), "key": token}

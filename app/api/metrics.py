@@ -27,8 +27,12 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1,
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        # One count per decision; a decision with two final actions is still one decision.
         self.decisions = Counter(
-            "vigil_decisions", "Decisions logged, by ruleset, final action and warning level.",
+            "vigil_decisions", "Decisions logged, by ruleset and warning level.",
+            ["ruleset", "level"], registry=self.registry)
+        self.actions = Counter(
+            "vigil_actions", "Final actions of the decisions logged, by ruleset, action and warning level.",
             ["ruleset", "action", "level"], registry=self.registry)
         self.latency = Histogram(
             "vigil_request_duration_seconds", "Time to answer a request, by endpoint.",
@@ -52,9 +56,12 @@ def get() -> Metrics:
 
 
 def decision(ruleset: str, actions: list[str], level: str | None) -> None:
+    """Count one logged decision, and each of its final actions."""
     m = get()
-    for action in actions or ["none"]:
-        m.decisions.labels(ruleset, action, level or "none").inc()
+    level = level or "none"
+    m.decisions.labels(ruleset, level).inc()
+    for action in actions:
+        m.actions.labels(ruleset, action, level).inc()
 
 
 def error(reason: str) -> None:

@@ -75,6 +75,14 @@ class KeyNotFound(StoreError):
     message = "No API key has this id."
 
 
+class KeyNameTaken(StoreError):
+    """An active key already has this name: two would be told apart by their ids only."""
+
+    status = 409
+    reason = "key_name_taken"
+    message = "An active API key already has this name."
+
+
 class DecisionPurged(StoreError):
     """The decision's content was removed when its retention period ended; its place in
     the chain (id, time, ruleset, level and hashes) is kept."""

@@ -25,7 +25,7 @@ import sqlite_utils
 from app.store import times
 from app.store.audit import Actor, record_event
 from app.store.db import immediate
-from app.store.errors import InvalidRequest, KeyNotFound, LastAdminKey, LogUnavailable
+from app.store.errors import InvalidRequest, KeyNameTaken, KeyNotFound, LastAdminKey, LogUnavailable
 
 # decide: loan and card systems asking for decisions. author: write ruleset drafts and
 # submit them. approve: approve or reject submitted versions, publish, schedule, roll
@@ -103,7 +103,8 @@ def check_roles(roles) -> tuple[str, ...]:
 
 
 def create_key(db: sqlite_utils.Database, *, name: str, owner: str, roles, actor: Actor) -> tuple[ApiKey, str]:
-    """Create a key; return it with the token to hand over (shown this once, never stored)."""
+    """Create a key; return it with the token to hand over (shown this once, never stored).
+    A name is unique among active keys (KeyNameTaken); a revoked key's name is free."""
     roles = check_roles(roles)
     name, owner = name.strip(), owner.strip()
     if not name or not owner:
@@ -114,6 +115,13 @@ def create_key(db: sqlite_utils.Database, *, name: str, owner: str, roles, actor
     hashed = _scrypt(secret, salt, **_SCRYPT)
     try:
         with immediate(db):
+            # Under the write lock, so two admins making the same name at once cannot both win.
+            taken = db.execute("SELECT key_id FROM api_keys WHERE name = ? AND revoked_at IS NULL",
+                               [name]).fetchone()
+            if taken is not None:
+                raise KeyNameTaken(
+                    f"The active key {taken[0]} is already named {name!r}: choose another name, or revoke "
+                    f"that key first.", [{"path": "name", "message": f"Taken by active key {taken[0]}."}])
             while True:
                 key_id = secrets.token_hex(6)
                 if db.execute("SELECT 1 FROM api_keys WHERE key_id = ?", [key_id]).fetchone() is None:

@@ -149,6 +149,17 @@ def test_admin_key_endpoints_show_the_secret_once(client):
     assert [(e["action"], e["actor"]) for e in events] == [("key.create", "ada.admin")]
 
 
+def test_a_name_an_active_key_has_is_refused(client):
+    created = client.post("/v1/keys", json={"name": "card-system", "owner": "card-platform", "roles": ["decide"]})
+    assert created.status_code == 201
+    count = len(client.get("/v1/keys").get_json()["keys"])
+    again = client.post("/v1/keys", json={"name": "card-system", "owner": "someone", "roles": ["admin"]})
+    body = assert_envelope(again, 409, "key_name_taken")
+    assert created.get_json()["key_id"] in body["error"]["message"]
+    assert body["error"]["details"][0]["path"] == "name"
+    assert len(client.get("/v1/keys").get_json()["keys"]) == count
+
+
 def test_the_openapi_document_shows_who_may_call_what(client, app):
     spec = client.get("/openapi.json").get_json()
     assert spec["components"]["securitySchemes"]["bearerAuth"] == {

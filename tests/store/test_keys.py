@@ -7,7 +7,7 @@ import pytest
 
 from app.store import audit, keys
 from app.store.audit import Actor
-from app.store.errors import InvalidRequest, KeyNotFound
+from app.store.errors import InvalidRequest, KeyNameTaken, KeyNotFound
 
 ADMIN = Actor("ada", "k-admin")
 
@@ -93,3 +93,20 @@ def test_list_keys(log_db):
     keys.revoke_key(log_db, key.key_id, actor=ADMIN)
     assert key.key_id in {k.key_id for k in keys.list_keys(log_db)}
     assert key.key_id not in {k.key_id for k in keys.list_keys(log_db, include_revoked=False)}
+
+
+def test_an_active_key_name_is_not_given_twice(log_db):
+    first, _ = keys.create_key(log_db, name="first-admin", owner="ada", roles=["admin"], actor=ADMIN)
+    before = len(keys.list_keys(log_db))
+    for name in ("first-admin", "  first-admin "):
+        with pytest.raises(KeyNameTaken) as refused:
+            keys.create_key(log_db, name=name, owner="bob", roles=["admin"], actor=ADMIN)
+        assert first.key_id in refused.value.message and "'first-admin'" in refused.value.message
+        assert refused.value.details == [{"path": "name", "message": f"Taken by active key {first.key_id}."}]
+    assert len(keys.list_keys(log_db)) == before
+    assert len(audit.list_events(log_db, action="key.create").events) == before
+    # Revoked, its name is free again.
+    keys.revoke_key(log_db, first.key_id, actor=ADMIN)
+    second, _ = keys.create_key(log_db, name="first-admin", owner="ada", roles=["admin"], actor=ADMIN)
+    assert [k.key_id for k in keys.list_keys(log_db, include_revoked=False) if k.name == "first-admin"] == \
+        [second.key_id]

@@ -101,7 +101,9 @@ def _export_child(path: str, fmt: str, since: str | None) -> None:
     from app.store.audit import Actor
 
     db = store.connect(path)
-    _, token = keys.create_key(db, name="bench", owner="bench", roles=["audit"], actor=Actor("bench"))
+    # Each run makes its own key: an active key's name is unique.
+    _, token = keys.create_key(db, name=f"bench-export-{os.getpid()}", owner="bench", roles=["audit"],
+                               actor=Actor("bench"))
     db.close()
     app = create_app({"VIGIL_DATABASE": path})
     client = app.test_client()

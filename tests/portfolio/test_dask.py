@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from app import store
 from app.portfolio import synthetic
@@ -316,3 +317,43 @@ def test_workers_without_vigil_or_with_another_vigil_are_refused(tmp_path, db_pa
     assert "cannot use Vigil" in done.stderr and "PYTHONPATH=. .venv/bin/dask worker" in done.stderr
     assert "runs other versions than this client: Vigil source" in done.stderr
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def _candidate(tmp_path) -> Path:
+    doc = yaml.safe_load((ROOT / "rulesets" / "personal_loan.yaml").read_text())
+    doc["version"] += 1
+    for rule in doc["rules"]:
+        if rule["id"] == "OWN-001":
+            rule["when"] = "any(l in loans: l.dpd >= 15)"
+    path = tmp_path / "candidate.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def _simulate(db_path, tmp_path, name, *args) -> dict:
+    out = tmp_path / f"{name}.json"
+    done = subprocess.run(FLASK + ["portfolio", "simulate", "--candidate", str(_candidate(tmp_path)), "--json",
+                                   str(out), "--no-progress", *map(str, args)],
+                          cwd=ROOT, env=_env(db_path), capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(out.read_text())
+    del report["seconds"]
+    return report
+
+
+def test_a_simulation_on_dask_reports_what_the_local_one_does_on_a_file_and_on_the_log(
+        dask_cluster, tmp_path, db_path):
+    source = synthetic.write_jsonl(tmp_path / "loans.jsonl", 900, seed=12)
+    local = _simulate(db_path, tmp_path, "local", "--input", source, "--workers", "2")
+    on_dask = _simulate(db_path, tmp_path, "dask", "--input", source, "--scheduler", dask_cluster.address)
+    assert on_dask == local
+    assert local["snapshots"] == 900 and local["changed_count"] > 0 and local["top"]
+    # the decision log is read here and its snapshots sent to the workers
+    reviewed = _review(db_path, source, "--ruleset", "personal_loan", "--out", tmp_path / "r.jsonl", "--log",
+                       "--no-progress")
+    assert reviewed.returncode == 0, reviewed.stderr[-2000:]
+    window = ("--from-log", "--since", "2000-01-01", "--until", "2999-01-01")
+    local = _simulate(db_path, tmp_path, "log-local", *window, "--workers", "2")
+    on_dask = _simulate(db_path, tmp_path, "log-dask", *window, "--scheduler", dask_cluster.address)
+    assert on_dask == local
+    assert local["snapshots"] == 900 and local["changed_count"] > 0

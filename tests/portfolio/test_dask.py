@@ -22,7 +22,12 @@ import yaml
 from app import store
 from app.portfolio import synthetic
 
-from .helpers import write_csv, write_jsonl
+from app.portfolio import history
+from app.portfolio.readers import SnapshotSet
+from app.portfolio.review import review
+from app.portfolio.simulation import simulate
+
+from .helpers import library, personal_loan, write_csv, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -55,12 +60,13 @@ def _stop(procs: list[subprocess.Popen]) -> None:
             proc.wait()
 
 
-def _wait_for_workers(address: str, n: int, logs: list[Path], describe: bool = True) -> dict:
+def _wait_for_workers(address: str, n: int, logs: list[Path], describe: bool = True, tls: tuple = ()) -> dict:
     """Wait until the scheduler at ``address`` has ``n`` workers; their worker_state."""
     ask = "c.run(cluster.worker_state)" if describe else "{}"
+    security = f"cluster.security(*{tuple(map(str, tls))!r})" if tls else "None"
     code = ("import json, sys\nfrom distributed import Client\nfrom app.portfolio import cluster\n"
-            f"c = Client({address!r}, timeout={START_TIMEOUT})\nc.wait_for_workers({n}, timeout={START_TIMEOUT})\n"
-            f"print(json.dumps({ask}))\nc.close()\n")
+            f"c = Client({address!r}, timeout={START_TIMEOUT}, security={security})\n"
+            f"c.wait_for_workers({n}, timeout={START_TIMEOUT})\nprint(json.dumps({ask}))\nc.close()\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                           timeout=START_TIMEOUT * 2)
     if done.returncode != 0:
@@ -70,13 +76,18 @@ def _wait_for_workers(address: str, n: int, logs: list[Path], describe: bool = T
 
 
 class DaskCluster:
-    def __init__(self, directory: Path, workers: int = 2, worker_env: dict | None = None):
+    def __init__(self, directory: Path, workers: int = 2, worker_env: dict | None = None, tls: tuple = ()):
+        """``tls``: (CA file, certificate, key) that the scheduler and workers use."""
         self.directory = directory
+        self.tls = tls
+        self.tls_args = [] if not tls else ["--tls-ca-file", str(tls[0]), "--tls-cert", str(tls[1]),
+                                            "--tls-key", str(tls[2])]
         port = _free_port()
-        self.address = f"tcp://127.0.0.1:{port}"
+        self.address = f"{'tls' if tls else 'tcp'}://127.0.0.1:{port}"
         self.logs = [directory / "scheduler.log"]
         self.scheduler = _spawn([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                                 "--no-dashboard"], self.logs[0], env={**os.environ, "PYTHONPATH": str(ROOT)})
+                                 "--no-dashboard", *self.tls_args, *(["--protocol", "tls"] if tls else [])],
+                                self.logs[0], env={**os.environ, "PYTHONPATH": str(ROOT)})
         self.workers: list[subprocess.Popen] = []
         for n in range(workers):
             self.add_worker(f"w{n}", worker_env)
@@ -87,7 +98,8 @@ class DaskCluster:
         if env is None:
             env = {**os.environ, "PYTHONPATH": str(ROOT)}
         proc = _spawn([str(BIN / "dask"), "worker", self.address, "--name", name, "--nthreads", "1",
-                       "--nworkers", "1", "--host", "127.0.0.1", "--no-dashboard", "--death-timeout", "60"],
+                       "--nworkers", "1", "--host", "127.0.0.1", "--no-dashboard", "--death-timeout", "60",
+                       *self.tls_args],
                       log, cwd=cwd, env=env)
         self.workers.append(proc)
         return proc
@@ -108,7 +120,7 @@ class DaskCluster:
         return out
 
     def state(self, n: int = 2, describe: bool = True) -> dict:
-        return _wait_for_workers(self.address, n, self.logs, describe)
+        return _wait_for_workers(self.address, n, self.logs, describe, self.tls)
 
     def stop(self) -> None:
         _stop(self.workers + [self.scheduler])
@@ -131,6 +143,12 @@ def _env(db_path: str, **extra) -> dict:
 def _review(db_path, *args, timeout=240) -> subprocess.CompletedProcess:
     return subprocess.run(FLASK + ["portfolio", "review", *map(str, args)], cwd=ROOT, env=_env(db_path),
                           capture_output=True, text=True, timeout=timeout)
+
+
+def _local(source, results, **kw):
+    """The review on this machine, in this process: what the Dask review must equal."""
+    ruleset = personal_loan()
+    return review(ruleset, SnapshotSet(source, ruleset.contract), results, workers=0, progress=False, **kw)
 
 
 def _log_rows(db_path) -> list[dict]:
@@ -230,9 +248,7 @@ def test_a_worker_killed_mid_review_loses_nothing_and_logs_no_one_twice(dask_clu
     assert proc.returncode == 0, err.read_text()[-2000:]
     assert killed_at < rows, "the review ended before the worker was killed"
     assert f"Reviewed {rows:,} records" in out.decode()
-    local = _review(db_path, source, "--ruleset", "personal_loan", "--out", tmp_path / "local.jsonl", "--workers", "2",
-                    "--no-progress")
-    assert local.returncode == 0, local.stderr[-2000:]
+    _local(source, tmp_path / "local.jsonl")
     assert results.read_bytes() == (tmp_path / "local.jsonl").read_bytes()
     logged = _log_rows(db_path)
     assert [r["client_request_id"] for r in logged] == [f"review:lost-worker:{n}" for n in range(1, rows + 1)]
@@ -269,8 +285,7 @@ def test_a_killed_client_resumes_on_dask_and_the_log_is_one_chain(dask_cluster, 
                       "--no-progress")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resumed at line" in resumed.stdout
-    local = _review(db_path, source, "--ruleset", "personal_loan", "--out", tmp_path / "local.jsonl", "--workers", "2",
-                    "--no-progress")
+    _local(source, tmp_path / "local.jsonl")
     assert results.read_bytes() == (tmp_path / "local.jsonl").read_bytes()
     logged = _log_rows(db_path)
     assert [r["client_request_id"] for r in logged] == [f"review:killed-client:{n}" for n in range(1, rows + 1)]
@@ -341,19 +356,61 @@ def _simulate(db_path, tmp_path, name, *args) -> dict:
     return report
 
 
+def _local_simulation(tmp_path, snapshots, described: str) -> dict:
+    """The simulation on this machine, in this process, as the command writes it."""
+    candidate = library().compile_ruleset(yaml.safe_load(_candidate(tmp_path).read_text()))
+    report = simulate(personal_loan(), candidate, snapshots, source=described).to_dict()
+    report = json.loads(json.dumps(report, indent=1, ensure_ascii=False))
+    del report["seconds"]
+    return report
+
+
 def test_a_simulation_on_dask_reports_what_the_local_one_does_on_a_file_and_on_the_log(
         dask_cluster, tmp_path, db_path):
     source = synthetic.write_jsonl(tmp_path / "loans.jsonl", 900, seed=12)
-    local = _simulate(db_path, tmp_path, "local", "--input", source, "--workers", "2")
     on_dask = _simulate(db_path, tmp_path, "dask", "--input", source, "--scheduler", dask_cluster.address)
+    local = _local_simulation(tmp_path, SnapshotSet(source, personal_loan().contract), str(source))
     assert on_dask == local
     assert local["snapshots"] == 900 and local["changed_count"] > 0 and local["top"]
     # the decision log is read here and its snapshots sent to the workers
-    reviewed = _review(db_path, source, "--ruleset", "personal_loan", "--out", tmp_path / "r.jsonl", "--log",
-                       "--no-progress")
-    assert reviewed.returncode == 0, reviewed.stderr[-2000:]
-    window = ("--from-log", "--since", "2000-01-01", "--until", "2999-01-01")
-    local = _simulate(db_path, tmp_path, "log-local", *window, "--workers", "2")
-    on_dask = _simulate(db_path, tmp_path, "log-dask", *window, "--scheduler", dask_cluster.address)
+    assert _local(source, tmp_path / "r.jsonl", log=db_path).logged == 900
+    on_dask = _simulate(db_path, tmp_path, "log-dask", "--from-log", "--since", "2000-01-01", "--until", "2999-01-01",
+                        "--scheduler", dask_cluster.address)
+    db = store.connect(db_path)
+    try:
+        snapshots = list(history.logged_snapshots(db, "personal_loan", "2000-01-01", "2999-01-01"))
+    finally:
+        db.close()
+    local = _local_simulation(tmp_path, snapshots, "the decision log, 2000-01-01 to 2999-01-01")
     assert on_dask == local
     assert local["snapshots"] == 900 and local["changed_count"] > 0
+
+
+def test_a_review_on_a_tls_cluster_passes_the_certificates_through(tmp_path, db_path):
+    """A scheduler and a worker that speak only TLS with certificates from one CA; the
+    review reaches them with --tls-ca-file, --tls-cert and --tls-key, and not without."""
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=vigil-test",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(certs / "key.pem"),
+                    "-out", str(certs / "cert.pem")], check=True, capture_output=True, timeout=60)
+    tls = (certs / "cert.pem", certs / "cert.pem", certs / "key.pem")
+    cluster = DaskCluster(tmp_path, workers=0, tls=tls)
+    try:
+        cluster.add_worker("tls-worker")
+        cluster.state(1)
+        source = synthetic.write_jsonl(tmp_path / "loans.jsonl", 300, seed=4)
+        refused = subprocess.run(FLASK + ["portfolio", "review", str(source), "--ruleset", "personal_loan", "--out",
+                                          str(tmp_path / "refused.jsonl"), "--scheduler", cluster.address],
+                                 cwd=ROOT, env=_env(db_path, VIGIL_DASK_CONNECT_TIMEOUT="3"), capture_output=True,
+                                 text=True, timeout=120)
+        on_tls = _review(db_path, source, "--ruleset", "personal_loan", "--out", tmp_path / "tls.jsonl", "--no-progress",
+                         "--scheduler", cluster.address, "--tls-ca-file", tls[0], "--tls-cert", tls[1],
+                         "--tls-key", tls[2])
+    finally:
+        cluster.stop()
+    assert refused.returncode == 1
+    assert f"cannot reach the Dask scheduler at {cluster.address}" in refused.stderr
+    assert on_tls.returncode == 0, on_tls.stderr[-2000:]
+    _local(source, tmp_path / "local.jsonl")
+    assert (tmp_path / "tls.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()

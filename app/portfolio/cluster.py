@@ -254,7 +254,10 @@ class Cluster:
                     pending.append(self.client.submit(fn, task, unit, pure=False))
                 if not pending:
                     break
-                yield self._result(pending.popleft())
+                future = pending.popleft()
+                outcome = self._result(future)
+                future.release()        # its result leaves the worker's memory now
+                yield outcome
         finally:
             if pending:
                 try:

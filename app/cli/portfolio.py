@@ -178,9 +178,10 @@ def _default_results(path: Path) -> Path:
 @click.option("--top", type=click.IntRange(0), default=10, show_default=True,
               help="Most changed customers shown with both explanations.")
 @click.option("--workers", type=click.IntRange(0), help="Worker processes (default: one per core; 0: none).")
+@cluster_options
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def simulate_command(candidate_path, baseline_path, input_path, fmt, from_log, since, until, html_path, json_path,
-                     top, workers, no_progress):
+                     top, workers, scheduler, tls_ca_file, tls_cert, tls_key, no_progress):
     """Compare a candidate ruleset with the published one on a set of snapshots."""
     if bool(input_path) == bool(from_log):
         _fail("give the snapshots with --input FILE or --from-log --since ISO --until ISO")
@@ -204,17 +205,10 @@ def simulate_command(candidate_path, baseline_path, input_path, fmt, from_log, s
     db = None
     try:
         if input_path:
-            source = SnapshotFile(input_path, baseline.contract, fmt)
-            meter = Progress(source.size, stream=sys.stderr, enabled=not no_progress, label="snapshots")
-            position = {"end": 0}
-
-            def items():
-                for record in source.records():
-                    position["end"] = record.end
-                    yield record.line, record.raw
-
-            snaps, layout, described = items(), source.layout, str(source.path)
-            on_chunk = lambda n: meter.update(n, position["end"])  # noqa: E731
+            snaps = SnapshotSet.of(SnapshotFile(input_path, baseline.contract, fmt))
+            meter = Progress(snaps.size, stream=sys.stderr, enabled=not no_progress, label="snapshots")
+            layout, described = None, snaps.path
+            on_chunk = meter.update
         else:
             db = store.connect(current_app.config["VIGIL_DATABASE"])
             total = history.count_logged(db, baseline.id, since, until)
@@ -222,9 +216,16 @@ def simulate_command(candidate_path, baseline_path, input_path, fmt, from_log, s
             snaps, layout = history.logged_snapshots(db, baseline.id, since, until), None
             described = f"the decision log, {since} to {until}"
             on_chunk = lambda n: meter.update(n, n)  # noqa: E731
-        report = simulate(baseline, candidate, snaps, top=top, workers=_workers(workers), layout=layout,
-                          source=described, on_chunk=on_chunk)
+        with contextlib.ExitStack() as stack:
+            inputs = [f.identity() for f in snaps.files] if input_path else []
+            cluster = _cluster(scheduler, tls_ca_file, tls_cert, tls_key, inputs)
+            if cluster is not None:
+                stack.enter_context(cluster)
+            report = simulate(baseline, candidate, snaps, top=top, workers=_workers(workers), cluster=cluster,
+                              layout=layout, source=described, on_chunk=on_chunk)
         meter.close()
+    except dask_cluster.ClusterError as exc:
+        _fail(str(exc))
     except (InputError, ValueError) as exc:
         _fail(str(exc))
     except store.StoreError as exc:

@@ -254,7 +254,10 @@ class Cluster:
                     pending.append(self.client.submit(fn, task, unit, pure=False))
                 if not pending:
                     break
-                yield self._result(pending.popleft())
+                future = pending.popleft()
+                outcome = self._result(future)
+                future.release()        # its result leaves the worker's memory now
+                yield outcome
         finally:
             if pending:
                 try:
@@ -302,9 +305,13 @@ def connect(address: str, *, security=None, inputs: Iterable[dict] = (), timeout
     try:
         client = Client(address, security=security, timeout=timeout, set_as_default=False, name="vigil")
     except Exception as exc:
-        hint = ("is it running (`dask scheduler`), is the address right")
-        hint += ", and does it need TLS (a tls:// address, --tls-ca-file, --tls-cert, --tls-key)?" \
-            if not address.startswith("tls://") else ", and are the TLS certificates right?"
+        hint = "is it running (`dask scheduler`), is the address right"
+        if not address.startswith("tls://"):
+            hint += ", and does it need TLS (a tls:// address, --tls-ca-file, --tls-cert, --tls-key)?"
+        elif security is None:
+            hint += ", and where are the TLS certificates it needs (--tls-ca-file, --tls-cert, --tls-key)?"
+        else:
+            hint += ", and are the TLS certificates right?"
         raise ClusterError(f"cannot reach the Dask scheduler at {address} within {timeout:g} s "
                            f"({type(exc).__name__}: {exc}); {hint}") from None
     import cloudpickle

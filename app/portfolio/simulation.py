@@ -20,7 +20,9 @@ from typing import Any, Iterable, Iterator
 
 from app.engine import Ruleset
 
+from . import cluster as cluster_mod
 from . import parallel
+from .readers import SnapshotSet
 from .snapshots import Decoder, RowError, customer_id
 
 
@@ -184,7 +186,12 @@ def _score(ctx: _Context, before, after, out_before: dict, out_after: dict) -> t
 
 
 def _simulate_chunk(chunk: list) -> _Part:
-    ctx: _Context = parallel.context()
+    return simulate_items(parallel.context(), chunk)
+
+
+def simulate_items(ctx: _Context, chunk: list) -> _Part:
+    """Both rulesets on ``chunk`` ([(order, (ref, raw or snapshot))]): the one place a
+    snapshot becomes part of the report, in a local worker process or on Dask."""
     part = _Part()
     for order, (ref, raw) in chunk:
         side = "baseline"
@@ -255,19 +262,60 @@ def _chunked(items: Iterator, size: int) -> Iterator[list]:
         yield chunk
 
 
-def simulate(baseline: Ruleset, candidate: Ruleset, snapshots: Iterable, *, top: int = 10, workers: int = 0,
-             chunk_size: int = 200, layout=None, source: str = "snapshots", on_chunk=None) -> SimulationReport:
+# -- the work of one unit, on a Dask worker ---------------------------------------------------
+
+@dataclass(frozen=True)
+class SimulationTask:
+    """What a Dask worker needs besides the unit: both rulesets as text, and the options."""
+
+    baseline: "cluster_mod.RulesetText"
+    candidate: "cluster_mod.RulesetText"
+    edited: frozenset
+    effect_changed: frozenset
+    levels: tuple
+    top: int
+
+
+def simulate_unit(task: SimulationTask, unit) -> _Part:
+    """Simulate one unit where it runs (a Dask worker): a ``Block`` of an input file,
+    read here, or a chunk of snapshots sent from the client (the decision log's)."""
+    baseline = cluster_mod.worker_ruleset(task.baseline)
+    candidate = cluster_mod.worker_ruleset(task.candidate)
+    layout = None
+    if isinstance(unit, cluster_mod.Block):
+        file, items = cluster_mod.read_block(unit, baseline.contract)
+        layout = file.layout
+        chunk = [(unit.first + n, (line, raw)) for n, (line, raw) in enumerate(items)]
+    else:
+        chunk = unit
+    ctx = _Context(baseline, candidate, Decoder(baseline.contract, layout), Decoder(candidate.contract, layout),
+                   task.edited, task.effect_changed, task.levels, task.top)
+    return simulate_items(ctx, chunk)
+
+
+def simulate(baseline: Ruleset, candidate: Ruleset, snapshots: Iterable | SnapshotSet, *, top: int = 10,
+             workers: int = 0, cluster=None, chunk_size: int | None = None, layout=None, source: str = "snapshots",
+             on_chunk=None) -> SimulationReport:
     """Compare ``candidate`` with ``baseline`` on ``snapshots``.
 
     ``snapshots`` holds snapshot objects, or ``(ref, snapshot)`` pairs where ``ref`` says
     where each came from (a line number, a decision id); a snapshot may also be a raw
-    JSON line or CSV record (with ``layout``), decoded in the workers. ``workers=0``
-    evaluates in this process; ``on_chunk(n)`` is told how many were done so far."""
+    JSON line or CSV record (with ``layout``), decoded in the workers. It may also be a
+    ``SnapshotSet`` (files), each record's ref then being its line. ``workers=0``
+    evaluates in this process; with ``cluster`` (a connected ``cluster.Cluster``) the
+    work runs on its Dask workers, which read the files themselves, or are sent chunks of
+    the snapshots. ``on_chunk(n)`` is told how many were done so far and, for files, the
+    bytes read (``on_chunk(n, position)``)."""
     started = time.monotonic()
+    if chunk_size is None:
+        chunk_size = cluster_mod.BLOCK_SIZE if cluster is not None else 200
     levels = tuple(baseline.levels) + tuple(lv for lv in candidate.levels if lv not in baseline.levels)
     edits = rule_edits(baseline, candidate)
     ctx = _Context(baseline, candidate, Decoder(baseline.contract, layout), Decoder(candidate.contract, layout),
                    frozenset(edits["modified"]), frozenset(edits["effect_changed"]), levels, top)
+    files = snapshots if isinstance(snapshots, SnapshotSet) else None
+    if files is not None and files.sharded:
+        raise ValueError(f"{files.path}: a simulation takes one file")
     report = SimulationReport(
         baseline={"id": baseline.id, "version": baseline.version, "hash": baseline.hash, "title": baseline.title},
         candidate={"id": candidate.id, "version": candidate.version, "hash": candidate.hash,
@@ -276,8 +324,30 @@ def simulate(baseline: Ruleset, candidate: Ruleset, snapshots: Iterable, *, top:
     before, after, moves, causes = Counter(), Counter(), Counter(), Counter()
     best: list = []
     done = 0
-    for part in parallel.ordered_map(_simulate_chunk, _chunked(_items(snapshots), chunk_size), workers=workers,
-                                     ctx=ctx):
+    reading = {"at": 0}
+    if files is not None:
+        def tracked(records):
+            for shard, record in records:
+                reading["at"] = files.position(shard, record.end)
+                yield shard, record
+        records = tracked(files.records(*files.start()))
+    if cluster is not None:
+        task = SimulationTask(cluster_mod.RulesetText.of(baseline), cluster_mod.RulesetText.of(candidate),
+                              ctx.edited, ctx.effect_changed, levels, top)
+        if files is not None:
+            units = cluster_mod.blocks(files, records, chunk_size, files.start())
+        else:
+            units = _chunked(_items(snapshots), chunk_size)
+        parts = cluster.ordered_map(simulate_unit, task, units)
+    else:
+        if files is not None:
+            ctx = _Context(baseline, candidate, Decoder(baseline.contract, files.files[0].layout),
+                           Decoder(candidate.contract, files.files[0].layout), ctx.edited, ctx.effect_changed,
+                           levels, top)
+            snapshots = ((record.line, record.raw) for _, record in records)
+        parts = parallel.ordered_map(_simulate_chunk, _chunked(_items(snapshots), chunk_size), workers=workers,
+                                     ctx=ctx)
+    for part in parts:
         report.snapshots += part.snapshots
         report.errors.extend(part.errors)
         report.changed.extend(part.changed)
@@ -293,7 +363,10 @@ def simulate(baseline: Ruleset, candidate: Ruleset, snapshots: Iterable, *, top:
                 heapq.heapreplace(best, item)
         done += part.snapshots + len(part.errors)
         if on_chunk:
-            on_chunk(done)
+            if files is not None:
+                on_chunk(done, reading["at"])
+            else:
+                on_chunk(done)
     for kind, target in (("level", "level_counts"), ("action", "action_counts"), ("review", "review_counts")):
         names = sorted({name for k, name in list(before) + list(after) if k == kind})
         if kind == "level":

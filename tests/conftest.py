@@ -37,9 +37,17 @@ def clean_snapshot(customer_id: str = "C-100002") -> dict:
 
 
 def decision_request(snapshot: dict | None = None, **fields) -> dict:
+    """A POST /v1/decisions body; a customer_id given names the snapshot's customer too
+    (the two must agree)."""
     body = {"ruleset_id": "retail_card", "customer_id": "C-100001",
             "snapshot": copy.deepcopy(snapshot or DELINQUENT_SNAPSHOT)}
     body.update(fields)
+    customer = body["snapshot"].get("customer") if isinstance(body["snapshot"], dict) else None
+    if isinstance(customer, dict) and isinstance(customer.get("id"), str):
+        if "customer_id" in fields:
+            customer["id"] = fields["customer_id"]
+        else:
+            body["customer_id"] = customer["id"]
     return body
 
 

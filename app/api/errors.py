@@ -12,12 +12,12 @@ stack trace, SQL, a file path or an exception's own text from below the API.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from flask import Flask, Response, g
 from werkzeug.exceptions import HTTPException
 
+from app.core import codec
 from app.engine import EngineError
 from app.store import StoreError
 
@@ -108,7 +108,7 @@ def error_response(status: int, reason: str, message: str, details: list | None 
 
     metrics.error(reason)
     g.error_reason = reason
-    body = json.dumps(envelope(status, reason, message, details))
+    body = codec.dumps(envelope(status, reason, message, details))
     return Response(body, status=status, mimetype="application/json", headers=headers)
 
 

@@ -32,7 +32,7 @@ from app.engine import EngineError, FactContract, Library, Problem, Ruleset, Rul
 from app.engine.analysis import analyse
 from app.engine.library import ruleset_files
 from app.engine.scenarios import check_scenario
-from app.engine.util import json_safe
+from app.core import codec
 from app.store import times
 from app.store.audit import SYSTEM, Actor, record_event
 from app.store.db import immediate
@@ -120,9 +120,8 @@ def _contract_row(row: tuple) -> ContractVersion:
     return ContractVersion(**values)
 
 
-def _dump(value) -> str:
-    # Key order is kept: it carries meaning (levels are listed lowest first).
-    return json.dumps(json_safe(value), ensure_ascii=False, separators=(",", ":"))
+# Key order is kept: it carries meaning (levels are listed lowest first).
+_dump = codec.dumps
 
 
 def _json(value) -> str | None:

@@ -62,7 +62,8 @@ def template_db(tmp_path_factory) -> tuple[str, dict[str, str]]:
     built once and copied for each test (importing compiles every ruleset, and a key
     costs an scrypt hash)."""
     from app import store
-    from app.store import keys, policies
+    from app.service import policies
+    from app.store import keys
     from app.store.audit import Actor
 
     path = str(tmp_path_factory.mktemp("template") / "vigil.db")
@@ -163,7 +164,7 @@ class LiveServer:
         """Migrate as `make run` does, then import the shipped policies and make an admin
         key (in this process: a `flask` command compiles every ruleset before it starts)."""
         from app import store
-        from app.store import policies
+        from app.service import policies
 
         out = self.flask("db", "migrate")
         db = store.connect(self.db_path)

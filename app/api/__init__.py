@@ -142,11 +142,10 @@ def init_app(app: Flask) -> None:
     api.ma_plugin.converter.add_attribute_function(document2properties)
     api.spec.components.security_scheme(auth.SCHEME, auth.SECURITY_SCHEME)
 
-    from app.api import audit, decision_log, decisions, governance, holds, keys, operations, rulesets, simulations
+    from app.api import audit, compliance, decisions, governance, holds, keys, operations, rulesets, simulations
 
-    app.extensions["vigil.masker"] = decisions.masker_from(app.config)
     api.register_blueprint(decisions.blp)
-    api.register_blueprint(decision_log.blp)
+    api.register_blueprint(compliance.blp)
     api.register_blueprint(holds.blp)
     api.register_blueprint(rulesets.rulesets_blp)
     api.register_blueprint(governance.blp)

@@ -14,7 +14,7 @@ from flask import Response, current_app, g
 from marshmallow import ValidationError
 
 from app.api import auth, examples, metrics, serving
-from app.api.database import get_log
+from app.api.database import get_db
 from app.api.blueprint import Blueprint
 from app.api.errors import (
     ClientRequestIdReused,
@@ -33,18 +33,13 @@ from app.engine import EngineError
 from app.engine.masking import Masker
 from app.service import decide
 from app.service.decide import DecisionRequest
-from app.store import decisions as decision_log
+from app.store import decision_log
 from app.store.audit import record_event
 
 blp = Blueprint("decisions", __name__, url_prefix="/v1/decisions",
                 description="Decide on a fact snapshot, alone or in a batch, and fetch a decision back.")
 log = logging.getLogger("vigil.decisions")
 _request_schema = DecisionRequestSchema()
-
-
-def masker_from(config) -> Masker | None:
-    """The masker for personal fields, when VIGIL_MASK_PERSONAL is on."""
-    return Masker(config["VIGIL_MASK_KEY"]) if config.get("VIGIL_MASK_PERSONAL") else None
 
 
 def _masker() -> Masker | None:
@@ -83,7 +78,7 @@ def create_decision(item):
     The decision is committed to the decision log before it is answered; if it
     cannot be logged the answer is 503 and no decision id."""
     request = DecisionRequest.from_item(item)
-    db = get_log()
+    db = get_db()
     earlier = _earlier(db, request)
     if earlier is None:
         decided = decide.decide(request, serving.library(), masker=_masker(), started=g.started)
@@ -116,7 +111,7 @@ def create_batch(args):
     if len(items) > limit:
         raise RequestInvalid(f"At most {limit} items in one batch.",
                              [{"path": "items", "message": f"Longer than {limit} items."}])
-    db = get_log()
+    db = get_db()
     policies = serving.library()  # the same policies for the whole batch
     masker = _masker()
     results: list[tuple[int, object]] = []  # (index, Decision | error dict)
@@ -172,7 +167,7 @@ def _item_error(status: int, reason: str, message: str, details: list | None = N
 @blp.errors(404, 410, 503)
 def get_decision(decision_id):
     """Fetch a logged decision by id. Every fetch is an audit event (`decision.read`)."""
-    db = get_log()
+    db = get_db()
     decision = decision_log.get(db, decision_id)
     record_event(db, auth.actor(), "decision.read", f"decision:{decision.id}", {"customer_id": decision.customer_id})
     g.decision_ids = [decision.id]

@@ -170,10 +170,10 @@ def handle_engine_error(exc: EngineError) -> Response:
 
 def handle_store_error(exc: StoreError) -> Response:
     if exc.status >= 500:
-        from app.api.database import drop_log
+        from app.api.database import drop_db
 
         log.error("decision log error", extra={"reason": exc.reason}, exc_info=exc)
-        drop_log()
+        drop_db()
     return error_response(exc.status, exc.reason, exc.message, getattr(exc, "details", None))
 
 

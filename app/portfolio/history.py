@@ -7,7 +7,7 @@ from typing import Iterator
 import sqlite_utils
 
 from app.core import codec
-from app.store import decisions as decision_log
+from app.store import decision_log
 
 
 def log_time(text: str) -> str:

@@ -44,7 +44,7 @@ from app.engine import EngineError, Ruleset
 from app.engine.masking import Masker
 from app.service.decide import Decided, DecisionRequest, Pinned, RequestIdReused, decide
 from app.service.decide import log as log_decisions
-from app.store import decisions as decision_log
+from app.store import decision_log
 
 from . import cluster as cluster_mod
 from . import parallel

@@ -28,8 +28,8 @@ import sqlite_utils
 from app.core import codec
 from app.engine import SEMANTICS_VERSION, Evaluation, Ruleset, RulesetNotFound, SnapshotInvalid
 from app.engine.masking import Masker, Redaction
-from app.store import decisions as decision_log
-from app.store.decisions import Decision, Logged
+from app.store import decision_log
+from app.store.decision_log import Decision, Logged
 
 # The result part of a decision: logged in its own column for audit queries, and the
 # middle of the response body.

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app import store
-from app.store import decisions as decision_log
+from app.store import decision_log
 from tests.conftest import DELINQUENT_SNAPSHOT, decision_request
 
 MASK_CONFIG = {"VIGIL_MASK_PERSONAL": True, "VIGIL_MASK_KEY": "a test masking key of 32 bytes.."}

@@ -10,7 +10,7 @@ import pytest
 
 from app import store
 from app.store import chain
-from app.store import decisions as decision_log
+from app.store import decision_log
 
 
 def make(n: int, customer: str | None = None) -> decision_log.Decision:
@@ -305,7 +305,7 @@ def test_decisions_logged_before_the_chain_are_chained_by_the_migration(tmp_path
     decision_log.record(db, [make(4)])
     assert chain.verify(db).ok and chain.head(db).seq == 4
     assert decision_log.get(db, "dec-0002").response == make(2).response
-    from app.store import search
+    from app.service import log_search as search
 
     assert [d["decision_id"] for d in search.search(db, search.Filters(rule="ACT-010")).decisions] == \
         ["dec-0004", "dec-0003", "dec-0002", "dec-0001"]

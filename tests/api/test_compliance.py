@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from app.engine.scenarios import build_snapshot
-from app.store import decisions as decision_log
+from app.store import decision_log
 from tests.api.test_errors import assert_envelope
 from tests.conftest import DELINQUENT_SNAPSHOT, KEY_OWNERS, ROOT, bearer, clean_snapshot, decision_request
 

@@ -32,7 +32,9 @@ from app.core import codec
 from app.engine import EngineError, FactContract, Library, Problem, Ruleset, RulesetInvalid, read_yaml
 from app.engine.analysis import analyse
 from app.engine.library import ruleset_files
+from app.engine.masking import Masker
 from app.engine.scenarios import check_scenario
+from app.service.decide import Decided, DecisionRequest, Pinned, decide, named_customer
 from app.store import policies as store
 from app.store import publications, times
 from app.store.audit import SYSTEM, Actor, record_event
@@ -105,7 +107,8 @@ def run_scenarios(ruleset: Ruleset, scenarios: dict | None) -> dict:
     for n, scenario in enumerate((scenarios or {}).get("scenarios") or []):
         name = str(scenario.get("name") or f"scenario {n + 1}")
         try:
-            result = check_scenario(ruleset, scenario, (scenarios or {}).get("bases") or {})
+            result = check_scenario(ruleset, scenario, (scenarios or {}).get("bases") or {},
+                                    evaluate=lambda snapshot: trial(ruleset, snapshot, "full").evaluation)
         except EngineError as exc:
             results.append({"name": name, "passed": False, "diffs": [f"evaluation failed: {exc.reason}"]})
             continue
@@ -114,6 +117,24 @@ def run_scenarios(ruleset: Ruleset, scenarios: dict | None) -> dict:
     passed = sum(r["passed"] for r in results)
     return {"passed": passed, "failed": len(results) - passed, "results": results,
             "unfired_rules": [r.id for r in ruleset.rules if r.id not in fired]}
+
+
+def trial(ruleset: Ruleset, snapshot, explain: str = "summary", masker: Masker | None = None) -> Decided:
+    """A decision on ``snapshot`` with ``ruleset`` (any version, a draft too) made by the one
+    decision path, as a trial: nothing is logged. The customer is the one the snapshot
+    names. Raises EngineError (SnapshotInvalid ...)."""
+    request = DecisionRequest(ruleset_id=ruleset.id, customer_id=named_customer(snapshot) or "", snapshot=snapshot,
+                              ruleset_version=ruleset.version, explain=explain)
+    return decide(request, Pinned(ruleset), masker=masker)
+
+
+def try_version(db: sqlite_utils.Database, ruleset_id: str, version: int, snapshot, explain: str = "summary",
+                masker: Masker | None = None) -> Decided:
+    """Try a snapshot against a stored version of any status (a draft before it is
+    submitted, say): compiled as stored, decided as a trial, nothing logged. Raises
+    PolicyNotFound, RulesetInvalid (it no longer compiles) or EngineError."""
+    stored = store.get_version(db, ruleset_id, version)
+    return trial(compile_document(db, stored.document, stored.target), snapshot, explain, masker)
 
 
 def review(ruleset: Ruleset, scenarios: dict | None) -> tuple[list[dict], dict]:

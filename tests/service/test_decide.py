@@ -182,3 +182,52 @@ def test_a_customer_id_that_is_not_the_snapshots_customer_is_refused(client, db_
     batch = client.post("/v1/decisions/batch", json={"items": [body, decision_request()]}).get_json()
     assert [r["status"] for r in batch["results"]] == [422, 200]
     assert batch["results"][0]["error"]["details"][0]["path"] == "customer_id"
+
+
+# ---------------------------------------------------------------- trials
+
+
+def test_a_draft_is_tried_by_the_decision_path_and_nothing_is_logged(app, log_db):
+    import yaml
+
+    from app.config import ROOT
+    from app.service import policies
+    from app.store.audit import Actor
+
+    document = yaml.safe_load((ROOT / "rulesets" / "retail_card.yaml").read_text())
+    text = yaml.safe_dump(document, sort_keys=False).replace("percent: 30", "percent: 35")
+    draft = policies.create_draft(log_db, "retail_card", text, None, Actor("alice.author"))
+    before = log_db.execute("SELECT count(*) FROM decisions").fetchone()[0]
+    tried = policies.try_version(log_db, "retail_card", draft.version, copy.deepcopy(DELINQUENT_SNAPSHOT))
+    cut = next(a for a in tried.evaluation.actions if a.action == "reduce_limit")
+    assert dict(cut.params) == {"percent": 35}
+    row = tried.row  # what it would log, made the same way as a logged decision's
+    assert row.ruleset_version == draft.version and json.loads(row.response)["ruleset"]["hash"] == draft.hash
+    assert log_db.execute("SELECT count(*) FROM decisions").fetchone()[0] == before
+
+
+def test_scenarios_run_through_the_decision_path(app, monkeypatch):
+    from app.service import decide as decide_module
+    from app.service import policies
+
+    ruleset = app.extensions["vigil.library"].ruleset("retail_card")
+    scenarios = yaml_scenarios("retail_card")
+    calls = []
+    real = decide_module.decide
+
+    def counting(*args, **kwargs):
+        calls.append(args[0].ruleset_id)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(policies, "decide", counting)
+    results = policies.run_scenarios(ruleset, scenarios)
+    assert results["failed"] == 0 and results["passed"] == len(scenarios["scenarios"])
+    assert len(calls) == len(scenarios["scenarios"])
+
+
+def yaml_scenarios(ruleset_id: str) -> dict:
+    import yaml
+
+    from app.config import ROOT
+
+    return yaml.safe_load((ROOT / "rulesets" / f"{ruleset_id}.scenarios.yaml").read_text())

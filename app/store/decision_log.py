@@ -67,7 +67,7 @@ _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM decisions"
 
 
 def _row(row: tuple) -> Decision:
-    return Decision(*row)
+    return Decision(**dict(zip(_COLUMNS, row)))
 
 
 def record(db: sqlite_utils.Database, decisions: Sequence[Decision]) -> list[Logged]:

@@ -60,11 +60,12 @@ def create_app(config: dict | None = None) -> Flask:
 
     # app/logging.py shadows the standard module's name inside this package.
     import app.logging as vigil_logging
-    from app import api, cli, service
+    from app import api, cli, console, service
 
     vigil_logging.init_app(app)
     service.init_app(app)
     _load_library(app)
     api.init_app(app)
+    console.init_app(app)
     cli.init_app(app)
     return app

@@ -485,3 +485,24 @@ def m010_decision_semantics(db):
         BEGIN SELECT RAISE(ABORT, 'the decision log is append-only; a record can only be purged'); END
         """
     )
+
+
+@MIGRATIONS()
+def m011_console_sessions(db):
+    # Signed-in console sessions. Only a hash of the session token is kept, so a copy
+    # of the database cannot be used to sign in. A session acts as its API key: the
+    # key's roles and revocation are read on every request, not copied here.
+    db.execute(
+        """
+        CREATE TABLE console_sessions (
+            token_hash TEXT PRIMARY KEY,
+            key_id TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            csrf_token TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            last_seen_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX console_sessions_expiry ON console_sessions (expires_at)")

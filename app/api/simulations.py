@@ -132,10 +132,19 @@ def create_simulation(body):
     5000) or are the latest snapshot of each customer decided with the ruleset in the
     decision log between `from` and `until`. 404 `version_not_found` for an unknown
     ruleset or version."""
-    db = get_db()
-    ruleset_id = body["ruleset_id"]
-    candidate = policies.get_version(db, ruleset_id, body["candidate_version"])
-    baseline_version = body.get("baseline_version")
+    simulation = start(get_db(), auth.actor(), body["ruleset_id"], body["candidate_version"],
+                       baseline_version=body.get("baseline_version"), snapshots=body.get("snapshots"),
+                       since=body.get("since"), until=body.get("until"), top=body["top"])
+    return {"id": simulation.id, "status": simulation.status, "links": _links(simulation.id)}
+
+
+def start(db, actor, ruleset_id: str, candidate_version: int, *, baseline_version: int | None = None,
+          snapshots: list | None = None, since: str | None = None, until: str | None = None,
+          top: int = 10) -> simulation_store.Simulation:
+    """Record a simulation and start it in a background thread of this worker (the
+    console starts its simulations here too). Raises PolicyNotFound for an unknown
+    ruleset or version."""
+    candidate = policies.get_version(db, ruleset_id, candidate_version)
     if baseline_version is None:
         current = serving.library().in_effect(ruleset_id)
         if current is None:
@@ -143,18 +152,17 @@ def create_simulation(body):
         baseline_version = current.version
     baseline = policies.get_version(db, ruleset_id, baseline_version)
     params = {"ruleset_id": ruleset_id, "candidate_version": candidate.version, "candidate_hash": candidate.hash,
-              "baseline_version": baseline.version, "baseline_hash": baseline.hash, "top": body["top"]}
-    snapshots = body.get("snapshots")
+              "baseline_version": baseline.version, "baseline_hash": baseline.hash, "top": top}
     if snapshots is not None:
         params["snapshots"] = len(snapshots)
     else:
-        params["from"], params["until"] = log_time(body["since"]), log_time(body["until"])
-    simulation = simulation_store.create(db, auth.actor(), params, len(snapshots) if snapshots is not None else None)
+        params["from"], params["until"] = log_time(since), log_time(until)
+    simulation = simulation_store.create(db, actor, params, len(snapshots) if snapshots is not None else None)
     app = current_app._get_current_object()
     thread = threading.Thread(target=_run, args=(app, simulation.id, baseline, candidate, snapshots, params),
                               name=f"simulation-{simulation.id}", daemon=True)
     thread.start()
-    return {"id": simulation.id, "status": simulation.status, "links": _links(simulation.id)}
+    return simulation
 
 
 @blp.route("/<string:simulation_id>", methods=["GET"])

@@ -38,10 +38,11 @@ from app.service.decide import Decided, DecisionRequest, Pinned, decide, named_c
 from app.store import policies as store
 from app.store import publications, times
 from app.store.audit import SYSTEM, Actor, record_event
-from app.store.errors import ApprovalRefused, FourEyes
+from app.store.errors import ApprovalRefused, EditConflict, FourEyes
 # The rows and the steps that need no checking, for callers of the policy service.
 from app.store.policies import SERVABLE, ContractVersion, RulesetVersion, get_contract, get_version  # noqa: F401
 from app.store.policies import count_versions, list_contracts, list_versions, reject, token  # noqa: F401
+from app.store.policies import STEPS, allowed  # noqa: F401
 from app.store.publications import Publication, in_effect, list_publications, publish, retire  # noqa: F401
 from app.store.publications import rollback  # noqa: F401
 
@@ -176,6 +177,12 @@ def _prepare(db, ruleset_id: str, document, scenarios, number: int) -> tuple[dic
     return document, scenarios, compile_document(db, document, source)
 
 
+def check_draft(db: sqlite_utils.Database, ruleset_id: str, number: int, document, scenarios=None) -> Ruleset:
+    """Check a draft's content exactly as saving it as version ``number`` would, and
+    store nothing: the compiled ruleset, or RulesetInvalid with every problem."""
+    return _prepare(db, ruleset_id, document, scenarios, number)[2]
+
+
 def create_draft(db: sqlite_utils.Database, ruleset_id: str, document, scenarios, actor: Actor) -> RulesetVersion:
     """Store a new draft version. The document is checked and compiled against the stored
     contracts first; an invalid one raises RulesetInvalid and nothing is stored."""
@@ -195,13 +202,21 @@ KEEP = object()  # edit_draft: keep the draft's scenarios
 
 
 def edit_draft(db: sqlite_utils.Database, ruleset_id: str, number: int, document, actor: Actor,
-               scenarios=KEEP) -> RulesetVersion:
-    """Replace a draft's document (and its scenarios, when given; None removes them)."""
-    before = store.expect(store.get_version(db, ruleset_id, number), "draft", "edit")
+               scenarios=KEEP, based_on: str | None = None) -> RulesetVersion:
+    """Replace a draft's document (and its scenarios, when given; None removes them).
+
+    ``based_on``: the draft's ``revision`` the new content was written from; if the
+    draft was saved by anyone since, EditConflict and nothing is changed, so that two
+    people editing one draft cannot overwrite each other unnoticed."""
+    before = store.expect(store.get_version(db, ruleset_id, number), STEPS["edit"], "edit")
     if scenarios is KEEP:
         scenarios = before.scenarios
     document_, scenarios_, ruleset = _prepare(db, ruleset_id, document, scenarios, number)
     with store.step(db, before) as current:
+        if based_on is not None and current.revision != based_on:
+            raise EditConflict(f"{current.updated_by or current.created_by} saved version {number} of {ruleset_id} "
+                               f"at {current.revision} after you opened it; your changes were not saved. "
+                               "Open the draft again and make them on top of theirs.")
         contributors = tuple(dict.fromkeys(current.contributors + (actor.person,)))
         store.update_draft(db, before, ruleset, document_, scenarios_, contributors, actor)
         record_event(db, actor, "version.edit", before.target, {"scenarios": store.scenario_count(scenarios_)},
@@ -209,10 +224,11 @@ def edit_draft(db: sqlite_utils.Database, ruleset_id: str, number: int, document
     return store.get_version(db, ruleset_id, number)
 
 
-def submit(db: sqlite_utils.Database, ruleset_id: str, number: int, actor: Actor) -> RulesetVersion:
+def submit(db: sqlite_utils.Database, ruleset_id: str, number: int, actor: Actor,
+           note: str | None = None) -> RulesetVersion:
     """Freeze a draft for review: run the static checks and the scenarios, and keep
-    what they found with the version."""
-    before = store.expect(store.get_version(db, ruleset_id, number), "draft", "submit")
+    what they found with the version. A note for the approver goes in the audit event."""
+    before = store.expect(store.get_version(db, ruleset_id, number), STEPS["submit"], "submit")
     ruleset = compile_document(db, before.document, before.target)
     findings, results = review(ruleset, before.scenarios)
     at = times.iso(times.now())
@@ -221,7 +237,8 @@ def submit(db: sqlite_utils.Database, ruleset_id: str, number: int, actor: Actor
                     findings=codec.dumps(findings), scenario_results=codec.dumps(results))
         record_event(db, actor, "version.submit", before.target,
                      {"findings": len(findings), "scenarios_passed": results["passed"],
-                      "scenarios_failed": results["failed"]}, before.hash, before.hash)
+                      "scenarios_failed": results["failed"], **({"note": note} if note else {})},
+                     before.hash, before.hash)
     return store.get_version(db, ruleset_id, number)
 
 
@@ -230,9 +247,8 @@ def approve(db: sqlite_utils.Database, ruleset_id: str, number: int, actor: Acto
     (ApprovalRefused) when it no longer validates or any scenario fails: both are
     checked again now, not taken from the submission. A refusal is an audit event too
     (``version.approve_refused``): who tried, and why it was refused."""
-    before = store.expect(store.get_version(db, ruleset_id, number), "submitted", "approve")
-    writers = set(before.contributors) | {before.submitted_by}
-    if actor.person in writers:
+    before = store.expect(store.get_version(db, ruleset_id, number), STEPS["approve"], "approve")
+    if actor.person in writers(before):
         raise _refused(db, before, actor, FourEyes(
             f"{actor.person} wrote or submitted version {number} of {ruleset_id}; someone else must approve it."))
     try:
@@ -255,6 +271,12 @@ def approve(db: sqlite_utils.Database, ruleset_id: str, number: int, actor: Acto
                      {"scenarios_passed": results["passed"], "contributors": list(before.contributors)},
                      before.hash, before.hash)
     return store.get_version(db, ruleset_id, number)
+
+
+def writers(version: RulesetVersion) -> set[str]:
+    """The people who wrote a version (created, edited or submitted it): none of them
+    may approve it."""
+    return set(version.contributors) | {version.submitted_by}
 
 
 def _refused(db, version: RulesetVersion, actor: Actor, error: Exception) -> Exception:

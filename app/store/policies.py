@@ -36,6 +36,10 @@ from app.store.errors import LogUnavailable, PolicyNotFound, WrongStatus
 
 # Versions a caller may pin, and that every worker holds compiled.
 SERVABLE = ("approved", "published")
+# The statuses each lifecycle step starts from: the steps check it (``expect``), and a
+# caller asks it (``allowed``) before offering a step.
+STEPS = {"edit": ("draft",), "submit": ("draft",), "approve": ("submitted",), "reject": ("submitted",),
+         "publish": ("approved", "published"), "retire": ("draft", "submitted", "approved", "published")}
 
 
 # ---------------------------------------------------------------- records
@@ -86,6 +90,11 @@ class RulesetVersion:
     @property
     def target(self) -> str:
         return f"ruleset:{self.ruleset_id}@{self.version}"
+
+    @property
+    def revision(self) -> str:
+        """Changes with every save of a draft: an editor sends back the one it started from."""
+        return self.updated_at or self.created_at
 
     def summary(self) -> dict:
         out = {k: v for k, v in self.__dict__.items() if k not in ("document", "scenarios")}
@@ -283,6 +292,11 @@ def step(db: sqlite_utils.Database, before: RulesetVersion) -> Iterator[RulesetV
         raise LogUnavailable("The database is unavailable; nothing was changed.") from exc
 
 
+def allowed(version: RulesetVersion, step: str) -> bool:
+    """Whether the version's status allows this lifecycle step (see STEPS)."""
+    return version.status in STEPS[step]
+
+
 def expect(version: RulesetVersion, statuses, verb: str) -> RulesetVersion:
     statuses = (statuses,) if isinstance(statuses, str) else tuple(statuses)
     if version.status not in statuses:
@@ -303,7 +317,7 @@ def set_status(db, version: RulesetVersion, status: str, **columns) -> None:
 
 def reject(db: sqlite_utils.Database, ruleset_id: str, number: int, actor: Actor, reason: str) -> RulesetVersion:
     """Send a submitted version back, for good: a fix is a new draft."""
-    before = expect(get_version(db, ruleset_id, number), "submitted", "reject")
+    before = expect(get_version(db, ruleset_id, number), STEPS["reject"], "reject")
     at = times.iso(times.now())
     with step(db, before):
         set_status(db, before, "rejected", rejected_by=actor.person, rejected_at=at,

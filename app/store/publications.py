@@ -19,7 +19,7 @@ from app.store import times
 from app.store.audit import Actor, record_event
 from app.store.db import immediate
 from app.store.errors import InvalidRequest, LogUnavailable, WrongStatus
-from app.store.policies import RulesetVersion, expect, get_version, set_status, step, touch
+from app.store.policies import STEPS, RulesetVersion, expect, get_version, set_status, step, touch
 
 KINDS = ("publish", "schedule", "rollback")
 
@@ -97,10 +97,10 @@ def publish(db: sqlite_utils.Database, ruleset_id: str, number: int, actor: Acto
     if effective_at is not None and effective_at <= now:
         raise InvalidRequest("effective_at is not in the future; leave it out to publish now.",
                              [{"path": "effective_at", "message": "Must be later than now."}])
-    version = expect(get_version(db, ruleset_id, number), ("approved", "published"), "publish")
+    version = expect(get_version(db, ruleset_id, number), STEPS["publish"], "publish")
     try:
         with immediate(db):
-            version = expect(get_version(db, ruleset_id, number), ("approved", "published"), "publish")
+            version = expect(get_version(db, ruleset_id, number), STEPS["publish"], "publish")
             moment = effective_at or times.now()
             before = in_effect(list_publications(db, ruleset_id), moment)
             if effective_at is None and before is not None and before.version == number:
@@ -142,7 +142,7 @@ def rollback(db: sqlite_utils.Database, ruleset_id: str, actor: Actor, to_versio
 def retire(db: sqlite_utils.Database, ruleset_id: str, number: int, actor: Actor) -> RulesetVersion:
     """Take a version out of use: it can no longer be published, pinned or rolled back
     to. The version in effect, or one scheduled to take effect, cannot be retired."""
-    before = expect(get_version(db, ruleset_id, number), ("draft", "submitted", "approved", "published"), "retire")
+    before = expect(get_version(db, ruleset_id, number), STEPS["retire"], "retire")
     at = times.iso(times.now())
     with step(db, before):
         history = list_publications(db, ruleset_id)

@@ -1,24 +1,16 @@
-"""The policy-staff journeys as steps a person takes in the browser, shared by the
-end-to-end test and the README's screenshots (bin/screenshots)."""
+"""The README's console screenshots: the policy-staff journeys of tests/console/steps.py
+walked on a fresh server, photographed on the way (used by bin/screenshots)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from playwright.sync_api import expect
+from tests.console import steps
 
 VIEWPORT = {"width": 1360, "height": 900}
 
 
-def sign_in(page, key: str, next_path: str = "/console/rulesets"):
-    page.goto(next_path)
-    page.get_by_label("API key").fill(key)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator(".who .person")).to_be_visible()
-    return page
-
-
-def screenshots(browser, url: str, keys: dict, out: Path) -> list[Path]:
+def screenshots(browser, url: str, keys: dict, out: Path, decide=None) -> list[Path]:
     shots: list[Path] = []
 
     def shot(page, name: str, full: bool = False) -> None:
@@ -26,21 +18,31 @@ def screenshots(browser, url: str, keys: dict, out: Path) -> list[Path]:
         page.screenshot(path=str(path), full_page=full)
         shots.append(path)
 
-    context = browser.new_context(base_url=url, viewport=VIEWPORT)
-    page = context.new_page()
-    page.goto("/console/sign-in")
-    shot(page, "sign-in")
-    sign_in(page, keys["alice"])
-    shot(page, "rulesets")
-    page.get_by_role("link", name="retail_card", exact=True).click()
-    shot(page, "ruleset")
-    page.get_by_role("button", name="Start a draft").click()
-    editor = page.locator("textarea#document")
-    text = editor.input_value().replace("card.utilization > 0.80", "card.utilisation > 0.80", 1)
-    editor.fill(text)
-    page.get_by_role("button", name="Check").click()
-    expect(page.locator("#problems .error")).to_be_visible()
-    page.locator("#problems a.line").first.click()
-    shot(page, "edit-check")
-    context.close()
+    contexts = []
+
+    def page_for(key):
+        context = browser.new_context(base_url=url, viewport=VIEWPORT)
+        contexts.append(context)
+        return steps.sign_in(context.new_page(), key)
+
+    try:
+        first = browser.new_context(base_url=url, viewport=VIEWPORT)
+        contexts.append(first)
+        page = first.new_page()
+        page.goto("/console/sign-in")
+        shot(page, "sign-in")
+        alice = page_for(keys["alice"])
+        version = steps.start_draft(alice, shot)
+        steps.edit_with_a_mistake_then_fix(alice, 35, shot)
+        steps.run_scenarios(alice, shot)
+        steps.fix_scenario(alice, 35)
+        steps.compare_with_in_effect(alice, version, shot)
+        steps.try_snapshot(alice, version, shot)
+        steps.simulate_on_the_log(alice, version, shot)
+        steps.submit(alice, version, "ACT-010 cuts 35% from May (RCP-2026 5.1 revised)")
+        bob = page_for(keys["bob"])
+        steps.approve_and_publish(bob, version, shot)
+    finally:
+        for context in contexts:
+            context.close()
     return shots

@@ -89,16 +89,40 @@ def _load_session():
     return None
 
 
+# The console's pages: its own stylesheet and script only, forms posted to itself.
+CONSOLE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+               "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+
+
 def _no_store(response):
-    response.headers["Cache-Control"] = "no-store"
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    # Pages hold policies and customers' data: no cache keeps them. (The app adds the
+    # other security headers to every response.)
+    if request.endpoint != "console.static":
+        response.headers["Cache-Control"] = "no-store"
+    response.headers.setdefault("Content-Security-Policy", CONSOLE_CSP)
     return response
+
+
+# The navigation, by task: (group, [(label, endpoint, name, action the key needs)]).
+# Each group's pages are listed for a key that may take their action.
+NAVIGATION = [
+    ("Policy", [("Rulesets in force", "console.rulesets", "rulesets", "read")]),
+]
+
+
+def navigation(roles) -> list:
+    out = []
+    for group, items in NAVIGATION:
+        shown = [(label, endpoint, name) for label, endpoint, name, action in items if access.may(action, roles)]
+        if shown:
+            out.append((group, shown))
+    return out
 
 
 def _context() -> dict:
     key = g.get("api_key")
     return {"key": key if g.get("console_session") else None,
+            "navigation": navigation(key.roles) if g.get("console_session") else [],
             "csrf_token": g.console_session.csrf_token if g.get("console_session") else "",
             "may": (lambda action: access.may(action, key.roles)) if g.get("console_session") else (lambda a: False)}
 

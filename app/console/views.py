@@ -5,13 +5,16 @@ what they answer; none of them checks a lifecycle rule itself."""
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import json
+import re
 import threading
 import time
 from collections import OrderedDict
 from decimal import Decimal
 
 import yaml
+from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException
 from flask import (Response, abort, current_app, g, jsonify, redirect, render_template, request,
                    url_for)
@@ -482,8 +485,51 @@ def compare(ruleset_id):
     old = policies.get_version(db, ruleset_id, base)
     new = policies.get_version(db, ruleset_id, head)
     changes = diff_rulesets(old.document, new.document)
+    rules = [{"id": c["rule"], "title": c["title"], "fields": _side_by_side(old_rules.get(c["rule"], {}),
+                                                                           new_rules.get(c["rule"], {}))}
+             for c in changes["changed"]
+             for old_rules, new_rules in [(_rules_of(old.document), _rules_of(new.document))]]
     return render_template("console/compare.html", ruleset_id=ruleset_id, numbers=numbers, old=old, new=new,
-                           changes=changes, dump=_short_yaml)
+                           changes=changes, rules=rules, dump=_short_yaml, inline_diff=inline_diff)
+
+
+def _rules_of(document: dict) -> dict:
+    return {r["id"]: r for r in document.get("rules") or [] if isinstance(r, dict) and "id" in r}
+
+
+# A changed rule is shown whole: these fields of it, old and new, the changed ones marked.
+_SHOWN = ("when", "level", "review", "actions", "signals", "priority", "clause", "title", "reason", "description")
+
+
+def _side_by_side(old: dict, new: dict) -> list[dict]:
+    rows = []
+    for key in _SHOWN:
+        if key not in old and key not in new:
+            continue
+        before, after = _short_yaml(old.get(key)), _short_yaml(new.get(key))
+        rows.append({"field": key, "changed": " ".join(before.split()) != " ".join(after.split()),
+                     "before": before, "after": after})
+    return rows
+
+
+_TOKENS = re.compile(r"\w+|[^\w\s]|\s+")
+
+
+def inline_diff(before: str, after: str) -> tuple[Markup, Markup]:
+    """The two texts with the words that differ marked (<del> in the old, <ins> in the new)."""
+    a, b = _TOKENS.findall(before), _TOKENS.findall(after)
+    old, new = [], []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        left, right = escape("".join(a[i1:i2])), escape("".join(b[j1:j2]))
+        if op == "equal":
+            old.append(left)
+            new.append(right)
+            continue
+        if a[i1:i2]:
+            old.append(Markup("<del>") + left + Markup("</del>"))
+        if b[j1:j2]:
+            new.append(Markup("<ins>") + right + Markup("</ins>"))
+    return Markup("").join(old), Markup("").join(new)
 
 
 def _short_yaml(value) -> str:
@@ -688,4 +734,7 @@ def simulation_report(simulation_id):
     sim = simulation_store.get(_db(), simulation_id)
     if sim.status != "done" or sim.report is None:
         return redirect(url_for("console.simulation", simulation_id=simulation_id))
-    return Response(render_html(simulation_api.report_from_dict(sim.report)), mimetype="text/html")
+    from app.api.headers import PAGE_CSP
+
+    return Response(render_html(simulation_api.report_from_dict(sim.report)), mimetype="text/html",
+                    headers={"Content-Security-Policy": PAGE_CSP})

@@ -61,7 +61,12 @@ def new_page(browser, console_server):
         context = browser.new_context(base_url=console_server.url, **options)
         context.set_default_timeout(15000)
         contexts.append(context)
-        return context.new_page()
+        page = context.new_page()
+        # what the browser refused or failed to run (a content policy violation, a script error)
+        page.console_errors = []
+        page.on("console", lambda message: message.type == "error" and page.console_errors.append(message.text))
+        page.on("pageerror", lambda error: page.console_errors.append(str(error)))
+        return page
 
     yield make
     for context in contexts:

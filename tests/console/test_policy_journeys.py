@@ -61,9 +61,14 @@ def test_a_change_from_draft_to_in_effect_by_two_people(new_page, console_server
     # 5: the diff names exactly the rule that changed, old and new side by side
     steps.compare_with_in_effect(alice, version)
     expect(alice.locator("#diff-summary")).to_have_text("1 changed, 0 added, 0 removed")
-    changed = alice.locator("#changed-ACT-010")
-    expect(changed.locator("del")).to_contain_text("percent: 30")
-    expect(changed.locator("ins")).to_contain_text("percent: 35")
+    actions = alice.locator("#changed-ACT-010 tr.differs", has=alice.locator("th", has_text="actions"))
+    expect(actions.locator("td").nth(0)).to_contain_text("reduce_limit: {percent: 30}")
+    expect(actions.locator("td").nth(0).locator("del")).to_have_text("30")
+    expect(actions.locator("td").nth(1).locator("ins")).to_have_text("35")
+    # the rest of the rule is shown beside it, unmarked
+    when = alice.locator("#changed-ACT-010 tr", has=alice.locator("th", has_text="when"))
+    expect(when).not_to_have_class("differs")
+    expect(when.locator("td").nth(1)).to_contain_text("card.utilization > 0.80")
 
     # 6: the simulation over the log: the delinquent customers' cut changes
     steps.simulate_on_the_log(alice, version)
@@ -127,3 +132,5 @@ def test_a_change_from_draft_to_in_effect_by_two_people(new_page, console_server
         ("alice.author", "version.create"), ("alice.author", "version.edit"), ("alice.author", "version.edit"),
         ("alice.author", "version.submit"), ("bob.approver", "version.approve")]
     assert any(e["action"] == "version.approve_refused" and e["actor"] == "alice.author" for e in events)
+    # every page loaded its stylesheet and script under the console's content policy
+    assert alice.console_errors == [] and bob.console_errors == []

@@ -117,7 +117,7 @@ def test_a_rejection_carries_its_reason_into_the_history(new_page, console_serve
     bob = steps.sign_in(new_page(), console_server.keys["bob"])
     bob.goto(f"/console/rulesets/retail_card/versions/{version}")
     bob.get_by_role("button", name="Reject").click()
-    expect(bob.locator("#review .error")).to_contain_text("Say why")
+    expect(bob.locator("#review .error")).to_contain_text("reason")
     bob.get_by_label("Reason to reject").fill("Nothing changed against version 1.")
     bob.get_by_role("button", name="Reject").click()
     expect(bob.locator("h1 .badge-rejected")).to_be_visible()

@@ -10,7 +10,7 @@ export MALLOC_TRIM_THRESHOLD_ ?= 268435456
 # Playwright (the console's browser tests) uses Debian's chromium, never a download.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: run test migrate validate bench demo clean-db screenshots
+.PHONY: run test migrate validate bench demo clean-db screenshots console-timing
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,3 +60,7 @@ demo: $(VENV)/.demo-installed
 # The README's console screenshots (docs/console/*.png), from a live server.
 screenshots: $(VENV)/.dev-installed $(CHROMIUM)
 	$(BIN)/python bin/screenshots
+
+# Every console page's response time on a live server (the figures in the README).
+console-timing: $(VENV)/.dev-installed
+	$(BIN)/python bench/console.py

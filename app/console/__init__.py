@@ -30,9 +30,9 @@ _OPEN = {"console.sign_in", "console.static"}
 
 
 def _db():
-    from app.api.database import get_log
+    from app.api.database import get_db
 
-    return get_log()
+    return get_db()
 
 
 def set_cookie(response, name: str, value: str, max_age: int | None = None) -> None:

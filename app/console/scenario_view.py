@@ -1,16 +1,16 @@
-"""A version's scenario tests, run as submission and approval run them, and for each
-the outcome beside what the scenario expected."""
+"""A version's scenario tests, run as submission and approval run them (through the one
+decision path, as trials), and for a failure the outcome beside what it expected."""
 
 from __future__ import annotations
 
 from app.engine import EngineError
 from app.engine.scenarios import build_snapshot
-from app.store import policies
+from app.service import policies
 
 
 def _got(ruleset, scenario: dict, bases: dict) -> dict | None:
     try:
-        ev = ruleset.evaluate(build_snapshot(scenario, bases), explain="summary")
+        ev = policies.trial(ruleset, build_snapshot(scenario, bases)).evaluation
     except (EngineError, KeyError, IndexError, TypeError, ValueError):
         return None
     return {"level": ev.level, "review": ev.review_frequency, "actions": list(ev.action_names),

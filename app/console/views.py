@@ -1,6 +1,7 @@
-"""The console's pages. Each view reads or changes policies through the same functions
-the API's views call (app/api/governance.py, rulesets.py, simulations.py) and shows
-what they answer; none of them checks a lifecycle rule itself."""
+"""The console's pages. Each view reads or changes policies through the policy service
+(app/service/policies.py), the functions the API's views call, and shows what they
+answer; none of them checks a lifecycle rule itself. A trial decision is the one
+decision path's, with nothing logged."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ from app.console import snapshot_form, yamlmap
 from app.engine import EngineError, RulesetInvalid
 from app.engine.diff import diff_rulesets
 from app.portfolio.report_html import grouped_bars, move_matrix, render_html
-from app.store import StoreError, keys as key_store, policies, publications, sessions, times
+from app.service import policies
+from app.store import StoreError, keys as key_store, sessions, times
 from app.store import simulations as simulation_store
 from app.store.audit import list_events
 from app.store.errors import InvalidRequest
@@ -49,9 +51,9 @@ DONE = {
 
 
 def _db():
-    from app.api.database import get_log
+    from app.api.database import get_db
 
-    return get_log()
+    return get_db()
 
 
 def _roles():
@@ -99,9 +101,9 @@ def register_error_handlers(blueprint) -> None:
     @blueprint.errorhandler(StoreError)
     def store_error(exc):
         if exc.status >= 500:
-            from app.api.database import drop_log
+            from app.api.database import drop_db
 
-            drop_log()
+            drop_db()
             current_app.logger.error("console: store error", exc_info=exc)
             message = "The database is unavailable right now; nothing was changed. Try again in a moment."
         else:
@@ -178,7 +180,7 @@ def shown_status(version, history, now: str) -> str:
 
 def _histories(db) -> dict[str, list]:
     out: dict[str, list] = {}
-    for p in publications.list_publications(db):
+    for p in policies.list_publications(db):
         out.setdefault(p.ruleset_id, []).append(p)
     return out
 
@@ -196,7 +198,7 @@ def rulesets():
         row["versions"].append(v)
     for rid, row in rows.items():
         history = histories.get(rid, [])
-        current = publications.in_effect(history, now)
+        current = policies.in_effect(history, now)
         by_number = {v.version: v for v in row["versions"]}
         row["in_effect"] = by_number.get(current.version) if current else None
         row["publication"] = current
@@ -212,8 +214,8 @@ def _ruleset_page(ruleset_id: str, *, status: int = 200, **extra):
     if not versions:
         abort(404)
     now = times.iso(times.now())
-    history = publications.list_publications(db, ruleset_id)
-    current = publications.in_effect(history, now)
+    history = policies.list_publications(db, ruleset_id)
+    current = policies.in_effect(history, now)
     published = {}
     for p in history:
         published.setdefault(p.version, []).append(p)
@@ -366,8 +368,8 @@ def _version_page(ruleset_id, version, *, errors=None, status=200):
     db = _db()
     stored = policies.get_version(db, ruleset_id, version)
     now = times.iso(times.now())
-    history = publications.list_publications(db, ruleset_id)
-    current = publications.in_effect(history, now)
+    history = policies.list_publications(db, ruleset_id)
+    current = policies.in_effect(history, now)
     events = list_events(db, target=stored.target, limit=200).events
     versions = policies.list_versions(db, ruleset_id)
     return render_template(
@@ -447,7 +449,7 @@ def publish(ruleset_id, version):
             if effective_at is None:
                 raise InvalidRequest("Give the time it takes effect.",
                                      [{"path": "effective_at", "message": "Required to schedule."}])
-        publications.publish(db, ruleset_id, version, g.actor, effective_at)
+        policies.publish(db, ruleset_id, version, g.actor, effective_at)
 
     return _step(ruleset_id, version, "publish", run, "scheduled" if scheduled else "published")
 
@@ -464,7 +466,7 @@ def rollback(ruleset_id):
     raw = request.form.get("to_version", "").strip()
     try:
         body = _api_body(RollbackRequestSchema, {"to_version": int(raw)} if raw.isdigit() else {})
-        publication = publications.rollback(_db(), ruleset_id, g.actor, body.get("to_version"))
+        publication = policies.rollback(_db(), ruleset_id, g.actor, body.get("to_version"))
     except StoreError as exc:
         if exc.status >= 500:
             raise
@@ -484,7 +486,7 @@ def compare(ruleset_id):
     if not versions:
         abort(404)
     numbers = [v.version for v in versions]
-    current = publications.in_effect(publications.list_publications(db, ruleset_id), times.now())
+    current = policies.in_effect(policies.list_publications(db, ruleset_id), times.now())
 
     def number(name, default):
         raw = request.args.get(name, "")
@@ -591,25 +593,11 @@ def scenarios(ruleset_id, version):
     return render_template("console/scenarios.html", version=stored, results=results)
 
 
-class _OneVersion:
-    """The decision path asks a library for the ruleset; a trial hands it the one version tried."""
-
-    def __init__(self, ruleset):
-        self._ruleset = ruleset
-
-    def ruleset(self, ruleset_id, version=None, at=None):
-        return self._ruleset
-
-
-def trial_decision(ruleset, customer_id: str, snapshot: dict) -> dict:
-    """Decide on a snapshot through the one decision path, with nothing logged and no
-    task opened: the decision is built and never recorded."""
-    from app.api import decisions
-
-    item = {"ruleset_id": ruleset.id, "ruleset_version": ruleset.version, "customer_id": customer_id,
-            "snapshot": snapshot, "explain": "full"}
-    decision = decisions._decide(item, time.perf_counter(), _OneVersion(ruleset))
-    return json.loads(decision.response, parse_float=Decimal)
+def trial_decision(ruleset, snapshot: dict) -> dict:
+    """Decide on a snapshot through the one decision path as a trial: nothing is
+    logged and no task is opened. The answer as a logged decision would read."""
+    decided = policies.trial(ruleset, snapshot, "full", masker=current_app.extensions.get("vigil.masker"))
+    return json.loads(decided.row.response, parse_float=Decimal)
 
 
 @bp.route("/rulesets/<ruleset_id>/versions/<int:version>/try", methods=["GET", "POST"])
@@ -636,9 +624,7 @@ def try_snapshot(ruleset_id, version):
             else:
                 values = {k: v for k, v in request.form.items() if k.startswith("f:")}
                 snapshot = snapshot_form.snapshot_from_form(contract, values)
-            customer = str((snapshot.get("customer") or {}).get("id") or "trial")[:200] \
-                if isinstance(snapshot.get("customer"), dict) else "trial"
-            result = trial_decision(compiled(db, stored), customer, snapshot)
+            result = trial_decision(compiled(db, stored), snapshot)
         except snapshot_form.FormProblem as exc:
             field_errors[exc.field] = exc.message
         except EngineError as exc:
@@ -677,11 +663,11 @@ def simulate(ruleset_id, version):
         if form["source"] == "file":
             snapshots = _uploaded_snapshots(errors)
         else:
-            from app.portfolio import history
+            from app.portfolio import log_time
 
             for name in ("from", "until"):
                 try:
-                    history.log_time(form[name])
+                    log_time(form[name])
                 except ValueError as exc:
                     errors[name] = str(exc)
             since, until = form["from"], form["until"]
@@ -696,7 +682,7 @@ def simulate(ruleset_id, version):
             else:
                 return redirect(url_for("console.simulation", simulation_id=simulation.id))
     versions = policies.list_versions(db, ruleset_id)
-    current = publications.in_effect(publications.list_publications(db, ruleset_id), times.now())
+    current = policies.in_effect(policies.list_publications(db, ruleset_id), times.now())
     return render_template("console/simulate.html", version=stored, form=form, errors=errors,
                            baselines=[v.version for v in versions if v.version != version],
                            current=current), (422 if errors else 200)

@@ -6,7 +6,7 @@ import pytest
 
 from app.console import yamlmap
 from app.engine import RulesetInvalid
-from app.store import policies
+from app.service import policies
 from tests.console.steps import replace_after
 from tests.policies import RETAIL
 

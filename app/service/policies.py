@@ -49,13 +49,17 @@ from app.store.publications import rollback  # noqa: F401
 
 # ---------------------------------------------------------------- documents
 
+# libyaml's parser when PyYAML has it: the same data (the shipped files are checked equal
+# in a test), 40x faster than the pure-Python one, which took 90 ms for retail_card.
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 def parse_document(value, source: str) -> dict:
     """A document given as a mapping or as YAML text, as the plain JSON data it is
     stored as (YAML dates become ISO strings), or RulesetInvalid."""
     if isinstance(value, str):
         try:
-            value = yaml.safe_load(value)
+            value = yaml.load(value, Loader=YAML_LOADER)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             raise RulesetInvalid([Problem(source, f"not valid YAML: {getattr(exc, 'problem', None) or exc}",

@@ -51,3 +51,13 @@ def test_a_document_level_path_is_placed_on_its_key():
     text = "id: x\nlevels:\n  green: {review: annual}\n  orange: {review: weekly}\n"
     [placed] = yamlmap.locate(text, [{"path": "levels.orange", "message": "unknown review frequency"}])
     assert placed["line"] == 4
+
+
+def test_the_fast_yaml_parser_reads_every_shipped_file_as_the_safe_one_does():
+    import yaml
+
+    from tests.conftest import ROOT
+
+    for path in sorted((ROOT / "rulesets").glob("*.yaml")) + sorted((ROOT / "schemas").glob("*.yaml")):
+        text = path.read_text()
+        assert yaml.load(text, Loader=policies.YAML_LOADER) == yaml.safe_load(text), path

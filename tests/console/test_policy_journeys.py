@@ -50,9 +50,11 @@ def test_a_change_from_draft_to_in_effect_by_two_people(new_page, console_server
     assert outcome["failed"] == 1 and outcome["passed"] > 20
     failed = alice.locator("#scenario-results tr.fail")
     expect(failed).to_contain_text("DOMAIN example")
-    params_row = failed.locator("tr", has=alice.locator("th", has_text="params"))
-    expect(params_row.locator("td").nth(0)).to_contain_text("30")
-    expect(params_row.locator("td").nth(1)).to_contain_text("35")
+    params_row = failed.locator("tr.differs", has=alice.locator("th", has_text="params"))
+    expect(params_row.locator("td").nth(0)).to_contain_text("reduce_limit percent 30")
+    expect(params_row.locator("td").nth(1)).to_contain_text("reduce_limit percent 35")
+    level_row = failed.locator("tr", has=alice.locator("th", has_text="level"))
+    expect(level_row).not_to_have_class("differs")  # the same level: only what differs is marked
     steps.fix_scenario(alice, percent=35)
     alice.goto(f"/console/rulesets/retail_card/versions/{version}/scenarios")
     alice.get_by_role("button", name="Run the scenarios").click()

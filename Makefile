@@ -7,8 +7,10 @@ export VIGIL_BIND ?= 127.0.0.1:8000
 # the rules engine allocates and frees a lot per evaluation.
 export MALLOC_MMAP_THRESHOLD_ ?= 268435456
 export MALLOC_TRIM_THRESHOLD_ ?= 268435456
+# Playwright (the console's browser tests) uses Debian's chromium, never a download.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: run test migrate validate bench demo clean-db
+.PHONY: run test migrate validate bench demo clean-db screenshots console-timing
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +38,13 @@ run: migrate
 	$(BIN)/flask --app wsgi keys list
 	exec $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
-test: $(VENV)/.dev-installed $(VENV)/.demo-installed
+# The console's browser tests drive Debian's chromium through Playwright (never
+# Playwright's own browser download): installed with apt-get when missing (as root).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+test: $(VENV)/.dev-installed $(VENV)/.demo-installed $(CHROMIUM)
 	$(BIN)/python -m pytest
 
 validate: $(VENV)/.runtime-installed
@@ -48,3 +56,11 @@ bench: $(VENV)/.dev-installed
 # Review the Lending Club portfolio and simulate a policy change on it (docs/portfolio.md).
 demo: $(VENV)/.demo-installed
 	bin/demo
+
+# The README's console screenshots (docs/console/*.png), from a live server.
+screenshots: $(VENV)/.dev-installed $(CHROMIUM)
+	$(BIN)/python bin/screenshots
+
+# Every console page's response time on a live server (the figures in the README).
+console-timing: $(VENV)/.dev-installed
+	$(BIN)/python bench/console.py

@@ -24,7 +24,7 @@ def _load_library(app: Flask) -> None:
     compile stop a gunicorn worker from starting (VIGIL_REQUIRE_RULESETS)."""
     from app import store
     from app.engine import RulesetInvalid
-    from app.store import serving
+    from app.service import served
 
     app.extensions["vigil.library"] = None
     app.extensions["vigil.library_problems"] = []
@@ -34,7 +34,7 @@ def _load_library(app: Flask) -> None:
         log.warning("the database cannot be opened; no policies are loaded yet")
         return
     try:
-        library = serving.load(db)
+        library = served.load(db)
     except RulesetInvalid as exc:
         problems = exc.details()
         app.extensions["vigil.library_problems"] = problems
@@ -60,10 +60,12 @@ def create_app(config: dict | None = None) -> Flask:
 
     # app/logging.py shadows the standard module's name inside this package.
     import app.logging as vigil_logging
-    from app import api, cli
+    from app import api, cli, console, service
 
     vigil_logging.init_app(app)
+    service.init_app(app)
     _load_library(app)
     api.init_app(app)
+    console.init_app(app)
     cli.init_app(app)
     return app

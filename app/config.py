@@ -49,9 +49,14 @@ DEFAULTS: dict[str, object] = {
     "VIGIL_DASK_TLS_KEY": "",
     # How long to try reaching the scheduler before saying it cannot be reached.
     "VIGIL_DASK_CONNECT_TIMEOUT": 10.0,
+    # The web console (/console): a session ends after this many seconds without a
+    # request, and this many seconds after sign-in whatever happens.
+    "VIGIL_CONSOLE_IDLE_SECONDS": 1800,
+    "VIGIL_CONSOLE_SESSION_SECONDS": 8 * 3600,
 }
 
-_INTS = {"VIGIL_BATCH_LIMIT", "MAX_CONTENT_LENGTH", "VIGIL_SQLITE_BUSY_TIMEOUT_MS", "VIGIL_RETENTION_DAYS"}
+_INTS = {"VIGIL_BATCH_LIMIT", "MAX_CONTENT_LENGTH", "VIGIL_SQLITE_BUSY_TIMEOUT_MS", "VIGIL_RETENTION_DAYS",
+         "VIGIL_CONSOLE_IDLE_SECONDS", "VIGIL_CONSOLE_SESSION_SECONDS"}
 _FLOATS = {"VIGIL_POLICY_CHECK_SECONDS", "VIGIL_DASK_CONNECT_TIMEOUT"}
 _BOOLS = {"VIGIL_REQUIRE_RULESETS", "VIGIL_MASK_PERSONAL"}
 _PATHS = {"VIGIL_DATABASE", "VIGIL_RULESETS_DIR", "VIGIL_SCHEMAS_DIR"}
@@ -96,6 +101,9 @@ def load_config(overrides: dict | None = None, environ: dict | None = None) -> d
         raise ConfigError("VIGIL_POLICY_CHECK_SECONDS must be between 0 and 5")
     if int(config["VIGIL_BATCH_LIMIT"]) < 1:
         raise ConfigError("VIGIL_BATCH_LIMIT must be at least 1")
+    for key in ("VIGIL_CONSOLE_IDLE_SECONDS", "VIGIL_CONSOLE_SESSION_SECONDS"):
+        if int(config[key]) < 1:
+            raise ConfigError(f"{key} must be at least 1")
     if int(config["VIGIL_RETENTION_DAYS"]) < 1:
         raise ConfigError("VIGIL_RETENTION_DAYS must be at least 1")
     if config["VIGIL_MASK_PERSONAL"] and len(str(config["VIGIL_MASK_KEY"]).encode()) < 16:

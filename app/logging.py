@@ -4,10 +4,11 @@ being handled carry its request_id; decision lines carry the decision_id."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import sys
 import traceback
+
+from app.core import codec
 
 # LogRecord attributes that are not extras passed by the caller.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
@@ -29,7 +30,7 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             # Stack traces go to the operator's log, never to a caller.
             line["exception"] = "".join(traceback.format_exception(*record.exc_info)).rstrip()
-        return json.dumps(line, default=str, ensure_ascii=False)
+        return codec.dumps_any(line)
 
 
 class RequestContext(logging.Filter):

@@ -62,7 +62,7 @@ def workload() -> list[bytes]:
     """Two customers in turn: the README's delinquent one and a clean one."""
     delinquent = {k: v for k, v in DECISION_REQUEST.items() if k != "client_request_id"}
     clean = json.loads(json.dumps(delinquent))
-    clean["customer_id"] = "C-200002"
+    clean["customer_id"] = clean["snapshot"]["customer"]["id"] = "C-200002"
     clean["snapshot"]["card"].update({"balance": "6000.00", "utilization": "0.3000"})
     clean["snapshot"]["credit_report"]["other_banks"].update(
         {"overdue_accounts_6m": 0, "overdue_accounts_12m": 0, "overdue_accounts_24m": 0, "worst_dpd": 0})

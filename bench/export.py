@@ -39,7 +39,7 @@ START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 
 def _template() -> dict:
     """One real decision's columns, made by the engine on the README's example."""
-    from app.api.decisions import _dumps
+    from app.core.codec import dumps as _dumps
     from app.engine import load_library
     from tests.conftest import DELINQUENT_SNAPSHOT
 

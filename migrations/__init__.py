@@ -5,6 +5,8 @@ one. Apply with `flask --app wsgi db migrate` (the run command and the container
 entrypoint do it before gunicorn starts; workers never migrate).
 """
 
+import hashlib
+
 from sqlite_utils.migrations import Migrations
 
 MIGRATIONS = Migrations("vigil")
@@ -247,13 +249,55 @@ def m005_audit_events(db):
         )
 
 
+class _Chain1:
+    """The decision chain's hash format vigil.decision.v1 as m006 wrote it, frozen here
+    so that no later change to the live chain code can change what m006 did."""
+
+    FORMAT = b"vigil.decision.v1"
+    GENESIS = hashlib.sha256(b"vigil decision log genesis v1").hexdigest()
+    KEPT = ("id", "decided_at", "ruleset_id", "ruleset_version", "ruleset_hash", "level", "review_frequency",
+            "masked")
+    PURGED = ("customer_id", "client_request_id", "request_hash", "snapshot", "result", "trail", "response")
+
+    @staticmethod
+    def _field(value) -> bytes:
+        if value is None:
+            return b"n;"
+        if isinstance(value, int):
+            return b"i" + str(value).encode() + b";"
+        if isinstance(value, float):
+            return b"f" + repr(value).encode() + b";"
+        if isinstance(value, str):
+            value = value.encode("utf-8", "surrogatepass")
+        data = bytes(value)
+        return b"s" + str(len(data)).encode() + b":" + data + b";"
+
+    @classmethod
+    def _digest(cls, values) -> str:
+        h = hashlib.sha256(cls.FORMAT)
+        for value in values:
+            h.update(cls._field(value))
+        return h.hexdigest()
+
+    @classmethod
+    def record_hash(cls, row: dict) -> str:
+        kept = cls._digest(row[c] for c in cls.KEPT)
+        purged = cls._digest(row[c] for c in cls.PURGED)
+        return hashlib.sha256(cls.FORMAT + b"|" + kept.encode() + b"|" + purged.encode()).hexdigest()
+
+    @staticmethod
+    def chain_hash(previous: str, content: str, seq: int) -> str:
+        return hashlib.sha256(f"{previous}|{content}|{int(seq)}".encode()).hexdigest()
+
+
 @MIGRATIONS()
 def m006_decision_chain(db):
     # The log becomes a hash chain (app/store/chain.py): each record's content hash and
     # chain hash, and the two columns a purge sets. The table is rebuilt because the
     # columns a purge removes must become nullable; existing records are chained here,
-    # in seq order. A CHECK keeps every record that is not purged whole.
-    from app.store import chain
+    # in seq order. A CHECK keeps every record that is not purged whole. The hashes
+    # are made by _Chain1 below, this migration's own frozen copy of the format.
+    chain = _Chain1
 
     db.execute(
         """
@@ -415,3 +459,50 @@ def m009_simulations(db):
         """
     )
     db.execute("CREATE INDEX simulations_created ON simulations (created_at)")
+
+
+@MIGRATIONS()
+def m010_decision_semantics(db):
+    # Each decision records the version of the engine's evaluation semantics it was
+    # made under, so that a replay under other semantics says so instead of reporting a
+    # changed decision. It is part of the kept half of the content hash when present;
+    # the records logged before have none and keep their hashes. The append-only
+    # trigger is made again to cover the new column.
+    db.execute("ALTER TABLE decisions ADD COLUMN semantics_version INTEGER")
+    db.execute("DROP TRIGGER decisions_only_purged")
+    db.execute(
+        """
+        CREATE TRIGGER decisions_only_purged BEFORE UPDATE ON decisions
+        WHEN NOT (OLD.purged_at IS NULL AND NEW.purged_at IS NOT NULL AND NEW.purged_digest IS NOT NULL
+            AND NEW.seq IS OLD.seq AND NEW.id IS OLD.id AND NEW.decided_at IS OLD.decided_at
+            AND NEW.ruleset_id IS OLD.ruleset_id AND NEW.ruleset_version IS OLD.ruleset_version
+            AND NEW.ruleset_hash IS OLD.ruleset_hash AND NEW.level IS OLD.level
+            AND NEW.review_frequency IS OLD.review_frequency AND NEW.masked IS OLD.masked
+            AND NEW.semantics_version IS OLD.semantics_version
+            AND NEW.content_hash IS OLD.content_hash AND NEW.chain_hash IS OLD.chain_hash
+            AND NEW.customer_id IS NULL AND NEW.client_request_id IS NULL AND NEW.request_hash IS NULL
+            AND NEW.snapshot IS NULL AND NEW.result IS NULL AND NEW.trail IS NULL AND NEW.response IS NULL)
+        BEGIN SELECT RAISE(ABORT, 'the decision log is append-only; a record can only be purged'); END
+        """
+    )
+
+
+@MIGRATIONS()
+def m011_console_sessions(db):
+    # Signed-in console sessions. Only a hash of the session token is kept, so a copy
+    # of the database cannot be used to sign in. A session acts as its API key: the
+    # key's roles and revocation are read on every request, not copied here.
+    db.execute(
+        """
+        CREATE TABLE console_sessions (
+            token_hash TEXT PRIMARY KEY,
+            key_id TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            csrf_token TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            last_seen_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX console_sessions_expiry ON console_sessions (expires_at)")

@@ -37,9 +37,17 @@ def clean_snapshot(customer_id: str = "C-100002") -> dict:
 
 
 def decision_request(snapshot: dict | None = None, **fields) -> dict:
+    """A POST /v1/decisions body; a customer_id given names the snapshot's customer too
+    (the two must agree)."""
     body = {"ruleset_id": "retail_card", "customer_id": "C-100001",
             "snapshot": copy.deepcopy(snapshot or DELINQUENT_SNAPSHOT)}
     body.update(fields)
+    customer = body["snapshot"].get("customer") if isinstance(body["snapshot"], dict) else None
+    if isinstance(customer, dict) and isinstance(customer.get("id"), str):
+        if "customer_id" in fields:
+            customer["id"] = fields["customer_id"]
+        else:
+            body["customer_id"] = customer["id"]
     return body
 
 
@@ -54,7 +62,8 @@ def template_db(tmp_path_factory) -> tuple[str, dict[str, str]]:
     built once and copied for each test (importing compiles every ruleset, and a key
     costs an scrypt hash)."""
     from app import store
-    from app.store import keys, policies
+    from app.service import policies
+    from app.store import keys
     from app.store.audit import Actor
 
     path = str(tmp_path_factory.mktemp("template") / "vigil.db")
@@ -155,7 +164,7 @@ class LiveServer:
         """Migrate as `make run` does, then import the shipped policies and make an admin
         key (in this process: a `flask` command compiles every ruleset before it starts)."""
         from app import store
-        from app.store import policies
+        from app.service import policies
 
         out = self.flask("db", "migrate")
         db = store.connect(self.db_path)

@@ -7,7 +7,7 @@ import sqlite3
 
 from app import create_app, store
 from app.store import audit
-from app.store import decisions as decision_log
+from app.store import decision_log
 from tests.store.test_chain import make
 
 

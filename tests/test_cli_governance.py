@@ -3,7 +3,8 @@
 import pytest
 
 from app import create_app, store
-from app.store import audit, keys, policies
+from app.service import policies
+from app.store import audit, keys
 from tests.conftest import ROOT
 
 

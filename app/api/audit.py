@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.api.blueprint import Blueprint
-from app.api.database import get_log
+from app.api.database import get_db
 from app.api.schemas import AuditPageSchema, AuditQuerySchema
 from app.store import audit, times
 
@@ -20,7 +20,7 @@ def list_audit_events(query):
     """Audit events, oldest first, filtered by actor, action, target and time; a page at
     a time (pass `next_cursor` back as `cursor`)."""
     page = audit.list_events(
-        get_log(), actor=query.get("actor"), action=query.get("action"), target=query.get("target"),
+        get_db(), actor=query.get("actor"), action=query.get("action"), target=query.get("target"),
         since=times.iso(query["since"]) if "since" in query else None,
         until=times.iso(query["until"]) if "until" in query else None,
         cursor=query.get("cursor"), limit=query["limit"])

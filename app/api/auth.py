@@ -108,9 +108,9 @@ def check_request() -> None:
     token = _token()
     if token is None:
         raise Unauthenticated()
-    from app.api.database import get_log
+    from app.api.database import get_db
 
-    key = key_store.authenticate(get_log(), token)
+    key = key_store.authenticate(get_db(), token)
     if key is None:
         raise Unauthenticated("This API key is not valid: unknown, malformed or revoked.")
     g.api_key = key

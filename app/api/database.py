@@ -1,4 +1,5 @@
-"""The decision-log connection of the current thread.
+"""The database connection of the current thread (the decision log, the policies, keys
+and audit events are one SQLite file).
 
 Each worker thread keeps one connection open instead of opening one per request: when
 the last connection to a WAL database closes, SQLite checkpoints and deletes the WAL,
@@ -16,7 +17,7 @@ from flask import Flask, current_app
 from app import store
 
 
-def get_log() -> store.LogDatabase:
+def get_db() -> store.LogDatabase:
     local = current_app.extensions["vigil.log_connections"]
     db = getattr(local, "db", None)
     if db is None:
@@ -30,8 +31,8 @@ def get_log() -> store.LogDatabase:
     return db
 
 
-def drop_log() -> None:
-    """Forget this thread's connection; the next get_log() reconnects."""
+def drop_db() -> None:
+    """Forget this thread's connection; the next get_db() reconnects."""
     local = current_app.extensions["vigil.log_connections"]
     db = getattr(local, "db", None)
     local.db = None

@@ -7,17 +7,14 @@ a retry with the same client_request_id.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
-import time
-import uuid
 
 from flask import Response, current_app, g
 from marshmallow import ValidationError
 
 from app.api import auth, examples, metrics, serving
-from app.api.database import get_log
+from app.api.database import get_db
 from app.api.blueprint import Blueprint
 from app.api.errors import (
     ClientRequestIdReused,
@@ -31,9 +28,12 @@ from app.api.schemas import (
     DecisionRequestSchema,
     DecisionSchema,
 )
+from app.core import codec
 from app.engine import EngineError
 from app.engine.masking import Masker
-from app.store import decisions as decision_log
+from app.service import decide
+from app.service.decide import DecisionRequest
+from app.store import decision_log
 from app.store.audit import record_event
 
 blp = Blueprint("decisions", __name__, url_prefix="/v1/decisions",
@@ -41,98 +41,21 @@ blp = Blueprint("decisions", __name__, url_prefix="/v1/decisions",
 log = logging.getLogger("vigil.decisions")
 _request_schema = DecisionRequestSchema()
 
-_dumps = decision_log.dumps
-
-
-def masker_from(config) -> Masker | None:
-    """The masker for personal fields, when VIGIL_MASK_PERSONAL is on."""
-    return Masker(config["VIGIL_MASK_KEY"]) if config.get("VIGIL_MASK_PERSONAL") else None
-
 
 def _masker() -> Masker | None:
     return current_app.extensions.get("vigil.masker")
 
 
-def _request_hash(item: dict) -> str:
-    masker = _masker()
-    # a plain hash of a snapshot could be checked against guessed personal values
-    return decision_log.request_hash(item, masker.digest if masker is not None else None)
+def _earlier(db, request: DecisionRequest):
+    try:
+        return decide.earlier(db, request, _masker())
+    except decide.RequestIdReused:
+        raise ClientRequestIdReused() from None
 
 
-def _decide(item: dict, started: float, library) -> decision_log.Decision:
-    """Evaluate one request into a decision ready to log. Raises EngineError.
-
-    Without a pinned version, the version is the one in effect at decided_at."""
-    now = dt.datetime.now(dt.timezone.utc)
-    ruleset = library.ruleset(item["ruleset_id"], item.get("ruleset_version"), at=now)
-    explain = item["explain"]
-    masker = _masker()
-    redaction = masker.redaction(ruleset.contract) if masker is not None else None
-    t0 = time.perf_counter()
-    result = ruleset.evaluate(item["snapshot"], explain=explain, mask=redaction).to_dict()
-    t1 = time.perf_counter()
-    decided_at = now.isoformat(timespec="microseconds").replace("+00:00", "Z")
-    decision_id = str(uuid.uuid4())
-    head = {
-        "decision_id": decision_id,
-        "decided_at": decided_at,
-        "customer_id": item["customer_id"],
-        "client_request_id": item.get("client_request_id"),
-        "ruleset": result["ruleset"],
-    }
-    outcome = {
-        "level": result.get("level"),
-        "review_frequency": result.get("review_frequency"),
-        "actions": result.get("actions", []),
-        "overridden": result.get("overridden", []),
-        "signals": result.get("signals", []),
-        "fired": result.get("fired", []),
-    }
-    tail = {"not_fired": result.get("not_fired", [])} if explain == "full" else {}
-    tail["explain"] = explain
-    tail["timing"] = {
-        "evaluation_ms": round((t1 - t0) * 1000, 3),
-        "total_ms": round((time.perf_counter() - started) * 1000, 3),
-    }
-    result_json = _dumps(outcome)
-    trail_json = _dumps(result.get("trail", []))
-    # The answer is head + outcome + trail + tail as one JSON object, assembled from
-    # the texts logged in the result and trail columns rather than serialized twice.
-    response = f"{_dumps(head)[:-1]},{result_json[1:-1]},\"trail\":{trail_json},{_dumps(tail)[1:]}"
-    return decision_log.Decision(
-        id=decision_id,
-        decided_at=decided_at,
-        customer_id=item["customer_id"],
-        ruleset_id=result["ruleset"]["id"],
-        ruleset_version=result["ruleset"]["version"],
-        ruleset_hash=result["ruleset"]["hash"],
-        client_request_id=item.get("client_request_id"),
-        request_hash=_request_hash(item),
-        level=outcome["level"],
-        review_frequency=outcome["review_frequency"],
-        snapshot=_dumps(redaction.snapshot(item["snapshot"]) if redaction is not None else item["snapshot"]),
-        result=result_json,
-        trail=trail_json,
-        response=response,
-        masked=redaction.label if redaction is not None else None,
-    )
-
-
-def _earlier(db, item: dict) -> decision_log.Decision | None:
-    """The logged decision for this client_request_id, if there is one. Raises
-    ClientRequestIdReused when that id was logged for a different request."""
-    crid = item.get("client_request_id")
-    if crid is None:
-        return None
-    earlier = decision_log.by_client_request_id(db, crid)
-    if earlier is not None and earlier.request_hash != _request_hash(item):
-        raise ClientRequestIdReused()
-    return earlier
-
-
-def _count(logged: list[decision_log.Logged]) -> None:
+def _count(logged: list) -> None:
     for entry in logged:
-        if not entry.replayed:
+        if isinstance(entry, decision_log.Logged) and not entry.replayed:
             result = json.loads(entry.decision.result)
             metrics.decision(entry.decision.ruleset_id, [a.get("action") for a in result["actions"]],
                              entry.decision.level)
@@ -154,17 +77,18 @@ def create_decision(item):
 
     The decision is committed to the decision log before it is answered; if it
     cannot be logged the answer is 503 and no decision id."""
-    started = g.started
-    db = get_log()
-    earlier = _earlier(db, item)
+    request = DecisionRequest.from_item(item)
+    db = get_db()
+    earlier = _earlier(db, request)
     if earlier is None:
-        decision = _decide(item, started, serving.library())
-        [logged] = decision_log.record(db, [decision])
-        if logged.replayed and logged.decision.request_hash != decision.request_hash:
+        decided = decide.decide(request, serving.library(), masker=_masker(), started=g.started)
+        [logged] = decide.log(db, [decided.row])
+        if isinstance(logged, decide.RequestIdReused):
             raise ClientRequestIdReused()
         _count([logged])
         earlier = logged.decision if logged.replayed else None
         if earlier is None:
+            decision = logged.decision
             g.decision_ids = [decision.id]
             g.log_extra = {"ruleset": decision.ruleset_id, "ruleset_version": decision.ruleset_version,
                            "warning_level": decision.level}
@@ -187,17 +111,17 @@ def create_batch(args):
     if len(items) > limit:
         raise RequestInvalid(f"At most {limit} items in one batch.",
                              [{"path": "items", "message": f"Longer than {limit} items."}])
-    started = g.started
-    db = get_log()
-    library = serving.library()  # one snapshot for the whole batch
+    db = get_db()
+    policies = serving.library()  # the same policies for the whole batch
+    masker = _masker()
     results: list[tuple[int, object]] = []  # (index, Decision | error dict)
-    pending: list[tuple[int, decision_log.Decision]] = []
+    pending: list[tuple[int, decide.Decided]] = []
     for index, raw in enumerate(items):
         try:
-            item = _request_schema.load(raw)
-            earlier = _earlier(db, item)
+            request = DecisionRequest.from_item(_request_schema.load(raw))
+            earlier = _earlier(db, request)
             if earlier is None:
-                pending.append((index, _decide(item, started, library)))
+                pending.append((index, decide.decide(request, policies, masker=masker, started=g.started)))
             results.append((index, earlier))  # None: the pending decision, once logged
         except ValidationError as exc:
             results.append((index, _item_error(422, "validation_error", "The item does not match its schema.",
@@ -209,11 +133,11 @@ def create_batch(args):
         except Exception:  # one item's failure must not take the batch down
             log.exception("batch item failed", extra={"index": index})
             results.append((index, _item_error(500, "internal_error", "This item could not be decided.")))
-    logged = decision_log.record(db, [d for _, d in pending]) if pending else []
+    logged = decide.log(db, [d.row for _, d in pending]) if pending else []
     _count(logged)
     by_index = {}
-    for (index, decision), entry in zip(pending, logged):
-        if entry.replayed and entry.decision.request_hash != decision.request_hash:
+    for (index, _), entry in zip(pending, logged):
+        if isinstance(entry, decide.RequestIdReused):
             by_index[index] = _item_error(409, ClientRequestIdReused.reason, ClientRequestIdReused.message)
         else:
             by_index[index] = entry.decision
@@ -226,7 +150,7 @@ def create_batch(args):
             parts.append(f'{{"index":{index},"status":200,"decision":{outcome.response}}}')
         else:
             metrics.error(outcome["reason"])
-            parts.append(_dumps({"index": index, "status": outcome["status"], "error": outcome}))
+            parts.append(codec.dumps({"index": index, "status": outcome["status"], "error": outcome}))
     g.decision_ids = ids
     g.log_extra = {"items": len(items), "decided": decided}
     body = f'{{"results":[{",".join(parts)}],"decided":{decided},"failed":{len(items) - decided}}}'
@@ -243,7 +167,7 @@ def _item_error(status: int, reason: str, message: str, details: list | None = N
 @blp.errors(404, 410, 503)
 def get_decision(decision_id):
     """Fetch a logged decision by id. Every fetch is an audit event (`decision.read`)."""
-    db = get_log()
+    db = get_db()
     decision = decision_log.get(db, decision_id)
     record_event(db, auth.actor(), "decision.read", f"decision:{decision.id}", {"customer_id": decision.customer_id})
     g.decision_ids = [decision.id]

@@ -12,12 +12,12 @@ stack trace, SQL, a file path or an exception's own text from below the API.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from flask import Flask, Response, g
 from werkzeug.exceptions import HTTPException
 
+from app.core import codec
 from app.engine import EngineError
 from app.store import StoreError
 
@@ -108,7 +108,7 @@ def error_response(status: int, reason: str, message: str, details: list | None 
 
     metrics.error(reason)
     g.error_reason = reason
-    body = json.dumps(envelope(status, reason, message, details))
+    body = codec.dumps(envelope(status, reason, message, details))
     return Response(body, status=status, mimetype="application/json", headers=headers)
 
 
@@ -170,10 +170,10 @@ def handle_engine_error(exc: EngineError) -> Response:
 
 def handle_store_error(exc: StoreError) -> Response:
     if exc.status >= 500:
-        from app.api.database import drop_log
+        from app.api.database import drop_db
 
         log.error("decision log error", extra={"reason": exc.reason}, exc_info=exc)
-        drop_log()
+        drop_db()
     return error_response(exc.status, exc.reason, exc.message, getattr(exc, "details", None))
 
 

@@ -11,7 +11,7 @@ the review aids (rule-level diff, static checks, scenario results).
     POST /v1/rulesets/{id}/rollback                     approve
     GET  ... versions, a version, publications, diff    any role
 
-The lifecycle rules live in the store (app/store/policies.py, publications.py); this
+The lifecycle rules live in the policy service (app/service/policies.py); this
 module turns HTTP into those calls and answers with what they return. After a change
 to what is served, this worker reloads at once; the others within the check interval.
 """
@@ -22,7 +22,7 @@ from flask import current_app
 
 from app.api import auth, serving
 from app.api.blueprint import Blueprint
-from app.api.database import get_log
+from app.api.database import get_db
 from app.api.parsing import PolicyJSONParser
 from app.api.schemas import (
     ContractRequestSchema,
@@ -40,7 +40,8 @@ from app.api.schemas import (
     VersionSummarySchema,
 )
 from app.engine.diff import diff_rulesets
-from app.store import policies, publications, times
+from app.service import policies
+from app.store import times
 from app.store.errors import PolicyNotFound
 from app.store.keys import ROLES
 
@@ -97,7 +98,7 @@ def create_draft(body, ruleset_id):
     The document is checked and compiled against its stored contract first; if it has
     any problem the answer is 422 `ruleset_invalid` with every problem (rule, path,
     message) in `details`, and nothing is stored."""
-    version = policies.create_draft(get_log(), ruleset_id, body["document"], body.get("scenarios"), auth.actor())
+    version = policies.create_draft(get_db(), ruleset_id, body["document"], body.get("scenarios"), auth.actor())
     return _detail(version)
 
 
@@ -107,7 +108,7 @@ def create_draft(body, ruleset_id):
 @blp.errors(404, 503)
 def list_versions(ruleset_id):
     """Every version of a ruleset, drafts and retired ones included, with its status."""
-    versions = policies.list_versions(get_log(), ruleset_id)
+    versions = policies.list_versions(get_db(), ruleset_id)
     if not versions:
         raise PolicyNotFound(f"No ruleset {ruleset_id!r} is stored.")
     library = current_app.extensions.get("vigil.library")
@@ -121,7 +122,7 @@ def list_versions(ruleset_id):
 def get_version(ruleset_id, version):
     """One version: its document and scenarios as stored, status, who did what and when,
     the static-check findings and the scenario results."""
-    return _detail(policies.get_version(get_log(), ruleset_id, version))
+    return _detail(policies.get_version(get_db(), ruleset_id, version))
 
 
 @blp.route(_VERSION, methods=["PUT"])
@@ -133,7 +134,7 @@ def edit_draft(body, ruleset_id, version):
     """Replace a draft's content. Only a draft can be edited; whoever edits it joins
     the people who may not approve it."""
     scenarios = body["scenarios"] if "scenarios" in body else policies.KEEP
-    return _detail(policies.edit_draft(get_log(), ruleset_id, version, body["document"], auth.actor(),
+    return _detail(policies.edit_draft(get_db(), ruleset_id, version, body["document"], auth.actor(),
                                        scenarios=scenarios))
 
 
@@ -144,7 +145,7 @@ def edit_draft(body, ruleset_id, version):
 def submit_version(ruleset_id, version):
     """Submit a draft for approval. Its content is frozen; the static checks and the
     scenario tests run now and their results are kept with the version."""
-    return _detail(policies.submit(get_log(), ruleset_id, version, auth.actor()))
+    return _detail(policies.submit(get_db(), ruleset_id, version, auth.actor()))
 
 
 @blp.route(f"{_VERSION}/approve", methods=["POST"])
@@ -155,7 +156,7 @@ def approve_version(ruleset_id, version):
     """Approve a submitted version. Refused with 403 `four_eyes` to anyone who wrote or
     submitted it, and with 422 `approval_refused` if it fails validation or any scenario
     test (both run again now)."""
-    approved = policies.approve(get_log(), ruleset_id, version, auth.actor())
+    approved = policies.approve(get_db(), ruleset_id, version, auth.actor())
     _served_changed()
     return _detail(approved)
 
@@ -167,7 +168,7 @@ def approve_version(ruleset_id, version):
 @blp.errors(400, 404, 409, 415, 422, 503)
 def reject_version(body, ruleset_id, version):
     """Reject a submitted version, with the reason. A fix is a new draft."""
-    return _detail(policies.reject(get_log(), ruleset_id, version, auth.actor(), body["reason"]))
+    return _detail(policies.reject(get_db(), ruleset_id, version, auth.actor(), body["reason"]))
 
 
 @blp.route(f"{_VERSION}/publish", methods=["POST"])
@@ -180,7 +181,7 @@ def publish_version(body, ruleset_id, version):
 
     Every worker serves it within a second or so of its effective time; decisions that
     do not pin a version use it from then on."""
-    publication = publications.publish(get_log(), ruleset_id, version, auth.actor(), body.get("effective_at"))
+    publication = policies.publish(get_db(), ruleset_id, version, auth.actor(), body.get("effective_at"))
     _served_changed()
     return publication.to_dict()
 
@@ -192,7 +193,7 @@ def publish_version(body, ruleset_id, version):
 def retire_version(ruleset_id, version):
     """Retire a version: it can no longer be published, pinned or rolled back to. Not the
     version in effect, nor one scheduled to take effect."""
-    retired = policies.retire(get_log(), ruleset_id, version, auth.actor())
+    retired = policies.retire(get_db(), ruleset_id, version, auth.actor())
     _served_changed()
     return _detail(retired)
 
@@ -205,7 +206,7 @@ def retire_version(ruleset_id, version):
 def rollback(body, ruleset_id):
     """Put an earlier published version back in effect now, as a new publication; by
     default the version in effect before the current one."""
-    publication = publications.rollback(get_log(), ruleset_id, auth.actor(), body.get("to_version"))
+    publication = policies.rollback(get_db(), ruleset_id, auth.actor(), body.get("to_version"))
     _served_changed()
     return publication.to_dict()
 
@@ -216,8 +217,8 @@ def rollback(body, ruleset_id):
 @blp.errors(503)
 def list_publications(ruleset_id):
     """Every publication of a ruleset, scheduled ones included, and the one in effect now."""
-    history = publications.list_publications(get_log(), ruleset_id)
-    current = publications.in_effect(history, times.now())
+    history = policies.list_publications(get_db(), ruleset_id)
+    current = policies.in_effect(history, times.now())
     return {"publications": [p.to_dict() for p in history], "in_effect": current.to_dict() if current else None}
 
 
@@ -229,7 +230,7 @@ def list_publications(ruleset_id):
 def diff(query, ruleset_id):
     """What changed between two versions, rule by rule: rules added, removed and
     changed, with each changed field's text before and after."""
-    db = get_log()
+    db = get_db()
     old = policies.get_version(db, ruleset_id, query["from_version"])
     new = policies.get_version(db, ruleset_id, query["to_version"])
     changes = diff_rulesets(old.document, new.document)
@@ -251,7 +252,7 @@ def create_contract(body, schema_id):
     """Store a new fact contract version. A contract version never changes once stored;
     it is used by the ruleset versions that name it (`contract: id@version`), which go
     through review like any other change."""
-    stored = policies.add_contract(get_log(), schema_id, body["document"], auth.actor())
+    stored = policies.add_contract(get_db(), schema_id, body["document"], auth.actor())
     _served_changed()
     return {"id": stored.contract_id, "version": stored.version, "hash": stored.hash,
             "created_by": stored.created_by, "created_at": stored.created_at}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from app.api import auth
 from app.api.blueprint import Blueprint
-from app.api.database import get_log
+from app.api.database import get_db
 from app.api.parsing import OptionalJSONParser
 from app.api.schemas import HoldListSchema, HoldQuerySchema, HoldReleaseSchema, HoldRequestSchema, HoldSchema
 from app.store import retention
@@ -25,7 +25,7 @@ blp = _Blueprint("legal-holds", __name__, url_prefix="/v1/legal-holds",
 @blp.errors(400, 415, 422, 503)
 def place_hold(body):
     """Place a legal hold on a customer: purge leaves their decisions whole until it is released."""
-    return retention.place_hold(get_log(), body["customer_id"], body["reason"], auth.actor()).to_dict()
+    return retention.place_hold(get_db(), body["customer_id"], body["reason"], auth.actor()).to_dict()
 
 
 @blp.route("", methods=["GET"])
@@ -35,7 +35,7 @@ def place_hold(body):
 @blp.errors(422, 503)
 def list_holds(query):
     """Holds in place (`all=true`: released ones too), optionally of one customer."""
-    holds = retention.list_holds(get_log(), customer_id=query.get("customer_id"), include_released=query["all"])
+    holds = retention.list_holds(get_db(), customer_id=query.get("customer_id"), include_released=query["all"])
     return {"holds": [h.to_dict() for h in holds]}
 
 
@@ -46,4 +46,4 @@ def list_holds(query):
 @blp.errors(400, 404, 409, 415, 422, 503)
 def release_hold(body, hold_id):
     """Release a hold, once; the customer's decisions follow the retention period again."""
-    return retention.release_hold(get_log(), hold_id, auth.actor(), (body or {}).get("reason")).to_dict()
+    return retention.release_hold(get_db(), hold_id, auth.actor(), (body or {}).get("reason")).to_dict()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.api import auth
 from app.api.blueprint import Blueprint
-from app.api.database import get_log
+from app.api.database import get_db
 from app.api.schemas import KeyListSchema, KeyRequestSchema, KeySchema, NewKeySchema
 from app.store import keys
 
@@ -20,7 +20,7 @@ blp = Blueprint("keys", __name__, url_prefix="/v1/keys",
 def create_key(body):
     """Create an API key for a person (`owner`) with one or more roles. The name must not
     be an active key's (409 `key_name_taken`)."""
-    key, token = keys.create_key(get_log(), name=body["name"], owner=body["owner"], roles=body["roles"],
+    key, token = keys.create_key(get_db(), name=body["name"], owner=body["owner"], roles=body["roles"],
                                  actor=auth.actor())
     return {**key.to_dict(), "key": token}
 
@@ -31,7 +31,7 @@ def create_key(body):
 @blp.errors(503)
 def list_keys():
     """Every key, revoked ones included; never a secret."""
-    return {"keys": [k.to_dict() for k in keys.list_keys(get_log())]}
+    return {"keys": [k.to_dict() for k in keys.list_keys(get_db())]}
 
 
 @blp.route("/<string:key_id>/revoke", methods=["POST"])
@@ -41,4 +41,4 @@ def list_keys():
 def revoke_key(key_id):
     """Revoke a key; it is refused from the next request on, on every worker. The last
     active admin key cannot be revoked (409 `last_admin_key`)."""
-    return keys.revoke_key(get_log(), key_id, actor=auth.actor()).to_dict()
+    return keys.revoke_key(get_db(), key_id, actor=auth.actor()).to_dict()

@@ -7,10 +7,10 @@ from flask import Response
 from app import store
 from app.api import metrics, serving
 from app.api.blueprint import Blueprint
-from app.api.database import get_log
+from app.api.database import get_db
 from app.api.errors import RulesetsUnavailable
 from app.api.schemas import HealthSchema, ReadySchema
-from app.store import decisions as decision_log
+from app.store import decision_log
 
 blp = Blueprint("operations", __name__, description="Health and metrics.")
 
@@ -32,7 +32,7 @@ def readyz():
     library = serving.library()
     if not library.rulesets():
         raise RulesetsUnavailable()
-    db = get_log()
+    db = get_db()
     decision_log.check(db)
     if store.pending_migrations(db):
         raise store.LogUnavailable("The decision log has migrations not yet applied.")

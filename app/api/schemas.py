@@ -569,11 +569,15 @@ class ReplaySchema(Schema):
                        "hash it compiles to."})
     masked = fields.Boolean(required=True)
     identical = fields.Boolean(required=True, allow_none=True, metadata={
-        "description": "Null when the decision could not be replayed (see notes)."})
+        "description": "Null when the decision could not be replayed, or when it differs and was made under other "
+                       "evaluation semantics (see notes)."})
     diff = fields.Dict(required=True, metadata={"description": "Each part that differs: logged and replayed."})
     notes = fields.List(fields.String(), required=True)
     logged = fields.Dict(required=True)
     replayed = fields.Dict(required=True, allow_none=True)
+    semantics = fields.Dict(required=True, metadata={
+        "description": "`logged`: the version of the engine's evaluation semantics the decision was made under; "
+                       "`engine`: this engine's."})
 
 
 class HoldRequestSchema(Schema):

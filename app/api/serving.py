@@ -1,11 +1,12 @@
 """Hot reload: each worker keeps the policies it serves current without a restart.
 
-The worker holds one immutable PolicySnapshot in ``app.extensions["vigil.library"]``.
-At most every VIGIL_POLICY_CHECK_SECONDS (default 1) a request reads the policy token;
-when it changed, that request builds a new snapshot in full (reusing every compiled
-version that did not change) and only then swaps the one reference. Requests already
-running keep the snapshot they started with, and the others carry on serving while it
-is built, so none waits and none sees half a load.
+The worker holds one immutable ServedPolicies (app/service/served.py) in
+``app.extensions["vigil.library"]``. At most every VIGIL_POLICY_CHECK_SECONDS (default
+1) a request reads the policy token; when it changed, that request builds new served
+policies in full (reusing every compiled version that did not change) and only then
+swaps the one reference. Requests already running keep the policies they started with,
+and the others carry on serving while the new ones are built, so none waits and none
+sees half a load.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import time
 
 from flask import Flask, current_app
 
-from app.api.database import get_log
+from app.api.database import get_db
 from app.api.errors import RulesetsUnavailable
 from app.engine import RulesetInvalid
-from app.store import StoreError, policies, serving
+from app.service import served
+from app.service import policies
+from app.store import StoreError
 
 log = logging.getLogger("vigil.policies")
 
@@ -36,7 +39,7 @@ class Refresher:
 
 
 def refresh(app: Flask, *, force: bool = False) -> None:
-    """Swap in a new snapshot if the policy token changed. Never raises: a worker that
+    """Swap in new served policies if the policy token changed. Never raises: a worker that
     cannot read or compile the new policies keeps serving the ones it has."""
     refresher: Refresher = app.extensions["vigil.policy_refresher"]
     if not (force or refresher.due()) or not refresher.lock.acquire(blocking=force):
@@ -44,21 +47,21 @@ def refresh(app: Flask, *, force: bool = False) -> None:
     try:
         refresher.next_check = time.monotonic() + refresher.interval
         current = app.extensions.get("vigil.library")
-        db = get_log()
+        db = get_db()
         token = policies.token(db)
         if current is not None and getattr(current, "token", None) == token:
             return
         if token == refresher.failed_token and not force:
             return
         started = time.perf_counter()
-        snapshot = serving.load(db, current)
-        app.extensions["vigil.library"] = snapshot
+        served_now = served.load(db, current)
+        app.extensions["vigil.library"] = served_now
         app.extensions["vigil.library_problems"] = []
         refresher.failed_token = None
         log.info("policies loaded", extra={
-            "rulesets": [f"{r.id}@{r.version}" for r in snapshot.rulesets()],
-            "in_effect": {rid: snapshot.in_effect(rid).version for rid in snapshot.history
-                          if snapshot.in_effect(rid) is not None},
+            "rulesets": [f"{r.id}@{r.version}" for r in served_now.rulesets()],
+            "in_effect": {rid: served_now.in_effect(rid).version for rid in served_now.history
+                          if served_now.in_effect(rid) is not None},
             "load_ms": round((time.perf_counter() - started) * 1000, 1)})
     except RulesetInvalid as exc:
         refresher.failed_token = token
@@ -72,13 +75,13 @@ def refresh(app: Flask, *, force: bool = False) -> None:
 
 
 def library():
-    """The snapshot to decide with, current to within the check interval."""
+    """The served policies to decide with, current to within the check interval."""
     app = current_app._get_current_object()
     refresh(app)
-    snapshot = app.extensions.get("vigil.library")
-    if snapshot is None:
+    policies = app.extensions.get("vigil.library")
+    if policies is None:
         raise RulesetsUnavailable()
-    return snapshot
+    return policies
 
 
 def init_app(app: Flask) -> None:

@@ -23,13 +23,11 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from app import store
 from app.api import auth, headers, serving
 from app.api.blueprint import Blueprint
-from app.api.database import get_log
+from app.api.database import get_db
 from app.api.errors import RequestInvalid
 from app.engine import EngineError, RulesetInvalid
-from app.portfolio import history
-from app.portfolio.report_html import render_html
-from app.portfolio.simulation import Change, SimulationReport, simulate
-from app.store import policies
+from app.portfolio import Change, SimulationReport, count_logged, log_time, logged_snapshots, render_html, simulate
+from app.service import policies
 from app.store import simulations as simulation_store
 from app.store.errors import PolicyNotFound
 
@@ -77,7 +75,7 @@ class SimulationRequestSchema(Schema):
                 if key not in data:
                     raise ValidationError("`from` and `until` go together.", name)
                 try:
-                    history.log_time(data[key])
+                    log_time(data[key])
                 except ValueError as exc:
                     raise ValidationError(str(exc), name) from None
 
@@ -134,10 +132,19 @@ def create_simulation(body):
     5000) or are the latest snapshot of each customer decided with the ruleset in the
     decision log between `from` and `until`. 404 `version_not_found` for an unknown
     ruleset or version."""
-    db = get_log()
-    ruleset_id = body["ruleset_id"]
-    candidate = policies.get_version(db, ruleset_id, body["candidate_version"])
-    baseline_version = body.get("baseline_version")
+    simulation = start(get_db(), auth.actor(), body["ruleset_id"], body["candidate_version"],
+                       baseline_version=body.get("baseline_version"), snapshots=body.get("snapshots"),
+                       since=body.get("since"), until=body.get("until"), top=body["top"])
+    return {"id": simulation.id, "status": simulation.status, "links": _links(simulation.id)}
+
+
+def start(db, actor, ruleset_id: str, candidate_version: int, *, baseline_version: int | None = None,
+          snapshots: list | None = None, since: str | None = None, until: str | None = None,
+          top: int = 10) -> simulation_store.Simulation:
+    """Record a simulation and start it in a background thread of this worker (the
+    console starts its simulations here too). Raises PolicyNotFound for an unknown
+    ruleset or version."""
+    candidate = policies.get_version(db, ruleset_id, candidate_version)
     if baseline_version is None:
         current = serving.library().in_effect(ruleset_id)
         if current is None:
@@ -145,18 +152,17 @@ def create_simulation(body):
         baseline_version = current.version
     baseline = policies.get_version(db, ruleset_id, baseline_version)
     params = {"ruleset_id": ruleset_id, "candidate_version": candidate.version, "candidate_hash": candidate.hash,
-              "baseline_version": baseline.version, "baseline_hash": baseline.hash, "top": body["top"]}
-    snapshots = body.get("snapshots")
+              "baseline_version": baseline.version, "baseline_hash": baseline.hash, "top": top}
     if snapshots is not None:
         params["snapshots"] = len(snapshots)
     else:
-        params["from"], params["until"] = history.log_time(body["since"]), history.log_time(body["until"])
-    simulation = simulation_store.create(db, auth.actor(), params, len(snapshots) if snapshots is not None else None)
+        params["from"], params["until"] = log_time(since), log_time(until)
+    simulation = simulation_store.create(db, actor, params, len(snapshots) if snapshots is not None else None)
     app = current_app._get_current_object()
     thread = threading.Thread(target=_run, args=(app, simulation.id, baseline, candidate, snapshots, params),
                               name=f"simulation-{simulation.id}", daemon=True)
     thread.start()
-    return {"id": simulation.id, "status": simulation.status, "links": _links(simulation.id)}
+    return simulation
 
 
 @blp.route("/<string:simulation_id>", methods=["GET"])
@@ -166,7 +172,7 @@ def create_simulation(body):
 def get_simulation(simulation_id):
     """A simulation's status and progress (`done` of `total` snapshots); once `done`, the
     report; once `failed`, the reason in `error`."""
-    return _body(simulation_store.get(get_log(), simulation_id))
+    return _body(simulation_store.get(get_db(), simulation_id))
 
 
 @blp.route("/<string:simulation_id>/report.html", methods=["GET"])
@@ -176,7 +182,7 @@ def get_simulation(simulation_id):
 def get_report_html(simulation_id):
     """The report of a finished simulation as a self-contained HTML page (inline style
     and SVG charts, no script). 409 `simulation_not_done` before it is done."""
-    simulation = simulation_store.get(get_log(), simulation_id)
+    simulation = simulation_store.get(get_db(), simulation_id)
     if simulation.status != "done" or simulation.report is None:
         raise SimulationNotDone(f"Simulation {simulation_id} is {simulation.status}; the report is not ready.")
     return Response(render_html(report_from_dict(simulation.report)), mimetype="text/html",
@@ -254,8 +260,8 @@ def _simulate(db, reader, simulation_id, baseline_version, candidate_version, sn
     else:
         # The log is read on a connection of its own, so progress is written beside an open read.
         since, until = params["from"], params["until"]
-        total = history.count_logged(reader, baseline.id, since, until)
-        items = history.logged_snapshots(reader, baseline.id, since, until)
+        total = count_logged(reader, baseline.id, since, until)
+        items = logged_snapshots(reader, baseline.id, since, until)
         source = f"the decision log, {since} to {until}"
     simulation_store.start(db, simulation_id, total)
     written = {"done": 0}

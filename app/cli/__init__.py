@@ -1,7 +1,7 @@
 """Flask CLI commands: `flask --app wsgi db migrate|status` here, the engine's
 `flask --app wsgi rulesets validate|test` from app/cli/rulesets.py, and
 `policies import|list` and `keys create|list|revoke` from app/cli/policies.py and keys.py,
-`decisions verify|head|export|purge` and `holds place|list|release` from app/cli/decisions.py."""
+`decisions verify|head|export|purge` and `holds place|list|release` from app/cli/compliance.py."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from app import store
-from app.store import decisions as decision_log
+from app.store import decision_log
 
 db_cli = AppGroup("db", help="The decision log database.")
 
@@ -45,12 +45,12 @@ def status_command():
 
 
 def init_app(app: Flask) -> None:
-    from app.cli import decisions, keys, policies, portfolio, rulesets
+    from app.cli import compliance, keys, policies, portfolio, rulesets
 
     app.cli.add_command(db_cli)
     app.cli.add_command(policies.policies_cli)
     app.cli.add_command(keys.keys_cli)
-    app.cli.add_command(decisions.decisions_cli)
-    app.cli.add_command(decisions.holds_cli)
+    app.cli.add_command(compliance.decisions_cli)
+    app.cli.add_command(compliance.holds_cli)
     app.cli.add_command(rulesets.rulesets_cli)
     app.cli.add_command(portfolio.portfolio)

@@ -13,7 +13,8 @@ from flask.cli import AppGroup
 
 from app.cli.keys import cli_actor, open_database
 from app.engine import RulesetInvalid
-from app.store import StoreError, policies, publications, times
+from app.service import policies
+from app.store import StoreError, times
 from app.store.audit import SYSTEM
 
 policies_cli = AppGroup("policies", help="Import and list the stored rulesets and contracts.")
@@ -52,12 +53,12 @@ def list_command():
     db = open_database()
     try:
         versions = policies.list_versions(db)
-        history = publications.list_publications(db)
+        history = policies.list_publications(db)
     finally:
         db.close()
     now = times.now()
     for version in versions:
-        current = publications.in_effect([p for p in history if p.ruleset_id == version.ruleset_id], now)
+        current = policies.in_effect([p for p in history if p.ruleset_id == version.ruleset_id], now)
         mark = "  IN EFFECT" if current is not None and current.version == version.version else ""
         click.echo(f"{version.ruleset_id}@{version.version}  {version.status:<9}  {version.hash[:19]}  "
                    f"by {version.created_by}{mark}")

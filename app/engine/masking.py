@@ -13,10 +13,11 @@ from __future__ import annotations
 import copy
 import hashlib
 import hmac
-import json
 import re
 from decimal import Decimal
 from typing import Any
+
+from app.core import codec
 
 from .contract import FactContract, FieldSpec
 
@@ -28,10 +29,7 @@ _INDEX = re.compile(r"\[\d+\]")
 def _canonical(value: Any) -> bytes:
     if isinstance(value, Decimal):
         return b"number:" + format(value, "f").encode()
-    if hasattr(value, "isoformat"):
-        value = value.isoformat()
-    return b"json:" + json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                                 default=str).encode()
+    return b"json:" + codec.canonical(value).encode()
 
 
 class Masker:

@@ -1,23 +1,13 @@
 """Small helpers shared by the engine modules."""
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
-import json
 from decimal import Decimal
 from typing import Any
 
+from app.core import codec
 
-def _default(value: Any):
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, (_dt.date, _dt.datetime)):
-        return value.isoformat()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def canonical_json(document: Any) -> str:
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default)
+canonical_json = codec.canonical
 
 
 ORDERED_MAPPINGS = ("levels",)
@@ -34,17 +24,7 @@ def canonical_hash(document: Any) -> str:
     return "sha256:" + hashlib.sha256(canonical_json(document).encode()).hexdigest()
 
 
-def json_safe(value: Any) -> Any:
-    """Decimals become strings, dates ISO strings; containers are copied."""
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, (_dt.date, _dt.datetime)):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
+json_safe = codec.plain  # decimals and dates as the codec writes them; containers copied
 
 
 def show(value: Any) -> str:

@@ -9,11 +9,12 @@ line is app/cli/portfolio.py. Typical use::
     report = simulate(published, candidate, snapshots)
     html = render_html(report)
 """
+from .history import count_logged, log_time, logged_snapshots
 from .readers import SnapshotFile
 from .report_html import render_html
 from .review import Interrupted, ReviewError, ReviewSummary, review
-from .simulation import SimulationReport, simulate
+from .simulation import Change, SimulationReport, simulate
 from .snapshots import InputError, RowError
 
-__all__ = ["InputError", "Interrupted", "ReviewError", "ReviewSummary", "RowError", "SimulationReport",
-           "SnapshotFile", "render_html", "review", "simulate"]
+__all__ = ["Change", "InputError", "Interrupted", "ReviewError", "ReviewSummary", "RowError", "SimulationReport",
+           "SnapshotFile", "count_logged", "log_time", "logged_snapshots", "render_html", "review", "simulate"]

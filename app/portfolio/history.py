@@ -1,18 +1,13 @@
-"""Snapshots from the decision log, for simulating a change on past decisions.
-
-Reads the ``decisions`` table directly (read-only); the store has no query for this yet.
-"""
+"""Snapshots from the decision log, for simulating a change on past decisions."""
 from __future__ import annotations
 
 import datetime as dt
-import json
-import sqlite3
-from decimal import Decimal
 from typing import Iterator
 
 import sqlite_utils
 
-from app.store import LogUnavailable
+from app.core import codec
+from app.store import decision_log
 
 
 def log_time(text: str) -> str:
@@ -31,26 +26,10 @@ def logged_snapshots(db: sqlite_utils.Database, ruleset_id: str, since: str,
                      until: str) -> Iterator[tuple[str, object]]:
     """(decision id, snapshot) for each customer decided with ``ruleset_id`` in
     [since, until): the latest decision of each customer in the window, in log order."""
-    query = """
-        SELECT id, snapshot FROM decisions WHERE seq IN (
-            SELECT max(seq) FROM decisions
-            WHERE ruleset_id = ? AND decided_at >= ? AND decided_at < ?
-            GROUP BY customer_id)
-        ORDER BY seq
-    """
-    try:
-        cursor = db.execute(query, [ruleset_id, log_time(since), log_time(until)])
-        for decision_id, text in cursor:
-            yield decision_id, json.loads(text, parse_float=Decimal)
-    except sqlite3.Error as exc:
-        raise LogUnavailable() from exc
+    for decision_id, text in decision_log.latest_per_customer(db, ruleset_id, log_time(since), log_time(until)):
+        yield decision_id, codec.loads(text)
 
 
 def count_logged(db: sqlite_utils.Database, ruleset_id: str, since: str, until: str) -> int:
     """How many customers ``logged_snapshots`` gives."""
-    try:
-        return db.execute(
-            "SELECT count(DISTINCT customer_id) FROM decisions WHERE ruleset_id = ? AND decided_at >= ? "
-            "AND decided_at < ?", [ruleset_id, log_time(since), log_time(until)]).fetchone()[0]
-    except sqlite3.Error as exc:
-        raise LogUnavailable() from exc
+    return decision_log.count_customers(db, ruleset_id, log_time(since), log_time(until))

@@ -39,12 +39,15 @@ from pathlib import Path
 from typing import Any, Iterator, TextIO
 
 from app import store
+from app.core import codec
 from app.engine import EngineError, Ruleset
-from app.store import decisions as decision_log
+from app.engine.masking import Masker
+from app.service.decide import Decided, DecisionRequest, Pinned, RequestIdReused, decide
+from app.service.decide import log as log_decisions
+from app.store import decision_log
 
 from . import cluster as cluster_mod
 from . import parallel
-from .logged import decision_row
 from .progress import Progress, duration
 from .readers import Record, SnapshotFile, SnapshotSet
 from .snapshots import Decoder, RowError, customer_id
@@ -113,6 +116,7 @@ class _Context:
     run_id: str
     log: bool
     trail: bool
+    masker: Masker | None = None
 
 
 @dataclass
@@ -162,21 +166,21 @@ def error_for(line: int, cid: str | None, error: RowError, file: str | None = No
     return out
 
 
-def evaluate_raw(ruleset: Ruleset, decoder: Decoder, raw) -> tuple[object, dict, object, float, float]:
-    """Decode, validate and evaluate one record: (snapshot as given, validated,
-    Evaluation, evaluation ms, total ms). Raises RowError."""
-    t0 = time.perf_counter()
+def decide_raw(ctx: _Context, decoder: Decoder, raw, request_id: str) -> Decided:
+    """Decode and validate one record and decide on it, through the one decision path
+    (the same as ``POST /v1/decisions``). Raises RowError."""
+    started = time.perf_counter()
     snapshot, validated = decoder.decode(raw)
-    t1 = time.perf_counter()
+    cid = customer_id(validated)
+    request = DecisionRequest(ruleset_id=ctx.ruleset.id, customer_id=cid or "", snapshot=snapshot,
+                              ruleset_version=ctx.ruleset.version, client_request_id=request_id)
     try:
-        evaluation = ruleset.run(validated, "summary")
+        return decide(request, Pinned(ctx.ruleset), masker=ctx.masker, started=started, validated=validated)
     except EngineError as exc:
-        raise RowError(exc.reason, exc.message, customer_id=customer_id(validated)) from None
+        raise RowError(exc.reason, exc.message, customer_id=cid) from None
     except Exception as exc:  # one record must not stop the review
         raise RowError("internal_error", f"This record could not be evaluated ({type(exc).__name__}).",
-                       customer_id=customer_id(validated)) from None
-    t2 = time.perf_counter()
-    return snapshot, validated, evaluation, (t2 - t1) * 1000, (t2 - t0) * 1000
+                       customer_id=cid) from None
 
 
 def review_items(ctx: _Context, shard: int, items: list, end: int, next_line: int) -> _Done:
@@ -189,18 +193,16 @@ def review_items(ctx: _Context, shard: int, items: list, end: int, next_line: in
     errors, decisions, lines = [], [], []
     for line, raw in items:
         try:
-            snapshot, validated, evaluation, eval_ms, total_ms = evaluate_raw(ctx.ruleset, decoder, raw)
-            cid = customer_id(validated)
-            result = result_for(line, cid, evaluation, ctx.trail, file)
+            decided = decide_raw(ctx, decoder, raw, client_request_id(ctx.run_id, line, file))
+            result = result_for(line, customer_id(decided.validated), decided.evaluation, ctx.trail, file)
             if ctx.log:
-                decisions.append(decision_row(evaluation, snapshot, cid or "",
-                                              client_request_id(ctx.run_id, line, file), eval_ms, total_ms))
+                decisions.append(decided.row)
         except RowError as exc:
             result = error_for(line, exc.customer_id, exc, file)
             errors.append((file, line, exc.to_dict()))
         tally.add(result)
         lines.append(line)
-        parts.append(json.dumps(result, ensure_ascii=False, separators=(",", ":")) + "\n")
+        parts.append(codec.dumps(result) + "\n")
     return _Done("".join(parts), tally, errors, decisions, shard, end, next_line, lines)
 
 
@@ -237,6 +239,7 @@ class ReviewTask:
     run_id: str
     log: bool
     trail: bool
+    masker: Masker | None = None
 
 
 def review_block(task: ReviewTask, block: "cluster_mod.Block") -> _Done:
@@ -245,7 +248,7 @@ def review_block(task: ReviewTask, block: "cluster_mod.Block") -> _Done:
     ruleset = cluster_mod.worker_ruleset(task.ruleset)
     file, items = cluster_mod.read_block(block, ruleset.contract)
     ctx = _Context(ruleset, {block.shard: Decoder(ruleset.contract, file.layout)}, {block.shard: block.name},
-                   task.run_id, task.log, task.trail)
+                   task.run_id, task.log, task.trail, task.masker)
     return review_items(ctx, block.shard, items, block.end, block.next_line)
 
 
@@ -372,14 +375,16 @@ def review(ruleset: Ruleset, source: SnapshotFile | SnapshotSet, results: str | 
            workers: int | None = None, cluster=None, chunk_size: int | None = None, log: str | None = None,
            log_synchronous: str = "FULL", log_busy_timeout_ms: int = 5000, run_id: str | None = None,
            resume: bool = False, restart: bool = False, trail: bool = False, progress: bool = True,
-           stream: TextIO | None = None, show_errors: int = 1000, checkpoint_every: float = 1.0) -> ReviewSummary:
+           stream: TextIO | None = None, show_errors: int = 1000, checkpoint_every: float = 1.0,
+           masker: Masker | None = None) -> ReviewSummary:
     """Review every record of ``source`` with ``ruleset``; write results to ``results``.
 
     With ``cluster`` (a connected ``cluster.Cluster``) the records are evaluated on its
     Dask workers, a block of ``chunk_size`` records (default 2000) per task; otherwise by
     ``workers`` processes here, ``chunk_size`` (default 200) records at a time. Raises
     ReviewError when it cannot start (or a decision cannot be logged, or the cluster
-    fails), and Interrupted on Ctrl-C, after saving a checkpoint to resume from."""
+    fails), and Interrupted on Ctrl-C, after saving a checkpoint to resume from. ``masker``:
+    mask personal fields as every path that writes the log does (VIGIL_MASK_PERSONAL)."""
     results = Path(results)
     source = SnapshotSet.of(source)
     if chunk_size is None:
@@ -397,14 +402,15 @@ def review(ruleset: Ruleset, source: SnapshotFile | SnapshotSet, results: str | 
     try:
         return _review(ruleset, source, results, db, workers=workers, cluster=cluster, chunk_size=chunk_size, log=log,
                        run_id=run_id, resume=resume, restart=restart, trail=trail, progress=progress,
-                       stream=stream or sys.stderr, show_errors=show_errors, checkpoint_every=checkpoint_every)
+                       stream=stream or sys.stderr, show_errors=show_errors, checkpoint_every=checkpoint_every,
+                       masker=masker)
     finally:
         if db is not None:
             db.close()
 
 
 def _review(ruleset: Ruleset, source: SnapshotSet, results: Path, db, *, workers, cluster, chunk_size, log, run_id,
-            resume, restart, trail, progress, stream, show_errors, checkpoint_every) -> ReviewSummary:
+            resume, restart, trail, progress, stream, show_errors, checkpoint_every, masker) -> ReviewSummary:
     if cluster is not None:
         workers = cluster.threads()
     elif workers is None:
@@ -462,12 +468,12 @@ def _review(ruleset: Ruleset, source: SnapshotSet, results: Path, db, *, workers
 
         records = source.records(state["shard"], state["input_offset"], state["next_line"])
         if cluster is not None:
-            task = ReviewTask(cluster_mod.RulesetText.of(ruleset), run_id, db is not None, trail)
+            task = ReviewTask(cluster_mod.RulesetText.of(ruleset), run_id, db is not None, trail, masker)
             outcomes = cluster.ordered_map(review_block, task, cluster_mod.blocks(
                 source, records, chunk_size, (state["shard"], state["input_offset"], state["next_line"])))
         else:
             ctx = _Context(ruleset, [Decoder(ruleset.contract, f.layout) for f in source.files], names, run_id,
-                           db is not None, trail)
+                           db is not None, trail, masker)
             outcomes = parallel.ordered_map(_review_chunk, _chunks(records, chunk_size), workers=workers, ctx=ctx)
         try:
             for done in outcomes:
@@ -522,14 +528,11 @@ def describe_error(line: int, error: dict, file: str | None = None) -> str:
 
 
 def _log(db, decisions: list, counts: dict) -> None:
-    for decision, logged in zip(decisions, decision_log.record(db, decisions)):
-        if not logged.replayed:
-            counts["logged"] += 1
-        elif logged.decision.request_hash == decision.request_hash:
-            counts["already"] += 1
-        else:
+    for decision, logged in zip(decisions, log_decisions(db, decisions)):
+        if isinstance(logged, RequestIdReused):
             raise ReviewError(f"client request id {decision.client_request_id} is already logged for another "
                               "request; use another --run-id")
+        counts["already" if logged.replayed else "logged"] += 1
 
 
 def _check_resumable(state: dict, ruleset: Ruleset, source: SnapshotSet, log: str | None, trail: bool) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
 from app.engine import Ruleset
+from app.service.decide import DecisionRequest, Pinned, decide
 
 from . import cluster as cluster_mod
 from . import parallel
@@ -185,6 +186,13 @@ def _score(ctx: _Context, before, after, out_before: dict, out_after: dict) -> t
     return (steps, len(adverse_b ^ adverse_a), len(actions))
 
 
+def _trial(ruleset: Ruleset, snapshot, validated: dict):
+    """One side's evaluation: the one decision path, as a trial that logs nothing."""
+    request = DecisionRequest(ruleset_id=ruleset.id, customer_id=customer_id(validated) or "", snapshot=snapshot,
+                              ruleset_version=ruleset.version)
+    return decide(request, Pinned(ruleset), validated=validated).evaluation
+
+
 def _simulate_chunk(chunk: list) -> _Part:
     return simulate_items(parallel.context(), chunk)
 
@@ -197,11 +205,11 @@ def simulate_items(ctx: _Context, chunk: list) -> _Part:
         side = "baseline"
         try:
             snapshot, validated = ctx.decoder_before.decode(raw)
-            before = ctx.baseline.run(validated, "summary")
+            before = _trial(ctx.baseline, snapshot, validated)
             side = "candidate"
             if ctx.candidate.contract is not ctx.baseline.contract:
                 _, validated = ctx.decoder_after.decode(snapshot)
-            after = ctx.candidate.run(validated, "summary")
+            after = _trial(ctx.candidate, snapshot, validated)
         except RowError as exc:
             part.errors.append({"ref": ref, "customer_id": exc.customer_id, "side": side, **exc.to_dict()})
             continue

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
+from app.core import codec
 from app.store import times
 from app.store.db import immediate
 from app.store.errors import LogUnavailable, InvalidRequest
@@ -84,7 +85,7 @@ def record_event(db: sqlite_utils.Database, actor: Actor | str, action: str, tar
     event = AuditEvent(
         seq=0, id=str(uuid.uuid4()), at=times.iso(times.now()), actor=actor.person, key_id=actor.key_id,
         action=action, target=target, hash_before=hash_before, hash_after=hash_after, details=details or {})
-    row = {**event.to_dict(), "details": json.dumps(event.details, sort_keys=True, ensure_ascii=False, default=str)}
+    row = {**event.to_dict(), "details": codec.canonical(event.details)}
     del row["seq"]
     try:
         with writing(db):

@@ -33,10 +33,14 @@ GENESIS = hashlib.sha256(b"vigil decision log genesis v1").hexdigest()
 
 # Kept by purge: enough to say that a decision was made, when, under which version and
 # with which warning level, without saying about whom or on what.
+# The last, the version of the engine's evaluation semantics, is recorded since
+# migration m010: a record without one (NULL) is hashed without it, exactly as it was
+# when it was logged, so its hashes still hold.
 KEPT = ("id", "decided_at", "ruleset_id", "ruleset_version", "ruleset_hash", "level", "review_frequency",
-        "masked")
+        "masked", "semantics_version")
 # Removed by purge: everything that identifies the customer or holds their data.
 PURGED = ("customer_id", "client_request_id", "request_hash", "snapshot", "result", "trail", "response")
+SEMANTICS = "semantics_version"
 
 
 def _field(value) -> bytes:
@@ -70,9 +74,17 @@ def content_hash(kept_digest: str, purged_digest: str) -> str:
     return hashlib.sha256(FORMAT + b"|" + kept_digest.encode() + b"|" + purged_digest.encode()).hexdigest()
 
 
+def kept_digest(row: dict) -> str:
+    """The digest of the half of a record a purge keeps."""
+    values = [row[c] for c in KEPT if c != SEMANTICS]
+    if row.get(SEMANTICS) is not None:
+        values.append(row[SEMANTICS])
+    return digest(values)
+
+
 def record_hash(row: dict) -> str:
     """The content hash of a record given as a mapping of its columns."""
-    return content_hash(digest(row[c] for c in KEPT), digest(row[c] for c in PURGED))
+    return content_hash(kept_digest(row), digest(row[c] for c in PURGED))
 
 
 def chain_hash(previous: str, content: str, seq: int) -> str:
@@ -167,7 +179,7 @@ class Verification:
 
 
 _COLUMNS = ("seq", *KEPT, *PURGED, "content_hash", "chain_hash", "purged_at", "purged_digest")
-_TEXT = set(_COLUMNS) - {"seq", "ruleset_version"}
+_TEXT = set(_COLUMNS) - {"seq", "ruleset_version", SEMANTICS}
 # Text columns are read as blobs: a byte changed into invalid UTF-8 is still a byte to hash.
 _SELECT = "SELECT " + ", ".join(f"CAST({c} AS BLOB)" if c in _TEXT else c for c in _COLUMNS) + " FROM decisions"
 
@@ -189,7 +201,7 @@ class _Row:
             purged_digest = _text(self.values["purged_digest"])
         else:
             purged_digest = digest(self.values[c] for c in PURGED)
-        return content_hash(digest(self.values[c] for c in KEPT), purged_digest)
+        return content_hash(kept_digest(self.values), purged_digest)
 
 
 def _text(value) -> str:

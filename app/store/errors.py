@@ -44,6 +44,14 @@ class WrongStatus(StoreError):
     message = "The version's status does not allow this."
 
 
+class EditConflict(StoreError):
+    """A draft was saved by someone else after the editor opened it."""
+
+    status = 409
+    reason = "edit_conflict"
+    message = "The draft was changed by someone else since you opened it; nothing was saved."
+
+
 class FourEyes(StoreError):
     """Whoever wrote a version may not approve it."""
 

@@ -19,7 +19,7 @@ from app.store import times
 from app.store.audit import Actor, record_event
 from app.store.db import immediate
 from app.store.errors import InvalidRequest, LogUnavailable, WrongStatus
-from app.store.policies import RulesetVersion, _expect, get_version, touch
+from app.store.policies import STEPS, RulesetVersion, expect, get_version, set_status, step, touch
 
 KINDS = ("publish", "schedule", "rollback")
 
@@ -97,10 +97,10 @@ def publish(db: sqlite_utils.Database, ruleset_id: str, number: int, actor: Acto
     if effective_at is not None and effective_at <= now:
         raise InvalidRequest("effective_at is not in the future; leave it out to publish now.",
                              [{"path": "effective_at", "message": "Must be later than now."}])
-    version = _expect(get_version(db, ruleset_id, number), ("approved", "published"), "publish")
+    version = expect(get_version(db, ruleset_id, number), STEPS["publish"], "publish")
     try:
         with immediate(db):
-            version = _expect(get_version(db, ruleset_id, number), ("approved", "published"), "publish")
+            version = expect(get_version(db, ruleset_id, number), STEPS["publish"], "publish")
             moment = effective_at or times.now()
             before = in_effect(list_publications(db, ruleset_id), moment)
             if effective_at is None and before is not None and before.version == number:
@@ -137,3 +137,23 @@ def rollback(db: sqlite_utils.Database, ruleset_id: str, actor: Actor, to_versio
             return insert_publication(db, target, "rollback", now, actor, before=current)
     except sqlite3.Error as exc:
         raise LogUnavailable("The database is unavailable; nothing was published.") from exc
+
+
+def retire(db: sqlite_utils.Database, ruleset_id: str, number: int, actor: Actor) -> RulesetVersion:
+    """Take a version out of use: it can no longer be published, pinned or rolled back
+    to. The version in effect, or one scheduled to take effect, cannot be retired."""
+    before = expect(get_version(db, ruleset_id, number), STEPS["retire"], "retire")
+    at = times.iso(times.now())
+    with step(db, before):
+        history = list_publications(db, ruleset_id)
+        current = in_effect(history, at)
+        if current is not None and current.version == number:
+            raise WrongStatus(f"Version {number} of {ruleset_id} is in effect; publish another version first.")
+        if any(p.version == number and p.effective_at > at for p in history):
+            raise WrongStatus(f"Version {number} of {ruleset_id} is scheduled to take effect; "
+                              "it cannot be retired.")
+        set_status(db, before, "retired", retired_by=actor.person, retired_at=at)
+        touch(db)
+        record_event(db, actor, "version.retire", before.target, {"status_before": before.status},
+                     before.hash, before.hash)
+    return get_version(db, ruleset_id, number)

@@ -18,18 +18,20 @@ import csv
 import io
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
 import sqlite_utils
 
-from app.engine.narrative import search_text
 from app.store.db import immediate
 from app.store.errors import InvalidRequest, LogUnavailable
 
 # Index this many decisions per write transaction: each batch holds the write lock every
 # worker's decisions wait for, about 20 ms for 200.
 INDEX_BATCH = 200
+
+# The words a decision is found by, from its result and trail.
+TextOf = Callable[[dict, list], str]
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,11 @@ def _indexed(db) -> tuple[int, int]:
     return row[0], row[1]
 
 
-def catch_up(db: sqlite_utils.Database, batch: int = INDEX_BATCH) -> int:
+def catch_up(db: sqlite_utils.Database, text_of: TextOf, batch: int = INDEX_BATCH) -> int:
     """Index every decision logged since the last call; return how many were indexed.
-    The text is worked out outside the write lock; inserting a batch holds it briefly."""
+    The text is worked out outside the write lock; inserting a batch holds it briefly.
+    ``text_of(result, trail)``: the words a decision is found by (the service layer's
+    narrative, app/service/log_search.py), always the same function for one log."""
     done = 0
     try:
         while True:
@@ -79,7 +83,7 @@ def catch_up(db: sqlite_utils.Database, batch: int = INDEX_BATCH) -> int:
                 result, trail = json.loads(result), json.loads(trail)
                 entries.append((seq, tuple(dict.fromkeys(result.get("fired") or ())),
                                 tuple(dict.fromkeys(a["action"] for a in result.get("actions") or ())),
-                                search_text(result, trail)))
+                                text_of(result, trail)))
             with immediate(db):
                 if db.execute("SELECT indexed_seq FROM search_index_state").fetchone()[0] != indexed:
                     continue  # another worker indexed these meanwhile
@@ -200,11 +204,12 @@ def _summary(row: tuple) -> dict:
     }
 
 
-def search(db: sqlite_utils.Database, filters: Filters, cursor: str | None = None, limit: int = 50) -> Page:
+def search(db: sqlite_utils.Database, filters: Filters, cursor: str | None = None, limit: int = 50, *,
+           text_of: TextOf) -> Page:
     """One page of decisions matching every filter, newest first."""
     before = decode_cursor(cursor) if cursor else None
     if filters.needs_index:
-        catch_up(db)
+        catch_up(db, text_of)
     where, params = _where(db, filters, before=before)
     rows = _run(db, f"SELECT {', '.join('d.' + c for c in _SUMMARY)} FROM decisions d{where} "
                     "ORDER BY d.seq DESC LIMIT ?", [*params, int(limit) + 1]).fetchall()
@@ -239,14 +244,14 @@ class Export:
     chunks: Iterator[str]
 
 
-def export(db: sqlite_utils.Database, filters: Filters, fmt: str) -> Export:
+def export(db: sqlite_utils.Database, filters: Filters, fmt: str, *, text_of: TextOf) -> Export:
     """Every decision matching the filters, newest first, as CSV or JSON Lines, streamed
     from one SQL statement in constant memory."""
     if fmt not in EXPORT_FORMATS:
         raise InvalidRequest(f"format must be one of {', '.join(EXPORT_FORMATS)}.",
                              [{"path": "format", "message": "Unknown format."}])
     if filters.needs_index:
-        catch_up(db)
+        catch_up(db, text_of)
     through = _run(db, "SELECT coalesce(max(seq), 0) FROM decisions", []).fetchone()[0]
     where, params = _where(db, filters, through=through)
     count = _run(db, f"SELECT count(*) FROM decisions d{where}", params).fetchone()[0]

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
+from app.core import codec
 from app.store import times
 from app.store.audit import Actor, record_event
 from app.store.db import immediate
@@ -62,8 +63,7 @@ class Simulation:
 _COLUMNS = tuple(Simulation.__dataclass_fields__)
 
 
-def _dump(value) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+_dump = codec.dumps
 
 
 def _row(row: tuple) -> Simulation:

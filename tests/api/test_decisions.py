@@ -3,7 +3,7 @@ import os
 
 from app import store
 from app.api.schemas import BatchResponseSchema, DecisionSchema
-from app.store import decisions as decision_log
+from app.store import decision_log
 from tests.conftest import DELINQUENT_SNAPSHOT, clean_snapshot, decision_request
 
 

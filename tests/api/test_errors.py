@@ -157,7 +157,7 @@ def test_500_engine_failure_leaks_nothing(app, client, monkeypatch):
     def failing(*args, **kwargs):
         raise EvaluationError("secret internal state at /work/app/engine/runtime.py")
 
-    monkeypatch.setattr(type(ruleset), "evaluate", failing)
+    monkeypatch.setattr(type(ruleset), "run", failing)
     assert_envelope(post(client, json=decision_request()), 500, "evaluation_error")
 
 
@@ -167,7 +167,7 @@ def test_500_unexpected_exception_leaks_nothing(app, client, monkeypatch):
     def crash(*args, **kwargs):
         raise RuntimeError("secret: sqlite file /work/main/instance/vigil.db")
 
-    monkeypatch.setattr(type(ruleset), "evaluate", crash)
+    monkeypatch.setattr(type(ruleset), "run", crash)
     assert_envelope(post(client, json=decision_request()), 500, "internal_error")
     # In a batch the crash stays with its item.
     r = post(client, "/v1/decisions/batch", json={"items": [decision_request()]})

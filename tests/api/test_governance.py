@@ -237,7 +237,7 @@ def test_another_worker_serves_a_publication_on_its_next_check(db_path, api_keys
 
 def test_policies_that_fail_to_load_leave_the_old_ones_serving(app, as_role, monkeypatch):
     from app.engine import Problem, RulesetInvalid
-    from app.store import serving
+    from app.service import served as serving
 
     def broken(*args, **kwargs):
         raise RulesetInvalid([Problem("x", "does not compile")])

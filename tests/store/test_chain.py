@@ -10,7 +10,7 @@ import pytest
 
 from app import store
 from app.store import chain
-from app.store import decisions as decision_log
+from app.store import decision_log
 
 
 def make(n: int, customer: str | None = None) -> decision_log.Decision:
@@ -26,7 +26,8 @@ def make(n: int, customer: str | None = None) -> decision_log.Decision:
         ruleset_id="retail_card", ruleset_version=1, ruleset_hash="sha256:h", client_request_id=None,
         request_hash=f"sha256:r{n}", level="orange", review_frequency="monthly",
         snapshot=json.dumps({"customer": {"id": customer or f"C-{n}"}, "n": n}), result=json.dumps(result),
-        trail=json.dumps(trail), response=json.dumps({"decision_id": f"dec-{n:04d}", "n": n}))
+        trail=json.dumps(trail), response=json.dumps({"decision_id": f"dec-{n:04d}", "n": n}),
+        semantics_version=1)
 
 
 @pytest.fixture
@@ -291,7 +292,7 @@ def test_decisions_logged_before_the_chain_are_chained_by_the_migration(tmp_path
     db = store.create(path)
     db.enable_wal()
     MIGRATIONS.apply(db, stop_before="m006_decision_chain")
-    old = [c for c in decision_log.Decision.__dataclass_fields__ if c != "masked"]
+    old = [c for c in decision_log.Decision.__dataclass_fields__ if c not in ("masked", "semantics_version")]
     for n in (1, 2, 3):
         row = {c: getattr(make(n), c) for c in old}
         db.execute(f"INSERT INTO decisions ({', '.join(old)}) VALUES ({', '.join('?' * len(old))})", list(row.values()))
@@ -304,10 +305,32 @@ def test_decisions_logged_before_the_chain_are_chained_by_the_migration(tmp_path
     decision_log.record(db, [make(4)])
     assert chain.verify(db).ok and chain.head(db).seq == 4
     assert decision_log.get(db, "dec-0002").response == make(2).response
-    from app.store import search
+    from app.service import log_search as search
 
     assert [d["decision_id"] for d in search.search(db, search.Filters(rule="ACT-010")).decisions] == \
         ["dec-0004", "dec-0003", "dec-0002", "dec-0001"]
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         db.execute("UPDATE decisions SET level = 'red'")
     db.close()
+
+
+def test_a_changed_semantics_version_is_an_edit(log):
+    # The semantics version decides whether a replay may differ: it is hashed with the
+    # record, so changing it to excuse a replay's difference breaks the chain.
+    tamper(log, "UPDATE decisions SET semantics_version = 2 WHERE seq = 7")
+    report = chain.verify(log)
+    assert not report.ok and report.problem.kind == "edited" and report.problem.seq == 7
+
+
+def test_records_without_a_semantics_version_keep_their_hashes(log_db):
+    # Records logged before the semantics version was recorded have none (NULL) and are
+    # hashed as they were then; the new records after them chain on.
+    old = make(1).__dict__ | {"semantics_version": None}
+    decision_log.record(log_db, [decision_log.Decision(**old), make(2)])
+    row = dict(zip(chain.KEPT + chain.PURGED, log_db.execute(
+        f"SELECT {', '.join(chain.KEPT + chain.PURGED)} FROM decisions WHERE seq = 1").fetchone()))
+    assert row["semantics_version"] is None
+    without = chain.content_hash(chain.digest(row[c] for c in chain.KEPT if c != "semantics_version"),
+                                 chain.digest(row[c] for c in chain.PURGED))
+    assert log_db.execute("SELECT content_hash FROM decisions WHERE seq = 1").fetchone()[0] == without
+    assert chain.verify(log_db).ok

@@ -9,7 +9,7 @@ import tracemalloc
 import pytest
 
 from app import store
-from app.store import search
+from app.service import log_search as search
 from bench.export import START, generate
 
 ROWS, FEW = 20_000, 2_000

@@ -6,8 +6,9 @@ import sqlite3
 
 import pytest
 
-from app.store import audit, chain, retention, search
-from app.store import decisions as decision_log
+from app.service import log_search as search
+from app.store import audit, chain, retention
+from app.store import decision_log
 from app.store.audit import Actor
 from app.store.errors import HoldNotFound, WrongStatus
 from tests.store.test_chain import make, tamper

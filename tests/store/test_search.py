@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from app.store import decisions as decision_log
-from app.store import search
+from app.store import decision_log
+from app.service import log_search as search
 from app.store.errors import InvalidRequest
 
 LEVELS = ("green", "yellow", "orange", "red")

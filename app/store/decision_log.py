@@ -9,10 +9,8 @@ worker, and indexing the explanation's text would hold it three times as long.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import sqlite_utils
@@ -20,27 +18,6 @@ import sqlite_utils
 from app.store import chain
 from app.store.db import immediate, still_on_disk
 from app.store.errors import DecisionNotFound, DecisionPurged, LogUnavailable
-
-
-# The result part of a decision, logged in its own column for audit queries.
-RESULT_KEYS = ("level", "review_frequency", "actions", "overridden", "signals", "fired")
-
-
-def dumps(value) -> str:
-    """JSON as the log keeps it. Decimals become strings: a contract takes a decimal as
-    a string holding the number, so a logged snapshot evaluates the same when read back."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
-
-
-def request_hash(item: dict, digest: Callable[[str], str] | None = None) -> str:
-    """What identifies a decision request, for client_request_id replays. ``digest``
-    (a keyed hash) replaces sha256 when personal fields are masked."""
-    canonical = json.dumps(
-        {k: item.get(k) for k in ("ruleset_id", "ruleset_version", "customer_id", "explain", "snapshot")},
-        sort_keys=True, separators=(",", ":"), default=str)
-    if digest is not None:
-        return digest(canonical)
-    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -64,6 +41,9 @@ class Decision:
     # How the personal fields of the snapshot were masked before logging (see
     # app/engine/masking.py), e.g. "hmac-sha256:<key id>"; None when they were not.
     masked: str | None = None
+    # The version of the engine's evaluation semantics the decision was made under
+    # (app.engine.SEMANTICS_VERSION); None for decisions logged before it was recorded.
+    semantics_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -87,7 +67,7 @@ _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM decisions"
 
 
 def _row(row: tuple) -> Decision:
-    return Decision(*row)
+    return Decision(**dict(zip(_COLUMNS, row)))
 
 
 def record(db: sqlite_utils.Database, decisions: Sequence[Decision]) -> list[Logged]:
@@ -158,14 +138,6 @@ def get(db: sqlite_utils.Database, decision_id: str) -> Decision:
     return decision
 
 
-def seq_of(db: sqlite_utils.Database, decision_id: str) -> int | None:
-    try:
-        row = db.execute("SELECT seq FROM decisions WHERE id = ?", [decision_id]).fetchone()
-    except sqlite3.Error as exc:
-        raise LogUnavailable() from exc
-    return row[0] if row else None
-
-
 def count(db: sqlite_utils.Database) -> int:
     try:
         return db.execute("SELECT count(*) FROM decisions").fetchone()[0]
@@ -181,3 +153,35 @@ def check(db: sqlite_utils.Database) -> None:
         raise LogUnavailable() from exc
     if not still_on_disk(db):
         raise LogUnavailable()
+
+
+def latest_per_customer(db: sqlite_utils.Database, ruleset_id: str, since: str,
+                        until: str) -> Iterator[tuple[str, str]]:
+    """(decision id, logged snapshot text) of the latest decision of each customer
+    decided with ``ruleset_id`` in [since, until) (log times), in log order. Purged
+    decisions hold no snapshot and are left out."""
+    query = """
+        SELECT id, snapshot FROM decisions WHERE seq IN (
+            SELECT max(seq) FROM decisions
+            WHERE ruleset_id = ? AND decided_at >= ? AND decided_at < ? AND snapshot IS NOT NULL
+            GROUP BY customer_id)
+        ORDER BY seq
+    """
+    try:
+        cursor = db.execute(query, [ruleset_id, since, until])
+        try:
+            yield from cursor
+        finally:
+            cursor.close()
+    except sqlite3.Error as exc:
+        raise LogUnavailable() from exc
+
+
+def count_customers(db: sqlite_utils.Database, ruleset_id: str, since: str, until: str) -> int:
+    """How many rows ``latest_per_customer`` gives."""
+    try:
+        return db.execute(
+            "SELECT count(DISTINCT customer_id) FROM decisions WHERE ruleset_id = ? AND decided_at >= ? "
+            "AND decided_at < ? AND snapshot IS NOT NULL", [ruleset_id, since, until]).fetchone()[0]
+    except sqlite3.Error as exc:
+        raise LogUnavailable() from exc

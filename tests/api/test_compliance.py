@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from app.engine.scenarios import build_snapshot
-from app.store import decisions as decision_log
+from app.store import decision_log
 from tests.api.test_errors import assert_envelope
 from tests.conftest import DELINQUENT_SNAPSHOT, KEY_OWNERS, ROOT, bearer, clean_snapshot, decision_request
 
@@ -40,9 +40,10 @@ def scenario_requests() -> list[dict]:
     for path in sorted((ROOT / "rulesets").glob("*.scenarios.yaml")):
         doc = yaml.safe_load(path.read_text())
         for n, scenario in enumerate(doc["scenarios"]):
-            snapshot = build_snapshot(scenario, doc.get("bases") or {})
+            snapshot = json.loads(json.dumps(build_snapshot(scenario, doc.get("bases") or {}), default=str))
+            snapshot.setdefault("customer", {})["id"] = f"{doc['ruleset']}-{n}"  # as customer_id says
             out.append({"ruleset_id": doc["ruleset"], "customer_id": f"{doc['ruleset']}-{n}",
-                        "snapshot": json.loads(json.dumps(snapshot, default=str)),
+                        "snapshot": snapshot,
                         "explain": "full" if n % 2 else "summary"})
     return out
 

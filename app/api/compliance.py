@@ -13,7 +13,7 @@ from flask import Response, current_app, g, stream_with_context
 
 from app.api import auth
 from app.api.blueprint import Blueprint
-from app.api.database import get_log
+from app.api.database import get_db
 from app.api.parsing import OptionalJSONParser
 from app.api.schemas import (
     DecisionPageSchema,
@@ -26,7 +26,9 @@ from app.api.schemas import (
     VerificationSchema,
     VerifyQuerySchema,
 )
-from app.store import chain, replay, search, times
+from app.service import log_search as search
+from app.service import replay
+from app.store import chain, times
 from app.store.audit import record_event
 
 class _Blueprint(Blueprint):
@@ -62,7 +64,7 @@ def search_decisions(query):
     """Search the decision log, newest first: by customer, time (`from`, `to`), ruleset and
     version, a rule that fired, a final action, the warning level, and words of the
     explanation (`q`); a page at a time (pass `next_cursor` back as `cursor`)."""
-    db = get_log()
+    db = get_db()
     filters = filters_from(query)
     page = search.search(db, filters, cursor=query.get("cursor"), limit=query["limit"])
     ids = [d["decision_id"] for d in page.decisions]
@@ -83,7 +85,7 @@ def export_decisions(query):
     """Export every decision a search finds, as CSV or JSON Lines, streamed: memory does
     not grow with the number of rows. Decisions logged after the export starts are not
     in it (`X-Vigil-Through-Seq`)."""
-    db = get_log()
+    db = get_db()
     filters = filters_from(query)
     exported = search.export(db, filters, query["format"])
     record_event(db, auth.actor(), "decision.export", "decisions",
@@ -103,7 +105,7 @@ def export_decisions(query):
 def log_head():
     """The log's head (last seq, its chain hash, the number of records): keep it outside
     the service and pass it to verify later to prove nothing up to it changed."""
-    db = get_log()
+    db = get_db()
     head = chain.head(db)
     record_event(db, auth.actor(), "decision.head", "decisions", head.to_dict())
     return head.to_dict()
@@ -118,7 +120,7 @@ def verify_log(query):
     """Check the whole hash chain and name the first broken record and how it broke
     (edited, deleted, inserted, reordered, truncated); with an exported head
     (`head_seq`, `head_chain_hash`), also that the log still reaches it unchanged."""
-    db = get_log()
+    db = get_db()
     against = None
     if "head_seq" in query or "head_chain_hash" in query:
         against = chain.Head.from_dict({"seq": query.get("head_seq"), "chain_hash": query.get("head_chain_hash"),
@@ -138,7 +140,7 @@ def explain_decision(decision_id):
     """A decision told for a person: each final action with the rules behind it, the
     policy clause, the values that triggered each rule and the threshold that would have
     avoided it, in firing order; and the machine trail."""
-    db = get_log()
+    db = get_db()
     story = replay.explanation(db, decision_id)
     record_event(db, auth.actor(), "decision.explain", f"decision:{decision_id}",
                  {"customer_id": story["customer_id"]})
@@ -155,7 +157,7 @@ def replay_decision(body, decision_id):
     """Evaluate the logged snapshot again under the stored ruleset version and say
     whether the outcome is identical (rules fired in order, actions and their parameters,
     level, review, values read), with what differs if not."""
-    db = get_log()
+    db = get_db()
     report = replay.replay(db, decision_id, masker=masker(), original_snapshot=(body or {}).get("snapshot"))
     record_event(db, auth.actor(), "decision.replay", f"decision:{decision_id}",
                  {"identical": report["identical"], "differs_in": sorted(report["diff"]),

@@ -1,10 +1,11 @@
-"""What a worker serves: every contract, every approved or published ruleset version
-compiled, and the publications, read from the database as one consistent snapshot.
+"""What a worker serves (ServedPolicies): every contract, every approved or published
+ruleset version compiled, and the publications, read from the database in one read
+transaction.
 
-A snapshot is built whole and never changed; a worker swaps in a new one when the
-policy token changes (see policies.touch), so no decision ever sees half a load. Which
-version is in effect is worked out per decision from the snapshot's publications, so a
-scheduled version takes effect at its time without a reload.
+ServedPolicies are built whole and never changed; a worker swaps in new ones when the
+policy token changes (see app/store/policies.py touch), so no decision ever sees half a
+load. Which version is in effect is worked out per decision from the publications they
+hold, so a scheduled version takes effect at its time without a reload.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from app.store.errors import LogUnavailable
 from app.store.publications import Publication
 
 
-class PolicySnapshot(Library):
+class ServedPolicies(Library):
     """A Library whose ``ruleset(id)`` is the version in effect now (or at ``at``)
     rather than the highest number, with each version's lifecycle status."""
 
@@ -46,10 +47,10 @@ class PolicySnapshot(Library):
         return self.statuses.get((ruleset_id, version))
 
 
-def load(db: sqlite_utils.Database, previous: Library | None = None, *, warm: bool = True) -> PolicySnapshot:
+def load(db: sqlite_utils.Database, previous: Library | None = None, *, warm: bool = True) -> ServedPolicies:
     """Read and compile what is served, reusing the compiled versions of ``previous``
     whose hash has not changed. Raises RulesetInvalid if any stored version does not
-    compile (nothing is served from a half-built snapshot), LogUnavailable if the
+    compile (nothing is served half built), LogUnavailable if the
     database cannot be read."""
     try:
         db.execute("BEGIN")  # one read transaction: the token and the rows agree
@@ -65,7 +66,7 @@ def load(db: sqlite_utils.Database, previous: Library | None = None, *, warm: bo
     by_ruleset: dict[str, list[Publication]] = {}
     for publication in history:
         by_ruleset.setdefault(publication.ruleset_id, []).append(publication)
-    snapshot = PolicySnapshot(token, {k: tuple(v) for k, v in by_ruleset.items()},
+    served = ServedPolicies(token, {k: tuple(v) for k, v in by_ruleset.items()},
                               {(v.ruleset_id, v.version): v.status for v in versions})
     old_contracts = {(c.id, c.version): c for c in previous.contracts()} if previous is not None else {}
     old_rulesets = {(r.id, r.version): r for r in previous.rulesets()} if previous is not None else {}
@@ -78,13 +79,13 @@ def load(db: sqlite_utils.Database, previous: Library | None = None, *, warm: bo
         except RulesetInvalid as exc:
             problems.extend(exc.problems)
             continue
-        snapshot._contracts[(contract.id, contract.version)] = contract
+        served._contracts[(contract.id, contract.version)] = contract
     for stored in versions:
         old = old_rulesets.get((stored.ruleset_id, stored.version))
         if old is not None and old.hash == stored.hash:
             ruleset = old
         else:
-            contract = snapshot._contracts.get((stored.contract_id, stored.contract_version))
+            contract = served._contracts.get((stored.contract_id, stored.contract_version))
             if contract is None:
                 problems.append(Problem(stored.target, f"contract {stored.contract_id}@{stored.contract_version} "
                                                        "is not stored", path="contract"))
@@ -99,7 +100,7 @@ def load(db: sqlite_utils.Database, previous: Library | None = None, *, warm: bo
                 continue
             if warm:
                 ruleset.warm()
-        snapshot._rulesets[(ruleset.id, ruleset.version)] = ruleset
+        served._rulesets[(ruleset.id, ruleset.version)] = ruleset
     if problems:
         raise RulesetInvalid(problems)
-    return snapshot
+    return served

@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from app import store
-from app.store import decisions as decision_log
+from app.store import decision_log
 
 
 def make(n: int, client_request_id: str | None = None, request_hash: str = "sha256:r") -> decision_log.Decision:

@@ -15,7 +15,8 @@ from flask.cli import AppGroup
 
 from app import store
 from app.cli.keys import cli_actor, open_database
-from app.store import chain, retention, search, times
+from app.service import log_search as search
+from app.store import chain, retention, times
 from app.store.audit import record_event
 
 decisions_cli = AppGroup("decisions", help="The decision log: verify its hash chain, export it, purge expired content.")

@@ -9,7 +9,9 @@ import yaml
 
 from app import store
 from app.engine import RulesetInvalid, RulesetNotFound
-from app.store import audit, policies, publications, serving, times
+from app.service import policies
+from app.service import served as serving
+from app.store import audit, publications, times
 from app.store.audit import Actor
 from app.store.errors import ApprovalRefused, FourEyes, InvalidRequest, PolicyNotFound, WrongStatus
 from tests.conftest import ROOT

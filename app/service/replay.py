@@ -22,11 +22,12 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from app.engine import EngineError, Ruleset, RulesetInvalid, SnapshotInvalid
+from app.core import codec
+from app.engine import SEMANTICS_VERSION, EngineError, Ruleset, RulesetInvalid, SnapshotInvalid
 from app.engine.masking import Masker, Redaction
 from app.engine.narrative import explain as narrate
-from app.store import policies
-from app.store import decisions as decision_log
+from app.service import policies
+from app.store import decision_log
 from app.store.errors import PolicyNotFound
 
 _CACHE_SIZE = 8
@@ -49,8 +50,7 @@ def stored_version(db: sqlite_utils.Database, ruleset_id: str, version: int) -> 
     except PolicyNotFound:
         return StoredVersion(None, None, f"ruleset {ruleset_id} version {version} is not stored")
     contract = policies.get_contract(db, stored.contract_id, stored.contract_version)
-    key = hashlib.sha256(json.dumps([stored.document, contract.document], sort_keys=True,
-                                    default=str).encode()).hexdigest()
+    key = hashlib.sha256(codec.canonical([stored.document, contract.document]).encode()).hexdigest()
     with _cache_lock:
         ruleset = _cache.get(key)
         if ruleset is not None:
@@ -87,7 +87,7 @@ def explanation(db: sqlite_utils.Database, decision_id: str) -> dict:
     ruleset, data, source = version.ruleset, None, "trail"
     if ruleset is not None and ruleset.hash == decision.ruleset_hash and not decision.masked:
         try:
-            data = ruleset.contract.validate(json.loads(decision.snapshot))
+            data = ruleset.contract.validate(codec.loads(decision.snapshot))
             source = "ruleset"
         except SnapshotInvalid:
             data = None
@@ -135,8 +135,10 @@ def replay(db: sqlite_utils.Database, decision_id: str, *, masker: Masker | None
 
     ``identical`` is True or False when the replay could run, None when it could not
     (the version is gone or does not compile, or a masked snapshot without its original
-    is read by the rules); ``notes`` says why, and whether the stored version still has
-    the hash the decision was made under."""
+    is read by the rules) or when it differs and the decision was made under other
+    evaluation semantics (``semantics``: the logged and the engine's version); ``notes``
+    says why, and whether the stored version still has the hash the decision was made
+    under."""
     decision = decision_log.get(db, decision_id)
     logged = outcome(json.loads(decision.result), json.loads(decision.trail))
     explain = json.loads(decision.response).get("explain", "summary")
@@ -146,7 +148,9 @@ def replay(db: sqlite_utils.Database, decision_id: str, *, masker: Masker | None
                           "logged_hash": decision.ruleset_hash, "stored_hash": version.stored_hash,
                           "compiled_hash": version.ruleset.hash if version.ruleset else None},
               "masked": decision.masked is not None, "identical": None, "diff": {}, "notes": [], "logged": logged,
-              "replayed": None}
+              "replayed": None,
+              # Decisions logged before the version was recorded were made under the first.
+              "semantics": {"logged": decision.semantics_version or 1, "engine": SEMANTICS_VERSION}}
     notes = report["notes"]
     if version.ruleset is None:
         notes.append(version.problem)
@@ -155,7 +159,7 @@ def replay(db: sqlite_utils.Database, decision_id: str, *, masker: Masker | None
     if ruleset.hash != decision.ruleset_hash or version.stored_hash != decision.ruleset_hash:
         notes.append(f"the stored version's content no longer matches the hash the decision was made under "
                      f"({decision.ruleset_hash}): it was changed after the decision")
-    snapshot = json.loads(decision.snapshot)
+    snapshot = codec.loads(decision.snapshot)
     redaction = None
     if decision.masked:
         redaction = _redaction(decision, ruleset, masker)
@@ -163,8 +167,12 @@ def replay(db: sqlite_utils.Database, decision_id: str, *, masker: Masker | None
             notes.append("the snapshot was masked with a key this service does not hold; it cannot be replayed")
             return report
         if original_snapshot is not None:
-            if json.dumps(redaction.snapshot(original_snapshot), sort_keys=True) != \
-                    json.dumps(snapshot, sort_keys=True):
+            # Compared as logged: validated, in the codec's form, then masked.
+            try:
+                original = codec.plain(ruleset.contract.validate(original_snapshot))
+            except SnapshotInvalid:
+                original = original_snapshot
+            if codec.canonical(redaction.snapshot(original)) != codec.canonical(snapshot):
                 notes.append("the snapshot sent is not the one the decision was made on: its fields do not "
                              "mask to the logged ones")
                 return report
@@ -188,7 +196,13 @@ def replay(db: sqlite_utils.Database, decision_id: str, *, masker: Masker | None
         notes.append(f"the logged snapshot could not be evaluated again: {exc.reason}")
         report["identical"] = False
         return report
-    replayed = outcome(json.loads(json.dumps(evaluation, default=str)), json.loads(
-        json.dumps(evaluation["trail"], default=str)))
-    report.update(identical=logged == replayed, diff=diff(logged, replayed), replayed=replayed)
+    replayed = outcome(json.loads(codec.dumps(evaluation)), json.loads(codec.dumps(evaluation["trail"])))
+    identical = logged == replayed
+    report.update(identical=identical, diff=diff(logged, replayed), replayed=replayed)
+    if not identical and report["semantics"]["logged"] != report["semantics"]["engine"]:
+        # Not a changed decision: the engine evaluates differently now.
+        report["identical"] = None
+        notes.append(f"the semantics differ: the decision was made under evaluation semantics version "
+                     f"{report['semantics']['logged']}, this engine's is {SEMANTICS_VERSION}; the difference "
+                     "shown may come from that change")
     return report

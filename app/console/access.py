@@ -1,0 +1,50 @@
+"""Who may do what in the console: exactly who may do it over the API.
+
+Each console action is the API endpoint that does the same thing; its roles are the
+roles that endpoint declares (app/api/auth.py), read at run time, so the console has
+no table of roles of its own. Pages hide what a key may not do, and every view checks
+again before acting.
+"""
+
+from __future__ import annotations
+
+from flask import abort
+
+from app.api import auth
+from app.store.keys import ROLES
+
+# console action -> the API endpoint whose roles it takes
+ENDPOINTS = {
+    "read": "governance.list_versions",
+    "draft": "governance.create_draft",
+    "edit": "governance.edit_draft",
+    "submit": "governance.submit_version",
+    "approve": "governance.approve_version",
+    "reject": "governance.reject_version",
+    "publish": "governance.publish_version",
+    "retire": "governance.retire_version",
+    "rollback": "governance.rollback",
+    "simulate": "simulations.create_simulation",
+    # Running the scenarios and trying a snapshot evaluate a stored version without
+    # logging anything, as a simulation does: the same roles.
+    "scenarios": "simulations.create_simulation",
+    "try": "simulations.create_simulation",
+}
+
+# The console is for people: a key that may only ask for decisions (a loan system's)
+# cannot sign in.
+PEOPLE_ROLES = frozenset(ROLES) - {"decide"}
+
+
+def may(action: str, roles) -> bool:
+    return auth.allows(auth.roles_of(ENDPOINTS[action]), roles)
+
+
+def may_sign_in(roles) -> bool:
+    return bool(PEOPLE_ROLES & set(roles))
+
+
+def require(action: str, roles) -> None:
+    """Refuse (403) an action the key may not take, whatever the page showed."""
+    if not may(action, roles):
+        abort(403)

@@ -1,0 +1,15 @@
+"""The service layer, between the callers (api, cli, portfolio, console) and the
+foundations (engine, store): the one decision path (``decide``) and the policy service.
+
+It may import the engine, the store and ``app.core``; nothing below it imports it.
+"""
+
+
+def init_app(app) -> None:
+    """What every caller of the service shares, in ``app.extensions``: the one masker of
+    personal fields (``vigil.masker``; None unless VIGIL_MASK_PERSONAL is on), used by
+    every path that writes the decision log."""
+    from app.engine.masking import Masker
+
+    config = app.config
+    app.extensions["vigil.masker"] = Masker(config["VIGIL_MASK_KEY"]) if config.get("VIGIL_MASK_PERSONAL") else None

@@ -22,6 +22,7 @@ def test_bench_prints_rates_ratio_and_latencies():
     assert any(line.startswith("latency at half load") and "p99" in line for line in lines)
     figures = json.loads(lines[-1])
     assert figures["bare_rps"] > 0 and figures["vigil_rps"] > 0
-    assert figures["ratio"] == pytest.approx(figures["vigil_rps"] / figures["bare_rps"], rel=0.01)
+    # the ratio is printed to 3 decimals: under load it can be small enough that this is more than 1%
+    assert figures["ratio"] == pytest.approx(figures["vigil_rps"] / figures["bare_rps"], rel=0.01, abs=0.001)
     assert 0 < figures["p50_ms"] <= figures["p99_ms"] <= figures["max_ms"]
     assert figures["logged"] > 0

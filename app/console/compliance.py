@@ -177,12 +177,13 @@ def timeline_svg(points: list[dict]) -> dict:
     """Where each decision of a history sits on the level timeline (oldest left)."""
     width, height = 760, 150
     n = len(points)
-    step = (width - 60) / max(n - 1, 1)
+    left, right = 80, 20
+    step = (width - left - right) / max(n - 1, 1)
     rows = {level: 20 + i * 34 for i, level in enumerate(reversed(LEVELS))}
     placed = []
     for i, p in enumerate(points):
         y = rows.get(p["level"])
-        placed.append({**p, "x": round(40 + i * step, 1), "y": y if y is not None else height - 10})
+        placed.append({**p, "x": round(left + i * step, 1), "y": y if y is not None else height - 10})
     path = " ".join(f"{'M' if i == 0 else 'L'}{p['x']},{p['y']}" for i, p in enumerate(placed))
     return {"width": width, "height": height, "rows": rows, "points": placed, "path": path}
 

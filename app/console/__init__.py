@@ -107,6 +107,11 @@ def _no_store(response):
 # Each group's pages are listed for a key that may take their action.
 NAVIGATION = [
     ("Policy", [("Rulesets in force", "console.rulesets", "rulesets", "read")]),
+    ("Compliance", [("Decisions", "console.decisions", "decisions", "audit"),
+                    ("Customers", "console.customers", "customers", "audit"),
+                    ("Verify log", "console.verify", "log", "audit"),
+                    ("Legal holds", "console.holds", "holds", "holds"),
+                    ("Audit trail", "console.audit_trail", "audit", "audit")]),
 ]
 
 
@@ -136,6 +141,7 @@ bp.after_request(_no_store)
 bp.context_processor(_context)
 
 from app.console import views  # noqa: E402 - registers the pages on bp
+from app.console import compliance  # noqa: E402,F401 - registers the compliance pages on bp
 
 views.register_error_handlers(bp)
 

@@ -29,6 +29,9 @@ ENDPOINTS = {
     # logging anything, as a simulation does: the same roles.
     "scenarios": "simulations.create_simulation",
     "try": "simulations.create_simulation",
+    # Compliance: reading the decision log and the audit trail, and legal holds.
+    "audit": "decision-log.search_decisions",
+    "holds": "legal-holds.place_hold",
 }
 
 # The console is for people: a key that may only ask for decisions (a loan system's)

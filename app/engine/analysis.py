@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from itertools import product
 
 from .condition import NEGATED, And, Compare, In, Literal, Node, Not, Or, Path, Presence, Signal
-from .ruleset import Rule, Ruleset
+from .parse import Rule
+from .ruleset import Ruleset
 
 MAX_DISJUNCTS = 64
 

@@ -90,6 +90,11 @@ class Matcher:
                 self._finalizer()
             self._handle = None
 
+    @property
+    def loaded(self) -> bool:
+        """Whether this process holds a durable_rules handle for the ruleset now."""
+        return self._handle is not None and self._pid == os.getpid()
+
     def warm(self) -> None:
         with self._lock:
             self._ensure()

@@ -1,6 +1,7 @@
 """Small helpers shared by the engine modules."""
 from __future__ import annotations
 
+import difflib
 import hashlib
 from decimal import Decimal
 from typing import Any
@@ -40,3 +41,37 @@ def show(value: Any) -> str:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return str(value)
+
+
+def did_you_mean(name: str, choices) -> str:
+    """"; did you mean 'x'?" for the closest of ``choices``, or nothing."""
+    best = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {best[0]!r}?" if best else ""
+
+
+def find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    """A circle in ``graph`` (node -> the nodes it points to) as [a, b, ..., a], or None."""
+    white, grey, black = 0, 1, 2
+    colour = {n: white for n in graph}
+    stack: list[str] = []
+
+    def visit(n):
+        colour[n] = grey
+        stack.append(n)
+        for m in graph.get(n, ()):
+            if colour.get(m, black) == grey:
+                return stack[stack.index(m):] + [m]
+            if colour.get(m) == white:
+                found = visit(m)
+                if found:
+                    return found
+        stack.pop()
+        colour[n] = black
+        return None
+
+    for n in sorted(graph):
+        if colour[n] == white:
+            found = visit(n)
+            if found:
+                return found
+    return None

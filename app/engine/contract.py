@@ -54,10 +54,6 @@ class FieldSpec:
     description: str = ""
     personal: bool = False
 
-    @property
-    def is_number(self) -> bool:
-        return self.kind in ("integer", "decimal")
-
     def describe(self) -> dict:
         out: dict[str, Any] = {"type": self.kind}
         if self.required:
@@ -262,10 +258,21 @@ class FactContract:
 
         if not isinstance(snapshot, dict):
             raise SnapshotInvalid([{"path": "$", "message": "The snapshot must be a JSON object."}])
+        fast = self.fast_validate(snapshot)
+        return fast if fast is not None else self.full_validate(snapshot)
+
+    def fast_validate(self, snapshot: Any) -> dict | None:
+        """The compiled fast path alone: the validated snapshot, or None where it defers
+        to the full check (anything not plainly valid)."""
         try:
             return self._fast(snapshot)
-        except Exception:  # noqa: BLE001 - _Unsure, or anything unforeseen: marshmallow judges
-            pass
+        except Exception:  # noqa: BLE001 - _Unsure, or anything unforeseen
+            return None
+
+    def full_validate(self, snapshot: Any) -> dict:
+        """The full check alone (marshmallow): the validated snapshot, or SnapshotInvalid."""
+        from .errors import SnapshotInvalid
+
         try:
             return self._schema.load(snapshot)
         except ValidationError as exc:

@@ -371,7 +371,6 @@ def test_hash_follows_the_order_of_levels():
 
 def test_closing_a_ruleset_frees_its_handle_and_it_still_works():
     import gc
-    import durable_rules_engine
     rs = ruleset([rule("A", "overdue_6m > 1")])
     assert rs.evaluate(snap(overdue_6m=2)).fired == ("A",)
     rs.close()

@@ -18,7 +18,9 @@ from .ruleset import Ruleset
 # changed decision from changed semantics. Every logged decision records it.
 # 2: a rule reading ``not signal(x)`` waits only for the rules deriving x, then fires in
 #    priority order (1 held it back until every other activated rule had fired).
-SEMANTICS_VERSION = 2
+# 3: `matches` runs RE2 (linear time; \d and \w are ASCII), and a text over 10,000
+#    characters is not matched (unknown).
+SEMANTICS_VERSION = 3
 
 __all__ = ["ContractNotFound", "EngineError", "Evaluation", "EvaluationError", "FactContract", "Library",
            "LoopBoundExceeded", "NotFound", "Problem", "Ruleset", "SEMANTICS_VERSION", "RulesetInvalid", "RulesetNotFound",

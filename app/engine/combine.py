@@ -27,24 +27,37 @@ def combine_actions(catalogue: dict[str, ActionSpec],
                     fired: list[Rule]) -> tuple[list[Combined], list[Overridden]]:
     finals, overridden = _combine_requests(catalogue, fired)
     present = {c.spec.name: c.rules for c in finals}
-    # An action is dropped only by an overriding action that is itself final; the
-    # override graph is acyclic (checked at load), so this ends.
-    is_final: dict[str, bool] = {}
-
-    def final(name: str) -> bool:
-        if name not in is_final:
-            is_final[name] = name in present and not any(final(o) for o in catalogue[name].overridden_by)
-        return is_final[name]
-
+    is_final = _final(catalogue, present)
     kept = []
     for c in finals:
-        by = next((o for o in c.spec.overridden_by if final(o)), None)
+        by = next((o for o in c.spec.overridden_by if is_final[o]), None)
         if by is not None:
             overridden.append(Overridden(action=c.spec.name, params=c.params, rules=c.rules, by=by,
                                          by_rules=present[by], why=f"{by} overrides {c.spec.name}"))
         else:
             kept.append(c)
     return kept, overridden
+
+
+def _final(catalogue: dict[str, ActionSpec], present) -> dict[str, bool]:
+    """For every action, whether it is final: asked for, and not dropped by an overriding
+    action that is itself final. The override graph is acyclic (checked at load); the
+    walk is iterative, so a chain of any length is followed."""
+    is_final: dict[str, bool] = {}
+    for start in catalogue:
+        todo = [start]
+        while todo:
+            name = todo[-1]
+            if name in is_final:
+                todo.pop()
+                continue
+            waiting = [o for o in catalogue[name].overridden_by if o not in is_final]
+            if waiting:
+                todo.extend(waiting)
+                continue
+            todo.pop()
+            is_final[name] = name in present and not any(is_final[o] for o in catalogue[name].overridden_by)
+    return is_final
 
 
 def _combine_requests(catalogue: dict[str, ActionSpec],

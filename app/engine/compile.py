@@ -27,7 +27,7 @@ from typing import Any, Callable
 from .condition import FLIPPED, NEGATED, And, Compare, In, Literal, Node, Not, Or, Path, Presence, Quant, Signal
 from .errors import Problem
 from .interpret import Env, evaluate
-from .runtime import SENTINEL, SID, sentinel_rule
+from .runtime import SENTINEL, SID, limit_problems, sentinel_rule
 
 MAX_PROPERTIES = 250   # durable_rules refuses facts with more than 255 properties (error 302)
 MAX_DISJUNCTS = 32
@@ -322,6 +322,11 @@ def compile_rules(rules, source: str, problems: list[Problem]) -> Compiled | Non
     if problems:
         return None
     definition[SENTINEL] = sentinel_rule()
+    # refused here, before durable_rules ever sees it: past its fixed limits it fails on
+    # the first evaluation or hangs for good
+    problems.extend(Problem(source, message, path="rules") for message in limit_problems(definition))
+    if problems:
+        return None
     return Compiled(definition, names, root.builder())
 
 

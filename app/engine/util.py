@@ -50,28 +50,24 @@ def did_you_mean(name: str, choices) -> str:
 
 
 def find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
-    """A circle in ``graph`` (node -> the nodes it points to) as [a, b, ..., a], or None."""
+    """A circle in ``graph`` (node -> the nodes it points to) as [a, b, ..., a], or None.
+    Iterative, so a chain of any length is followed."""
     white, grey, black = 0, 1, 2
     colour = {n: white for n in graph}
-    stack: list[str] = []
-
-    def visit(n):
-        colour[n] = grey
-        stack.append(n)
-        for m in graph.get(n, ()):
-            if colour.get(m, black) == grey:
-                return stack[stack.index(m):] + [m]
-            if colour.get(m) == white:
-                found = visit(m)
-                if found:
-                    return found
-        stack.pop()
-        colour[n] = black
-        return None
-
-    for n in sorted(graph):
-        if colour[n] == white:
-            found = visit(n)
-            if found:
-                return found
+    for start in sorted(graph):
+        if colour[start] != white:
+            continue
+        colour[start] = grey
+        path, nexts = [start], [iter(graph.get(start, ()))]
+        while path:
+            m = next(nexts[-1], None)
+            if m is None:
+                colour[path.pop()] = black
+                nexts.pop()
+            elif colour.get(m, black) == grey:
+                return path[path.index(m):] + [m]
+            elif colour.get(m) == white:
+                colour[m] = grey
+                path.append(m)
+                nexts.append(iter(graph.get(m, ())))
     return None

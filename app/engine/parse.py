@@ -12,15 +12,18 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Mapping
 
+from app.core.bounds import bounded_decimal
+
 from .condition import ConditionSyntaxError, Node, Not, Signal, parse
 from .contract import FactContract
 from .errors import Problem
 from .typecheck import Checker
 from .util import did_you_mean, find_cycle
 
-ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-COMBINE_RE = re.compile(r"^(once|max|min)(?:\(([a-z][a-z0-9_]*)\))?$")
+# Patterns are matched whole (fullmatch): "R-1\n" is not the id "R-1".
+ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,127}")
+COMBINE_RE = re.compile(r"(once|max|min)(?:\(([a-z][a-z0-9_]*)\))?")
 PLACEHOLDER_RE = re.compile(r"\{([a-z_][a-z0-9_.]*)\}")
 TOP_KEYS = {"id", "version", "title", "owner", "contract", "description", "levels", "review_frequencies",
             "signals", "actions", "rules"}
@@ -29,6 +32,8 @@ RULE_KEYS = {"id", "title", "clause", "priority", "when", "signals", "actions", 
 ACTION_KEYS = {"title", "adverse", "params", "combine", "overridden_by", "description"}
 PARAM_KEYS = {"type", "min", "max", "values", "required", "description"}
 PARAM_TYPES = ("integer", "decimal", "string", "enum")
+MAX_PRIORITY = 1_000_000
+MAX_VERSION = 2 ** 31 - 1
 
 
 @dataclass(frozen=True)
@@ -145,9 +150,9 @@ class _Parser:
             if key not in TOP_KEYS:
                 self.problem(f"unknown key {key!r}", path=str(key))
         rid, version = doc.get("id"), doc.get("version")
-        if not isinstance(rid, str) or not NAME_RE.match(rid):
+        if not isinstance(rid, str) or not NAME_RE.fullmatch(rid):
             self.problem("id must be lower_snake_case text", path="id")
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= MAX_VERSION:
             self.problem("version must be a positive integer", path="version")
         title = str(doc.get("title") or "")
         owner = str(doc.get("owner") or "")
@@ -187,7 +192,7 @@ class _Parser:
             self.problem("signals must map each signal name to its description", path="signals")
             return None
         for name in raw:
-            if not isinstance(name, str) or not NAME_RE.match(name):
+            if not isinstance(name, str) or not NAME_RE.fullmatch(name):
                 self.problem(f"signal name {name!r} must be lower_snake_case", path=f"signals.{name}")
         return {str(k): str(v) for k, v in raw.items()}
 
@@ -213,7 +218,7 @@ class _Parser:
 
     def parse_action(self, name, body) -> ActionSpec | None:
         where = f"actions.{name}"
-        if not isinstance(name, str) or not NAME_RE.match(name):
+        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
             self.problem("action names are lower_snake_case", path=where)
             return None
         body = body or {}
@@ -224,12 +229,17 @@ class _Parser:
             if key not in ACTION_KEYS:
                 self.problem(f"unknown key {key!r}", path=f"{where}.{key}")
         params: dict[str, ParamSpec] = {}
-        for pname, pbody in (body.get("params") or {}).items():
+        raw_params = body.get("params") or {}
+        if not isinstance(raw_params, dict):
+            self.problem("params must map each parameter name to {type, min, max, values, required}",
+                         path=f"{where}.params")
+            raw_params = {}
+        for pname, pbody in raw_params.items():
             spec = self.parse_param(pbody, f"{where}.params.{pname}")
             if spec:
                 params[pname] = spec
         combine = str(body.get("combine", "once"))
-        m = COMBINE_RE.match(combine)
+        m = COMBINE_RE.fullmatch(combine)
         mode, cparam = "once", None
         if not m or (m.group(1) == "once") != (m.group(2) is None):
             self.problem("combine must be once, max(param) or min(param)", path=f"{where}.combine")
@@ -239,8 +249,8 @@ class _Parser:
                 self.problem(f"combine {combine}: {cparam!r} is not a numeric parameter of {name}",
                              path=f"{where}.combine")
         over = body.get("overridden_by") or []
-        if not isinstance(over, list):
-            self.problem("overridden_by must be a list of actions", path=f"{where}.overridden_by")
+        if not isinstance(over, list) or not all(isinstance(o, str) for o in over):
+            self.problem("overridden_by must be a list of action names", path=f"{where}.overridden_by")
             over = []
         return ActionSpec(name, str(body.get("title") or name.replace("_", " ")), bool(body.get("adverse")),
                           params, mode, cparam, tuple(map(str, over)))
@@ -249,15 +259,32 @@ class _Parser:
         if not isinstance(body, dict) or body.get("type") not in PARAM_TYPES:
             self.problem(f"a parameter needs type: one of {', '.join(PARAM_TYPES)}", path=where)
             return None
+        count = len(self.problems)
         for key in body:
             if key not in PARAM_KEYS:
                 self.problem(f"unknown key {key!r}", path=f"{where}.{key}")
-        lo = Decimal(str(body["min"])) if "min" in body else None
-        hi = Decimal(str(body["max"])) if "max" in body else None
-        values = tuple(body.get("values") or ())
+        bounds = {}
+        for key in ("min", "max"):
+            if key in body:
+                try:
+                    if isinstance(body[key], str):
+                        raise ValueError("must be a number")
+                    bounds[key] = bounded_decimal(body[key])
+                except ValueError as exc:
+                    self.problem(f"{key} {exc}", path=f"{where}.{key}")
+        values = body.get("values") or []
+        if not isinstance(values, list) or not all(isinstance(v, (str, int)) and not isinstance(v, bool)
+                                                   for v in values):
+            self.problem("values must be a list of texts or whole numbers", path=f"{where}.values")
+            values = []
         if body["type"] == "enum" and not values:
             self.problem("an enum parameter needs values", path=where)
-        return ParamSpec(body["type"], bool(body.get("required", False)), lo, hi, values)
+        required = body.get("required", False)
+        if not isinstance(required, bool):
+            self.problem("required must be true or false", path=f"{where}.required")
+        if len(self.problems) > count:
+            return None
+        return ParamSpec(body["type"], required, bounds.get("min"), bounds.get("max"), tuple(values))
 
     # -- rules ------------------------------------------------------------------------
     def parse_rules(self, raw) -> tuple[Rule, ...]:
@@ -273,7 +300,7 @@ class _Parser:
                 self.problem("a rule is a mapping", path=where)
                 continue
             rid = body.get("id")
-            if not isinstance(rid, str) or not ID_RE.match(rid):
+            if not isinstance(rid, str) or not ID_RE.fullmatch(rid):
                 self.problem("rule id must be text of letters, digits, '-', '_' or '.'", path=f"{where}.id")
                 continue
             if rid in seen:
@@ -295,8 +322,8 @@ class _Parser:
         if not title:
             self.problem("title is required", rid, "title")
         priority = body.get("priority", 0)
-        if isinstance(priority, bool) or not isinstance(priority, int):
-            self.problem("priority must be an integer", rid, "priority")
+        if isinstance(priority, bool) or not isinstance(priority, int) or abs(priority) > MAX_PRIORITY:
+            self.problem(f"priority must be an integer from -{MAX_PRIORITY:,} to {MAX_PRIORITY:,}", rid, "priority")
             priority = 0
         when = body.get("when")
         condition, paths = self.rule_condition(rid, when, checker)
@@ -335,7 +362,7 @@ class _Parser:
 
     def rule_signals(self, rid: str, signals) -> list[str]:
         signals = signals or []
-        if not isinstance(signals, list) or not all(isinstance(s, str) and NAME_RE.match(s) for s in signals):
+        if not isinstance(signals, list) or not all(isinstance(s, str) and NAME_RE.fullmatch(s) for s in signals):
             self.problem("signals must be a list of lower_snake_case names", rid, "signals")
             return []
         if self.signal_catalogue is not None:
@@ -396,7 +423,7 @@ class _Parser:
             if error:
                 self.problem(f"action {name}: parameter {pname} {error}", rule_id, f"{where}.{pname}")
                 continue
-            clean[pname] = Decimal(str(value)) if pspec.kind == "decimal" else value
+            clean[pname] = bounded_decimal(value) if pspec.kind == "decimal" else value
         for pname, pspec in spec.params.items():
             if pspec.required and pname not in params:
                 self.problem(f"action {name} needs parameter {pname!r}", rule_id, where)
@@ -409,7 +436,10 @@ def check_param(spec: ParamSpec, value) -> str | None:
         if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)) or \
                 (spec.kind == "integer" and not isinstance(value, int)):
             return f"must be {'an integer' if spec.kind == 'integer' else 'a number'}"
-        d = Decimal(str(value))
+        try:
+            d = bounded_decimal(value)
+        except ValueError as exc:
+            return str(exc)
         if spec.min is not None and d < spec.min:
             return f"must be at least {spec.min}"
         if spec.max is not None and d > spec.max:

@@ -180,7 +180,7 @@ class CsvLayout:
         return out, bool(out)
 
 
-_INTEGER_CELL = re.compile(r"[+-]?\d+")
+_INTEGER_CELL = re.compile(r"[+-]?[0-9]+")
 
 
 def _cell(node: _Node, text: str, path: str):

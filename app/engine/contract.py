@@ -476,73 +476,98 @@ class _Unsure(Exception):
     pass
 
 
-def _fast_field(spec: FieldSpec):
+def _fast_integer(spec: FieldSpec):
     lo, hi = spec.min, spec.max
-    kind = spec.kind
-    if kind == "integer":
-        def check(v):
-            if type(v) is not int or (lo is not None and v < lo) or (hi is not None and v > hi) or abs(v) > MAX_INTEGER:
-                raise _Unsure
-            return v
-    elif kind == "decimal":
-        places = -spec.places
 
-        def check(v):
-            t = type(v)
-            if t is str:
-                v = v.strip()
-                if len(v) > 40 or not _NUMBER_RE.fullmatch(v):
-                    raise _Unsure
-                v = Decimal(v)
-            elif t is int:
-                v = Decimal(v)
-            elif t is float:
-                v = Decimal(repr(v))
-            elif t is not Decimal:
-                raise _Unsure
-            if not v.is_finite() or v.as_tuple().exponent < places or (lo is not None and v < lo) or (hi is not None and v > hi):
-                raise _Unsure
-            return v
-    elif kind == "boolean":
-        def check(v):
-            if type(v) is not bool:
-                raise _Unsure
-            return v
-    elif kind == "string":
-        longest = spec.max_length
-
-        def check(v):
-            if type(v) is not str or (longest is not None and len(v) > longest):
-                raise _Unsure
-            return v
-    elif kind == "enum":
-        allowed = frozenset(spec.values)
-
-        def check(v):
-            if type(v) is not str or v not in allowed:
-                raise _Unsure
-            return v
-    elif kind == "date":
-        def check(v):
-            if type(v) is not str or len(v) != 10 or v[4] != "-" or v[7] != "-" or not v[:4].isdigit():
-                raise _Unsure
-            try:
-                return _dt.date.fromisoformat(v)
-            except ValueError:
-                raise _Unsure from None
-    elif kind == "object":
-        check = _fast_object(spec.fields)
-    elif kind == "list":
-        item = _fast_field(spec.items)
-        most = spec.max_items
-
-        def check(v):
-            if type(v) is not list or len(v) > most:
-                raise _Unsure
-            return [item(x) for x in v]
-    else:  # pragma: no cover
-        raise AssertionError(kind)
+    def check(v):
+        if type(v) is not int or (lo is not None and v < lo) or (hi is not None and v > hi) or abs(v) > MAX_INTEGER:
+            raise _Unsure
+        return v
     return check
+
+
+def _fast_decimal(spec: FieldSpec):
+    lo, hi = spec.min, spec.max
+    places = -spec.places
+
+    def check(v):
+        t = type(v)
+        if t is str:
+            v = v.strip()
+            if len(v) > 40 or not _NUMBER_RE.fullmatch(v):
+                raise _Unsure
+            v = Decimal(v)
+        elif t is int:
+            v = Decimal(v)
+        elif t is float:
+            v = Decimal(repr(v))
+        elif t is not Decimal:
+            raise _Unsure
+        if not v.is_finite() or v.as_tuple().exponent < places or (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise _Unsure
+        return v
+    return check
+
+
+def _fast_boolean(spec: FieldSpec):
+    def check(v):
+        if type(v) is not bool:
+            raise _Unsure
+        return v
+    return check
+
+
+def _fast_string(spec: FieldSpec):
+    longest = spec.max_length
+
+    def check(v):
+        if type(v) is not str or (longest is not None and len(v) > longest):
+            raise _Unsure
+        return v
+    return check
+
+
+def _fast_enum(spec: FieldSpec):
+    allowed = frozenset(spec.values)
+
+    def check(v):
+        if type(v) is not str or v not in allowed:
+            raise _Unsure
+        return v
+    return check
+
+
+def _fast_date(spec: FieldSpec):
+    def check(v):
+        if type(v) is not str or len(v) != 10 or v[4] != "-" or v[7] != "-" or not v[:4].isdigit():
+            raise _Unsure
+        try:
+            return _dt.date.fromisoformat(v)
+        except ValueError:
+            raise _Unsure from None
+    return check
+
+
+def _fast_list(spec: FieldSpec):
+    item = _fast_field(spec.items)
+    most = spec.max_items
+
+    def check(v):
+        if type(v) is not list or len(v) > most:
+            raise _Unsure
+        return [item(x) for x in v]
+    return check
+
+
+def _fast_field(spec: FieldSpec):
+    """A check of one field that returns the validated value or raises _Unsure."""
+    if spec.kind == "object":
+        return _fast_object(spec.fields)
+    return _FAST[spec.kind](spec)
+
+
+_FAST = {"integer": _fast_integer, "decimal": _fast_decimal, "boolean": _fast_boolean, "string": _fast_string,
+         "enum": _fast_enum, "date": _fast_date, "list": _fast_list}
 
 
 def _fast_object(specs: dict[str, FieldSpec]):

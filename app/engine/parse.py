@@ -170,11 +170,14 @@ class _Parser:
             return (), {}
         reviews = {}
         for name, body in raw.items():
+            if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+                self.problem(f"level name {name!r} must be lower_snake_case", path=f"levels.{name}")
+                continue
             if not isinstance(body, dict) or not isinstance(body.get("review"), str):
                 self.problem("a level needs review: <frequency>", path=f"levels.{name}")
                 continue
             reviews[name] = body["review"]
-        return tuple(raw), reviews
+        return tuple(name for name in raw if isinstance(name, str)), reviews
 
     def parse_frequencies(self, raw, level_review: dict[str, str]) -> tuple[str, ...]:
         if not isinstance(raw, list) or not raw or not all(isinstance(x, str) for x in raw):
@@ -235,6 +238,9 @@ class _Parser:
                          path=f"{where}.params")
             raw_params = {}
         for pname, pbody in raw_params.items():
+            if not isinstance(pname, str) or not NAME_RE.fullmatch(pname):
+                self.problem("parameter names are lower_snake_case", path=f"{where}.params.{pname}")
+                continue
             spec = self.parse_param(pbody, f"{where}.params.{pname}")
             if spec:
                 params[pname] = spec

@@ -45,7 +45,9 @@ def show(value: Any) -> str:
 
 def did_you_mean(name: str, choices) -> str:
     """"; did you mean 'x'?" for the closest of ``choices``, or nothing."""
-    best = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    if not isinstance(name, str):
+        return ""
+    best = difflib.get_close_matches(name, [c for c in choices if isinstance(c, str)], n=1, cutoff=0.6)
     return f"; did you mean {best[0]!r}?" if best else ""
 
 

@@ -289,3 +289,50 @@ def test_a_ruleset_of_600_rules_is_refused_before_durable_rules_sees_it():
         "    print(exc.problems[0].message)\n", seconds=30)
     assert out.returncode == 0, out.stderr
     assert "durable_rules" in out.stdout
+
+
+# -- any value of the wrong type ----------------------------------------------------------
+
+JUNK = [None, True, -1, 1e999, "x\n", [], [{}], {1: 2}, 10 ** 30]
+
+
+def _paths(node, prefix=()):
+    yield prefix
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _paths(v, prefix + (k,))
+    elif isinstance(node, list):
+        for i, v in enumerate(node[:2]):
+            yield from _paths(v, prefix + (i,))
+
+
+_VALUE = object()
+
+
+def _replaced(doc, path, value=None, key=_VALUE):
+    doc = copy.deepcopy(doc)
+    node = doc
+    for part in path[:-1] if key is _VALUE else path:
+        node = node[part]
+    if key is _VALUE:
+        node[path[-1]] = copy.deepcopy(value)
+    elif isinstance(node, dict) and node:
+        node[key] = node.pop(next(iter(node)))
+    return doc
+
+
+def test_any_value_or_key_of_the_wrong_type_is_a_problem_never_a_crash():
+    from app.engine import Ruleset
+    rs = ruleset([rule("A", "overdue_6m > 1 and not signal(s)", actions=[{"reduce_limit": {"percent": 10}}]),
+                  rule("B", "card.dpd > 30", signals=["s"], level="red")])
+    for build, base in ((lambda d: Ruleset(d, rs.contract, "t.yaml"), rs.document),
+                        (lambda d: FactContract(d, "c.yaml"), CONTRACT)):
+        for path in _paths(base):
+            docs = [_replaced(base, path, key=k) for k in (1, None, "x\n")]
+            if path:
+                docs += [_replaced(base, path, value=v) for v in JUNK]
+            for doc in docs:
+                try:
+                    build(doc)
+                except RulesetInvalid:
+                    pass

@@ -72,7 +72,6 @@ class KeyNotFound(StoreError):
 class KeyNameTaken(StoreError):
     """An active key already has this name: two would be told apart by their ids only."""
 
-    status = 409
     reason = "key_name_taken"
     message = "An active API key already has this name."
 

@@ -37,9 +37,12 @@ class Plan:
     negates: tuple[frozenset, ...]           # rule index -> signals it reads under negation
     guarded: dict[str, tuple[int, ...]]      # signal -> indexes of the rules negating it
     ready_facts: dict[int, str]
+    ready_needs: dict[int, tuple[frozenset, ...]]  # rule index -> positive signals of its negated disjuncts
+    awaiting: dict[str, tuple[int, ...]]     # signal -> rules whose ready fact may wait for it
+    deciders: frozenset                      # rules whose firing may decide a watched signal
 
 
-def plan(rules: tuple[Rule, ...], names: dict[str, int]) -> Plan:
+def plan(rules: tuple[Rule, ...], names: dict[str, int], negated: dict[int, tuple[frozenset, ...]]) -> Plan:
     ordered = sorted(rules, key=lambda r: (-r.priority, r.id))
     rank = [0] * len(rules)
     for pos, r in enumerate(ordered):
@@ -53,13 +56,18 @@ def plan(rules: tuple[Rule, ...], names: dict[str, int]) -> Plan:
         for s in sorted(r.negates):
             guarded.setdefault(s, []).append(r.index)
     inputs = tuple(r.reads | r.negates for r in rules)
+    watched = _inputs_first(set(guarded), derivers, inputs)
     return Plan(
         names=dict(names), rank=tuple(rank), derives=tuple(r.signals for r in rules),
         signal_facts={s: signal_fact(s) for s in derivers},
-        watched=_inputs_first(set(guarded), derivers, inputs),
+        watched=watched,
         derivers={s: tuple(ix) for s, ix in derivers.items()}, inputs=inputs,
         negates=tuple(r.negates for r in rules), guarded={s: tuple(ix) for s, ix in guarded.items()},
-        ready_facts={r.index: ready_fact(r.index) for r in rules if r.negates})
+        ready_facts={r.index: ready_fact(r.index) for r in rules if r.negates},
+        ready_needs=dict(negated),
+        awaiting={s: tuple(sorted(i for i, sets in negated.items() if any(s in p for p in sets)))
+                  for s in derivers},
+        deciders=frozenset(i for s in watched for i in derivers[s]))
 
 
 def _inputs_first(negated: set[str], derivers: dict[str, list[int]], inputs: tuple[frozenset, ...]) -> tuple:
@@ -89,9 +97,11 @@ def run(plan: Plan, session, snapshot_fact: str, bound: int) -> tuple[list[int],
     names, rank, derivers, inputs = plan.names, plan.rank, plan.derivers, plan.inputs
     fired: list[int] = []
     fired_set: set[int] = set()
-    signals: dict[str, None] = {}
+    signals: dict[str, None] = {}         # in the order derived
+    derived: set[str] = set()
     activated: set[int] = set()
     pending: list[tuple[int, int]] = []
+    undecided = list(plan.watched)
     decided: set[str] = set()
     ready: set[int] = set()
 
@@ -105,28 +115,49 @@ def run(plan: Plan, session, snapshot_fact: str, bound: int) -> tuple[list[int],
     def settle() -> None:
         # one pass in dependency order reaches the fixpoint: a ready fact asserted here
         # can only activate rules deriving signals later in the order
-        for s in plan.watched:
-            if s in decided or not all(d in fired_set or (d not in activated and inputs[d] <= decided)
-                                       for d in derivers[s]):
-                continue
-            decided.add(s)
-            for r in plan.guarded.get(s, ()):
-                if r not in ready and plan.negates[r] <= decided:
-                    ready.add(r)
-                    activate(session.assert_fact(plan.ready_facts[r]))
+        still = []
+        for s in undecided:
+            for d in derivers[s]:
+                if d not in fired_set and (d in activated or not inputs[d] <= decided):
+                    still.append(s)
+                    break
+            else:
+                decided.add(s)
+                for r in plan.guarded.get(s, ()):
+                    arm(r)
+        undecided[:] = still
+
+    def arm(r: int) -> None:
+        # the ready fact of a rule whose negations are decided, once a disjunct could
+        # match (its positive signals derived): asserting it earlier changes nothing
+        if r in ready:
+            return
+        for needs in plan.ready_needs[r]:
+            if needs <= derived:
+                break
+        else:
+            return
+        if plan.negates[r] <= decided:
+            ready.add(r)
+            activate(session.assert_fact(plan.ready_facts[r]))
 
     activate(session.assert_fact(snapshot_fact))
-    while True:
-        if plan.watched:
-            settle()
-        if not pending:
-            return fired, tuple(signals)
+    if undecided:
+        settle()
+    while pending:
         _, idx = heapq.heappop(pending)
         if len(fired) >= bound:
             raise LoopBoundExceeded(f"more than {bound} rule firings in one evaluation")
         fired.append(idx)
         fired_set.add(idx)
         for s in plan.derives[idx]:
-            if s not in signals:
+            if s not in derived:
                 signals[s] = None
+                derived.add(s)
                 activate(session.assert_fact(plan.signal_facts[s]))
+                for r in plan.awaiting[s]:
+                    arm(r)
+        # only the firing of a rule deriving a watched signal can decide one
+        if undecided and idx in plan.deciders:
+            settle()
+    return fired, tuple(signals)

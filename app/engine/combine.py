@@ -39,25 +39,38 @@ def combine_actions(catalogue: dict[str, ActionSpec],
     return kept, overridden
 
 
-def _final(catalogue: dict[str, ActionSpec], present) -> dict[str, bool]:
-    """For every action, whether it is final: asked for, and not dropped by an overriding
-    action that is itself final. The override graph is acyclic (checked at load); the
-    walk is iterative, so a chain of any length is followed."""
-    is_final: dict[str, bool] = {}
-    for start in catalogue:
+def _final(catalogue: dict[str, ActionSpec], present) -> "_Final":
+    return _Final(catalogue, present)
+
+
+class _Final(dict):
+    """name -> whether the action is final: asked for, and not dropped by an overriding
+    action that is itself final. Computed on first look-up; the override graph is acyclic
+    (checked at load) and the walk is iterative, so a chain of any length is followed."""
+
+    def __init__(self, catalogue: dict[str, ActionSpec], present):
+        super().__init__()
+        self.catalogue, self.present = catalogue, present
+
+    def __missing__(self, start: str) -> bool:
         todo = [start]
         while todo:
             name = todo[-1]
-            if name in is_final:
+            if name in self:
                 todo.pop()
                 continue
-            waiting = [o for o in catalogue[name].overridden_by if o not in is_final]
+            if name not in self.present:
+                self[name] = False   # not asked for: final or not, nothing to look at
+                todo.pop()
+                continue
+            over = self.catalogue[name].overridden_by
+            waiting = [o for o in over if o not in self]
             if waiting:
                 todo.extend(waiting)
                 continue
             todo.pop()
-            is_final[name] = name in present and not any(is_final[o] for o in catalogue[name].overridden_by)
-    return is_final
+            self[name] = not any(self[o] for o in over)
+        return self[start]
 
 
 def _combine_requests(catalogue: dict[str, ActionSpec],

@@ -300,6 +300,9 @@ class Compiled:
     definition: dict                     # durable_rules rule name -> rule
     names: dict[str, int]                # durable_rules rule name -> index of the Vigil rule
     build_fact: Callable[[Any, Env], dict]
+    # rule index -> the signals each of its disjuncts with a negation reads positively:
+    # its ready fact is worth asserting only once one of these sets is all derived
+    negated_disjuncts: dict[int, tuple[frozenset, ...]]
 
 
 def compile_rules(rules, source: str, problems: list[Problem]) -> Compiled | None:
@@ -308,6 +311,7 @@ def compile_rules(rules, source: str, problems: list[Problem]) -> Compiled | Non
     compiler = ExprCompiler(root)
     definition: dict[str, dict] = {}
     names: dict[str, int] = {}
+    negated: dict[int, tuple[frozenset, ...]] = {}
     for rule in rules:
         try:
             disjuncts = dnf(rule.condition)
@@ -317,6 +321,8 @@ def compile_rules(rules, source: str, problems: list[Problem]) -> Compiled | Non
                 name = f"{rule.index}.{k}"
                 definition[name] = {"all": _disjunct_facts(compiler, rule.index, d)}
                 names[name] = rule.index
+                if d.neg:
+                    negated[rule.index] = negated.get(rule.index, ()) + (d.pos,)
         except CompileProblem as exc:
             problems.append(Problem(source, str(exc), rule=rule.id, path="when"))
     if problems:
@@ -327,7 +333,7 @@ def compile_rules(rules, source: str, problems: list[Problem]) -> Compiled | Non
     problems.extend(Problem(source, message, path="rules") for message in limit_problems(definition))
     if problems:
         return None
-    return Compiled(definition, names, root.builder())
+    return Compiled(definition, names, root.builder(), negated)
 
 
 def _disjunct_facts(compiler: "ExprCompiler", index: int, d: Disjunct) -> list[dict]:

@@ -66,12 +66,12 @@ def test_fast_check_gives_what_the_contract_gives(data):
             parent = parent[part]
         action = data.draw(st.sampled_from(["set", "delete", "add"]))
         if action == "set":
-            parent[path[-1]] = data.draw(st.sampled_from(ODD_VALUES))
+            parent[path[-1]] = copy.deepcopy(data.draw(st.sampled_from(ODD_VALUES)))
         elif action == "delete" and isinstance(parent, dict):
             del parent[path[-1]]
         elif isinstance(parent, dict):
             key = data.draw(st.sampled_from(["extra", "id", "dpd", "status"]))
-            parent[key] = data.draw(st.sampled_from(ODD_VALUES))
+            parent[key] = copy.deepcopy(data.draw(st.sampled_from(ODD_VALUES)))
     slow = _outcome(contract.full_validate, snapshot)
     got = contract.fast_validate(snapshot)
     fast = None if got is None else ("ok", _typed(got))

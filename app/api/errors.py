@@ -88,6 +88,7 @@ STATUS = {
     "hold_not_found": 404,
     "simulation_not_found": 404,
     "invalid_status": 409,
+    "edit_conflict": 409,
     "key_name_taken": 409,
     "last_admin_key": 409,
     "decision_purged": 410,

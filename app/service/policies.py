@@ -247,7 +247,7 @@ def approve(db: sqlite_utils.Database, ruleset_id: str, number: int, actor: Acto
     try:
         ruleset = compile_document(db, before.document, before.target)
     except RulesetInvalid as exc:
-        raise _refused(db, before, actor, ApprovalRefused("The version no longer validates.", exc.details())) \
+        raise _refused(db, before, actor, ApprovalRefused("The version no longer validates.", exc.details)) \
             from None
     results = run_scenarios(ruleset, before.scenarios)
     if results["failed"]:

@@ -37,7 +37,6 @@ class WrongStatus(StoreError):
 class EditConflict(StoreError):
     """A draft was saved by someone else after the editor opened it."""
 
-    status = 409
     reason = "edit_conflict"
     message = "The draft was changed by someone else since you opened it; nothing was saved."
 

@@ -14,7 +14,7 @@ from tests.policies import RETAIL
 def problems_of(log_db, text: str) -> list[dict]:
     with pytest.raises(RulesetInvalid) as caught:
         policies.check_draft(log_db, "retail_card", 99, text)
-    return yamlmap.locate(text, caught.value.details())
+    return yamlmap.locate(text, caught.value.details)
 
 
 def line_of(text: str, line: int) -> str:

@@ -36,7 +36,7 @@ def _load_library(app: Flask) -> None:
     try:
         library = served.load(db)
     except RulesetInvalid as exc:
-        problems = exc.details()
+        problems = exc.details
         app.extensions["vigil.library_problems"] = problems
         log.error("stored rulesets invalid; no decision can be made", extra={"problems": problems})
         if app.config["VIGIL_REQUIRE_RULESETS"]:

@@ -18,7 +18,7 @@ from app.api.schemas import ErrorEnvelopeSchema, batch_item2properties, document
 
 log = logging.getLogger("vigil.http")
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 _DOC_ASSETS = {"swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js",
                "favicon-16x16.png", "favicon-32x32.png"}
@@ -68,7 +68,7 @@ class Api(flask_smorest.Api):
 def _start_request() -> None:
     g.started = time.perf_counter()
     incoming = request.headers.get("X-Request-Id", "")
-    g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    g.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
     if request.blueprint == "console":
         return  # the console signs people in with sessions and sends forms (app/console)
     # Who is calling comes before anything about what they sent.

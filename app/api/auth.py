@@ -43,13 +43,11 @@ _PUBLIC_ENDPOINTS = {"static", "api-docs.openapi_json", "api-docs.openapi_swagge
 
 
 class Unauthenticated(ApiError):
-    status = 401
     reason = "unauthenticated"
     message = "Send a valid API key: Authorization: Bearer <key>."
 
 
 class Forbidden(ApiError):
-    status = 403
     reason = "forbidden"
     message = "This API key does not have a role this endpoint requires."
 

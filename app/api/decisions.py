@@ -19,7 +19,7 @@ from app.api.blueprint import Blueprint
 from app.api.errors import (
     ClientRequestIdReused,
     RequestInvalid,
-    engine_error_parts,
+    error_parts,
     validation_details,
 )
 from app.api.schemas import (
@@ -127,9 +127,9 @@ def create_batch(args):
             results.append((index, _item_error(422, "validation_error", "The item does not match its schema.",
                                                validation_details(exc.messages))))
         except ClientRequestIdReused as exc:
-            results.append((index, _item_error(exc.status, exc.reason, exc.message)))
+            results.append((index, _item_error(*error_parts(exc))))
         except EngineError as exc:
-            results.append((index, _item_error(*engine_error_parts(exc))))
+            results.append((index, _item_error(*error_parts(exc))))
         except Exception:  # one item's failure must not take the batch down
             log.exception("batch item failed", extra={"index": index})
             results.append((index, _item_error(500, "internal_error", "This item could not be decided.")))

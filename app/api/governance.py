@@ -37,7 +37,6 @@ from app.api.schemas import (
     RollbackRequestSchema,
     VersionDetailSchema,
     VersionListSchema,
-    VersionSummarySchema,
 )
 from app.engine.diff import diff_rulesets
 from app.service import policies

@@ -9,7 +9,8 @@ from marshmallow.utils import missing
 from webargs.core import is_json
 from webargs.flaskparser import FlaskParser
 
-from app.api.errors import MalformedJSON, UnsupportedMediaType
+from app.api.errors import MalformedJSON, RequestInvalid, UnsupportedMediaType
+from app.core.bounds import find_unbounded
 
 
 def _no_constants(name: str):
@@ -47,8 +48,8 @@ def parse_json_body(data: bytes, parse_float=Decimal):
     if not text.strip():
         raise MalformedJSON("The request body is empty.")
     try:
-        return json.loads(text, parse_float=parse_float, parse_constant=_no_constants,
-                          object_pairs_hook=_unique_keys)
+        document = json.loads(text, parse_float=parse_float, parse_constant=_no_constants,
+                              object_pairs_hook=_unique_keys)
     except _DuplicateKey as exc:
         shown = exc.key if len(exc.key) <= 64 else exc.key[:64] + "..."
         raise MalformedJSON(f"The key {json.dumps(shown)} appears twice in one object; send each key once.",
@@ -57,6 +58,11 @@ def parse_json_body(data: bytes, parse_float=Decimal):
         # ValueError covers syntax errors and integers too long to convert;
         # RecursionError a body nested deeper than the parser can follow.
         raise MalformedJSON() from None
+    # before any schema turns a number into an int: 1e1000000 is a million digits
+    unbounded = find_unbounded(document)
+    if unbounded:
+        raise RequestInvalid("A number in the request is out of range.", unbounded)
+    return document
 
 
 class DecimalJSONParser(FlaskParser):

@@ -511,7 +511,7 @@ class HeadSchema(Schema):
 class VerifyQuerySchema(Schema):
     head_seq = fields.Integer(strict=False, validate=validate.Range(min=0, max=2 ** 62), metadata={
         "description": "An exported head's `seq`: check that the log still reaches it unchanged."})
-    head_chain_hash = fields.String(validate=validate.Regexp(r"^[0-9a-fA-F]{64}$"), metadata={
+    head_chain_hash = fields.String(validate=validate.Regexp(r"[0-9a-fA-F]{64}\Z"), metadata={
         "description": "That head's `chain_hash` (with `head_seq`)."})
     head_count = fields.Integer(strict=False, validate=validate.Range(min=0, max=2 ** 62), metadata={
         "description": "That head's `count` (optional)."})

@@ -65,9 +65,9 @@ def refresh(app: Flask, *, force: bool = False) -> None:
             "load_ms": round((time.perf_counter() - started) * 1000, 1)})
     except RulesetInvalid as exc:
         refresher.failed_token = token
-        app.extensions["vigil.library_problems"] = exc.details()
+        app.extensions["vigil.library_problems"] = exc.details
         log.error("stored policies do not compile; serving the ones loaded before",
-                  extra={"problems": exc.details()})
+                  extra={"problems": exc.details})
     except StoreError as exc:
         log.warning("policies not checked: the database is unavailable", extra={"reason": exc.reason})
     finally:

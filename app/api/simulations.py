@@ -190,7 +190,6 @@ def get_report_html(simulation_id):
 
 
 class SimulationNotDone(RequestInvalid):
-    status = 409
     reason = "simulation_not_done"
     message = "The simulation has not finished."
 

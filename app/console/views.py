@@ -24,9 +24,11 @@ from flask import (Response, abort, current_app, g, jsonify, redirect, render_te
 from app.api import serving
 from app.api import simulations as simulation_api
 from app.api.parsing import parse_json_body
+from app.api.errors import status_of
 from app.api.schemas import PublishRequestSchema, RejectRequestSchema, RollbackRequestSchema
 from app.console import SESSION_COOKIE, SIGN_IN_COOKIE, access, bp, new_sign_in_token, safe_next, set_cookie
 from app.console import snapshot_form, yamlmap
+from app.core.errors import VigilError
 from app.engine import EngineError, RulesetInvalid
 from app.engine.diff import diff_rulesets
 from app.portfolio.report_html import grouped_bars, move_matrix, render_html
@@ -66,13 +68,9 @@ def _served_changed() -> None:
 
 
 def _error_dict(exc: Exception) -> dict:
-    details = []
-    to_details = getattr(exc, "details", None)
-    if callable(to_details):
-        details = to_details()
-    elif isinstance(to_details, list):
-        details = to_details
-    return {"status": getattr(exc, "status", 500), "reason": getattr(exc, "reason", "error"),
+    details = list(getattr(exc, "details", None) or [])
+    return {"status": status_of(exc) if isinstance(exc, VigilError) else 500,
+            "reason": getattr(exc, "reason", "error"),
             "message": getattr(exc, "message", None) or str(exc), "details": details}
 
 
@@ -100,7 +98,7 @@ def register_error_handlers(blueprint) -> None:
 
     @blueprint.errorhandler(StoreError)
     def store_error(exc):
-        if exc.status >= 500:
+        if status_of(exc) >= 500:
             from app.api.database import drop_db
 
             drop_db()
@@ -108,11 +106,11 @@ def register_error_handlers(blueprint) -> None:
             message = "The database is unavailable right now; nothing was changed. Try again in a moment."
         else:
             message = exc.message
-        return render_template("console/error.html", title="Not possible", message=message), exc.status
+        return render_template("console/error.html", title="Not possible", message=message), status_of(exc)
 
     @blueprint.errorhandler(EngineError)
     def engine_error(exc):
-        status = int(getattr(exc, "status", 500) or 500)
+        status = status_of(exc)
         message = exc.message if status < 500 else "The engine could not do this; see the service log."
         return render_template("console/error.html", title="Not possible", message=message), status
 
@@ -279,7 +277,7 @@ def new_draft(ruleset_id):
             document, scenarios = base.document, base.scenarios
         version = policies.create_draft(db, ruleset_id, document, scenarios, g.actor)
     except RulesetInvalid as exc:
-        return _ruleset_page(ruleset_id, status=422, draft_problems=exc.details())
+        return _ruleset_page(ruleset_id, status=422, draft_problems=exc.details)
     return redirect(url_for("console.edit", ruleset_id=ruleset_id, version=version.version, done="draft"))
 
 
@@ -293,7 +291,7 @@ def _contract_fields(version):
 
 
 def _located(document_text: str, scenarios_text: str, exc: RulesetInvalid) -> list[dict]:
-    problems = exc.details()
+    problems = exc.details
     in_scenarios = [p for p in problems if str(p.get("file", "")).endswith("scenarios")]
     in_document = [p for p in problems if p not in in_scenarios]
     located = yamlmap.locate(document_text, in_document)
@@ -333,10 +331,10 @@ def edit(ruleset_id, version):
             return _edit_page(stored, document_text, scenarios_text, revision, checked=True, status=422,
                               problems=_located(document_text, scenarios_text, exc))
         except StoreError as exc:
-            if exc.status >= 500:
+            if status_of(exc) >= 500:
                 raise
             return _edit_page(stored, document_text, scenarios_text, revision, conflict=exc.message,
-                              status=exc.status)
+                              status=status_of(exc))
         return redirect(url_for("console.edit", ruleset_id=ruleset_id, version=version, done="saved"))
     problems = _check(db, ruleset_id, version, document_text, scenarios)
     return _edit_page(stored, document_text, scenarios_text, revision, checked=True,
@@ -395,9 +393,9 @@ def _step(ruleset_id, version, action, run, done):
     try:
         run(_db())
     except (StoreError, RulesetInvalid) as exc:
-        if getattr(exc, "status", 500) >= 500:
+        if status_of(exc) >= 500:
             raise
-        return _version_page(ruleset_id, version, errors={action: _error_dict(exc)}, status=exc.status)
+        return _version_page(ruleset_id, version, errors={action: _error_dict(exc)}, status=status_of(exc))
     if action in ("approve", "publish", "retire"):
         _served_changed()
     return redirect(url_for("console.version", ruleset_id=ruleset_id, version=version, done=done))
@@ -468,9 +466,9 @@ def rollback(ruleset_id):
         body = _api_body(RollbackRequestSchema, {"to_version": int(raw)} if raw.isdigit() else {})
         publication = policies.rollback(_db(), ruleset_id, g.actor, body.get("to_version"))
     except StoreError as exc:
-        if exc.status >= 500:
+        if status_of(exc) >= 500:
             raise
-        return _ruleset_page(ruleset_id, status=exc.status, rollback_error=_error_dict(exc))
+        return _ruleset_page(ruleset_id, status=status_of(exc), rollback_error=_error_dict(exc))
     _served_changed()
     return redirect(url_for("console.ruleset", ruleset_id=ruleset_id, done="rolled_back",
                             _anchor=f"v{publication.version}"))
@@ -676,7 +674,7 @@ def simulate(ruleset_id, version):
                 simulation = simulation_api.start(db, g.actor, ruleset_id, version, baseline_version=baseline,
                                                   snapshots=snapshots, since=since, until=until)
             except StoreError as exc:
-                if exc.status >= 500:
+                if status_of(exc) >= 500:
                     raise
                 errors["baseline"] = exc.message
             else:

@@ -16,7 +16,11 @@ from .ruleset import Ruleset
 # The version of the evaluation semantics: bumped whenever evaluation order, the
 # regular-expression engine or numeric rules change, so that a replay can tell a
 # changed decision from changed semantics. Every logged decision records it.
-SEMANTICS_VERSION = 1
+# 2: a rule reading ``not signal(x)`` waits only for the rules deriving x, then fires in
+#    priority order (1 held it back until every other activated rule had fired).
+# 3: `matches` runs RE2 (linear time; \d and \w are ASCII), and a text over 10,000
+#    characters is not matched (unknown).
+SEMANTICS_VERSION = 3
 
 __all__ = ["ContractNotFound", "EngineError", "Evaluation", "EvaluationError", "FactContract", "Library",
            "LoopBoundExceeded", "NotFound", "Problem", "Ruleset", "SEMANTICS_VERSION", "RulesetInvalid", "RulesetNotFound",

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from itertools import product
 
 from .condition import NEGATED, And, Compare, In, Literal, Node, Not, Or, Path, Presence, Signal
-from .ruleset import Rule, Ruleset
+from .parse import Rule
+from .ruleset import Ruleset
 
 MAX_DISJUNCTS = 64
 
@@ -78,66 +79,70 @@ def _atoms(node: Node, positive: bool) -> list[list[tuple]] | None:
 
 
 def _consistent(conj: list[tuple]) -> bool:
+    """Whether a conjunction of atoms can hold: no signal or opaque term with its negation,
+    and the comparisons on each path leave some value."""
     by_path: dict[str, list[tuple]] = {}
     for atom in conj:
-        if atom[0] == "signal":
-            if ("signal", atom[1], not atom[2]) in conj:
-                return False
-        elif atom[0] == "opaque":
-            if ("opaque", atom[1], not atom[2]) in conj:
+        if atom[0] in ("signal", "opaque"):
+            if (atom[0], atom[1], not atom[2]) in conj:
                 return False
         else:
             by_path.setdefault(atom[1], []).append(atom)
-    for path, atoms in by_path.items():
-        needs_value = any(a[0] in ("cmp", "in") for a in atoms)
-        presence = {a[2] for a in atoms if a[0] == "present"}
-        if presence == {True, False} or (needs_value and False in presence):
-            return False
-        lo = hi = None        # (value, inclusive)
-        equal: set = set()
-        unequal: set = set()
-        allowed: set | None = None
-        for atom in atoms:
-            if atom[0] == "cmp":
-                _, _, op, v = atom
-                if op == "==":
-                    equal.add(v)
-                elif op == "!=":
-                    unequal.add(v)
-                elif op in (">", ">="):
-                    if lo is None or v > lo[0] or (v == lo[0] and op == ">"):
-                        lo = (v, op == ">=")
-                elif op in ("<", "<="):
-                    if hi is None or v < hi[0] or (v == hi[0] and op == "<"):
-                        hi = (v, op == "<=")
-            elif atom[0] == "in":
-                values = set(atom[2])
-                if atom[3]:
-                    unequal |= values
-                else:
-                    allowed = values if allowed is None else allowed & values
-        if len(equal) > 1 or equal & unequal:
-            return False
-        if allowed is not None:
-            candidates = (allowed & equal if equal else allowed) - unequal
-            if not candidates:
-                return False
+    return all(_path_consistent(atoms) for atoms in by_path.values())
+
+
+def _path_consistent(atoms: list[tuple]) -> bool:
+    needs_value = any(a[0] in ("cmp", "in") for a in atoms)
+    presence = {a[2] for a in atoms if a[0] == "present"}
+    if presence == {True, False} or (needs_value and False in presence):
+        return False
+    lo = hi = None        # (value, inclusive)
+    equal: set = set()
+    unequal: set = set()
+    allowed: set | None = None
+    for atom in atoms:
+        if atom[0] == "cmp":
+            _, _, op, v = atom
+            if op == "==":
+                equal.add(v)
+            elif op == "!=":
+                unequal.add(v)
+            elif op in (">", ">="):
+                if lo is None or v > lo[0] or (v == lo[0] and op == ">"):
+                    lo = (v, op == ">=")
+            elif op in ("<", "<="):
+                if hi is None or v < hi[0] or (v == hi[0] and op == "<"):
+                    hi = (v, op == "<=")
+        elif atom[0] == "in":
+            values = set(atom[2])
+            if atom[3]:
+                unequal |= values
+            else:
+                allowed = values if allowed is None else allowed & values
+    if len(equal) > 1 or equal & unequal:
+        return False
+    if allowed is not None and not ((allowed & equal if equal else allowed) - unequal):
+        return False
+    return _range_consistent(lo, hi, equal, unequal)
+
+
+def _range_consistent(lo, hi, equal: set, unequal: set) -> bool:
+    try:
         if lo is not None and hi is not None:
-            try:
-                if lo[0] > hi[0] or (lo[0] == hi[0] and not (lo[1] and hi[1])):
-                    return False
-                if lo[0] == hi[0] and lo[0] in unequal:
-                    return False
-            except TypeError:
-                pass
-        for v in equal:
-            try:
-                if lo is not None and (v < lo[0] or (v == lo[0] and not lo[1])):
-                    return False
-                if hi is not None and (v > hi[0] or (v == hi[0] and not hi[1])):
-                    return False
-            except TypeError:
-                pass
+            if lo[0] > hi[0] or (lo[0] == hi[0] and not (lo[1] and hi[1])):
+                return False
+            if lo[0] == hi[0] and lo[0] in unequal:
+                return False
+    except TypeError:
+        pass
+    for v in equal:
+        try:
+            if lo is not None and (v < lo[0] or (v == lo[0] and not lo[1])):
+                return False
+            if hi is not None and (v > hi[0] or (v == hi[0] and not hi[1])):
+                return False
+        except TypeError:
+            pass
     return True
 
 
@@ -197,8 +202,24 @@ def _covers(ruleset: Ruleset, a: Rule, b: Rule) -> bool:
 
 
 def analyse(ruleset: Ruleset) -> list[Finding]:
-    findings: list[Finding] = []
     dnfs = {r.id: _atoms(r.condition, True) for r in ruleset.rules}
+    derivers: dict[str, set[str]] = {}
+    for r in ruleset.rules:
+        for s in r.signals:
+            derivers.setdefault(s, set()).add(r.id)
+    findings, never = _never_fires(ruleset, dnfs, derivers)
+    findings += _shadowed(ruleset, [r for r in ruleset.rules if r.id not in never and dnfs[r.id] is not None], dnfs)
+    findings += _conflicting_actions(ruleset)
+    read = set().union(*(r.reads | r.negates for r in ruleset.rules)) if ruleset.rules else set()
+    findings += [Finding("unused_signal", f"signal {s} is derived but no rule reads it", None, tuple(sorted(ids)))
+                 for s, ids in sorted(derivers.items()) if s not in read]
+    return findings
+
+
+def _never_fires(ruleset: Ruleset, dnfs: dict, derivers: dict[str, set[str]]) -> tuple[list[Finding], set[str]]:
+    """Rules whose condition contradicts itself, then, until nothing changes, rules that
+    need a signal only such rules derive."""
+    findings: list[Finding] = []
     never: set[str] = set()
     for r in ruleset.rules:
         d = dnfs[r.id]
@@ -206,18 +227,12 @@ def analyse(ruleset: Ruleset) -> list[Finding]:
             never.add(r.id)
             findings.append(Finding("never_fires", "the condition contradicts itself, so the rule can never fire",
                                     r.id))
-    derivers: dict[str, set[str]] = {}
-    for r in ruleset.rules:
-        for s in r.signals:
-            derivers.setdefault(s, set()).add(r.id)
     changed = True
     while changed:
         changed = False
         for r in ruleset.rules:
-            if r.id in never:
-                continue
             d = dnfs[r.id]
-            if d is None:
+            if r.id in never or d is None:
                 continue
             dead = {s for s in r.reads if derivers.get(s, set()) <= never}
             if dead and all(any(a[0] == "signal" and a[2] and a[1] in dead for a in conj)
@@ -227,7 +242,12 @@ def analyse(ruleset: Ruleset) -> list[Finding]:
                 findings.append(Finding("never_fires", f"it needs signal {', '.join(sorted(dead))}, which only "
                                         "rules that can never fire derive", r.id,
                                         tuple(sorted(set().union(*(derivers.get(s, set()) for s in dead))))))
-    rules = [r for r in ruleset.rules if r.id not in never and dnfs[r.id] is not None]
+    return findings, never
+
+
+def _shadowed(ruleset: Ruleset, rules: list[Rule], dnfs: dict) -> list[Finding]:
+    """Rules that another rule duplicates, or fires alongside with at least the same effect."""
+    findings: list[Finding] = []
     for b in rules:
         for a in rules:
             if a.id == b.id:
@@ -241,6 +261,12 @@ def analyse(ruleset: Ruleset) -> list[Finding]:
                 findings.append(Finding("shadowed", f"whenever it fires, {a.id} fires too with at least the same "
                                         "effect, so it changes no decision", b.id, (a.id,)))
                 break
+    return findings
+
+
+def _conflicting_actions(ruleset: Ruleset) -> list[Finding]:
+    """Actions asked for with different parameters and no way to combine them."""
+    findings: list[Finding] = []
     for name, spec in ruleset.actions.items():
         if spec.combine != "once":
             continue
@@ -254,9 +280,4 @@ def analyse(ruleset: Ruleset) -> list[Finding]:
             findings.append(Finding("conflicting_action", f"{name} is recommended with different parameters ({shown}) "
                                     "but its combine is 'once': give it combine: max(param) or min(param)",
                                     None, tuple(i for ids in variants.values() for i in ids)))
-    read = set().union(*(r.reads | r.negates for r in ruleset.rules)) if ruleset.rules else set()
-    for s, ids in sorted(derivers.items()):
-        if s not in read:
-            findings.append(Finding("unused_signal", f"signal {s} is derived but no rule reads it", None,
-                                    tuple(sorted(ids))))
     return findings

@@ -19,12 +19,15 @@ durable_rules compares doubles and has no notion of a missing value, so:
 from __future__ import annotations
 
 import datetime as _dt
+import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable
 
 from .condition import FLIPPED, NEGATED, And, Compare, In, Literal, Node, Not, Or, Path, Presence, Quant, Signal
+from .errors import Problem
 from .interpret import Env, evaluate
+from .runtime import SENTINEL, SID, limit_problems, sentinel_rule
 
 MAX_PROPERTIES = 250   # durable_rules refuses facts with more than 255 properties (error 302)
 MAX_DISJUNCTS = 32
@@ -272,3 +275,75 @@ def _cmp(op: str, key: str, value: Any, both_fields: bool = False, other: str | 
         # a comparison with a missing field must not match, whatever durable_rules does with it
         return {"$and": [{"$ex": {key: 1}}, {"$ex": {other: 1}}, expr]}
     return expr
+
+
+# -- whole rulesets --------------------------------------------------------------------
+#
+# Three kinds of fact reach durable_rules in one evaluation: the snapshot (t "s", built by
+# the layout), one fact per signal derived (t "g"), and, for a rule that reads a signal
+# under negation, one "ready" fact (t "r") asserted once every signal it negates is
+# decided. durable_rules checks a negation only against facts asserted before it, so a
+# negated rule joins its ready fact first.
+
+def signal_fact(name: str) -> str:
+    return json.dumps({"sid": SID, "id": f"g:{name}", "t": "g", "n": name})
+
+
+def ready_fact(index: int) -> str:
+    return json.dumps({"sid": SID, "id": f"r{index}", "t": "r", "r": index})
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A ruleset as durable_rules runs it."""
+
+    definition: dict                     # durable_rules rule name -> rule
+    names: dict[str, int]                # durable_rules rule name -> index of the Vigil rule
+    build_fact: Callable[[Any, Env], dict]
+    # rule index -> the signals each of its disjuncts with a negation reads positively:
+    # its ready fact is worth asserting only once one of these sets is all derived
+    negated_disjuncts: dict[int, tuple[frozenset, ...]]
+
+
+def compile_rules(rules, source: str, problems: list[Problem]) -> Compiled | None:
+    """Compile every rule (each disjunct of its condition a durable_rules rule); record problems."""
+    root = Layout("")
+    compiler = ExprCompiler(root)
+    definition: dict[str, dict] = {}
+    names: dict[str, int] = {}
+    negated: dict[int, tuple[frozenset, ...]] = {}
+    for rule in rules:
+        try:
+            disjuncts = dnf(rule.condition)
+            if not disjuncts:
+                raise CompileProblem("the condition can never be true (it needs a signal and its absence)")
+            for k, d in enumerate(disjuncts):
+                name = f"{rule.index}.{k}"
+                definition[name] = {"all": _disjunct_facts(compiler, rule.index, d)}
+                names[name] = rule.index
+                if d.neg:
+                    negated[rule.index] = negated.get(rule.index, ()) + (d.pos,)
+        except CompileProblem as exc:
+            problems.append(Problem(source, str(exc), rule=rule.id, path="when"))
+    if problems:
+        return None
+    definition[SENTINEL] = sentinel_rule()
+    # refused here, before durable_rules ever sees it: past its fixed limits it fails on
+    # the first evaluation or hangs for good
+    problems.extend(Problem(source, message, path="rules") for message in limit_problems(definition))
+    if problems:
+        return None
+    return Compiled(definition, names, root.builder(), negated)
+
+
+def _disjunct_facts(compiler: "ExprCompiler", index: int, d: Disjunct) -> list[dict]:
+    conds = [compiler.compile(node, pol) for node, pol in d.snap]
+    m = {"t": "s"} if not conds else {"$and": [{"t": "s"}] + conds}
+    facts: list[dict] = [{"m": m}]
+    for j, s in enumerate(sorted(d.pos)):
+        facts.append({f"g{j}": {"$and": [{"t": "g"}, {"n": s}]}})
+    if d.neg:
+        facts.append({"p": {"$and": [{"t": "r"}, {"r": index}]}})
+        for j, s in enumerate(sorted(d.neg)):
+            facts.append({f"x{j}$not": {"$and": [{"t": "g"}, {"n": s}]}})
+    return facts

@@ -16,6 +16,8 @@ from typing import Iterator
 from lark import Lark, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
+from app.core.bounds import bounded_decimal
+
 GRAMMAR = (_FsPath(__file__).with_name("condition.lark")).read_text()
 _PARSER = Lark(GRAMMAR, parser="lalr", propagate_positions=True, maybe_placeholders=False)
 
@@ -166,6 +168,13 @@ class StrFunc(Node):
         return iter((self.path,))
 
 
+def _number(token) -> Decimal:
+    try:
+        return bounded_decimal(str(token))
+    except ValueError as exc:
+        raise ConditionSyntaxError(f"{str(token)[:40]}: {exc}") from None
+
+
 def _string(token) -> str:
     return json.loads(str(token))
 
@@ -183,11 +192,11 @@ class _Build(Transformer):
     # literals
     @v_args(meta=True)
     def number(self, meta, children):
-        return Literal(self._text(meta), Decimal(str(children[0])))
+        return Literal(self._text(meta), _number(children[0]))
 
     @v_args(meta=True)
     def negnumber(self, meta, children):
-        return Literal(self._text(meta), -Decimal(str(children[0])))
+        return Literal(self._text(meta), -_number(children[0]))
 
     @v_args(meta=True)
     def string(self, meta, children):
@@ -331,15 +340,51 @@ def _describe_expected(expected) -> str:
     return ", ".join(names[:8])
 
 
+# Every later stage (type-check, compile, explain) walks a condition recursively; these
+# bounds keep that walk far from Python's recursion limit and its cost small.
+MAX_LENGTH = 4000      # characters
+MAX_DEPTH = 32         # operators nested within each other
+MAX_TERMS = 256        # operators and operands
+
+
 def parse(source: str) -> Node:
     """Parse a condition, raising ConditionSyntaxError with a column and a readable message."""
     if not isinstance(source, str) or not source.strip():
         raise ConditionSyntaxError("the condition is empty")
+    if len(source) > MAX_LENGTH:
+        raise ConditionSyntaxError(f"the condition is too long ({len(source):,} characters; at most "
+                                   f"{MAX_LENGTH:,}): split it across rules and signals")
+    try:
+        node = _parse(source)
+    except RecursionError:
+        raise ConditionSyntaxError(f"the condition is nested too deeply (at most {MAX_DEPTH} levels)") from None
+    depth, terms = _size(node)
+    if depth > MAX_DEPTH:
+        raise ConditionSyntaxError(f"the condition is nested too deeply ({depth} levels; at most {MAX_DEPTH})")
+    if terms > MAX_TERMS:
+        raise ConditionSyntaxError(f"the condition is too large ({terms} terms; at most {MAX_TERMS}): "
+                                   "split it across rules and signals")
+    return node
+
+
+def _size(node: Node) -> tuple[int, int]:
+    """The nesting depth and the number of nodes of a condition, without recursion."""
+    depth = terms = 0
+    todo = [(node, 1)]
+    while todo:
+        item, level = todo.pop()
+        terms += 1
+        depth = max(depth, level)
+        todo.extend((child, level + 1) for child in item.children())
+    return depth, terms
+
+
+def _parse(source: str) -> Node:
     try:
         tree = _PARSER.parse(source)
         return _Build(source).transform(tree)
     except VisitError as exc:
-        if isinstance(exc.orig_exc, ConditionSyntaxError):
+        if isinstance(exc.orig_exc, (ConditionSyntaxError, RecursionError)):
             raise exc.orig_exc from None
         raise
     except UnexpectedEOF:

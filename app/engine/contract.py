@@ -18,12 +18,14 @@ from typing import Any, Iterator
 
 from marshmallow import Schema, ValidationError, fields as mf, validate
 
+from app.core.bounds import bounded_decimal, number_problem
+
 from .errors import Problem, RulesetInvalid
 from .util import canonical_hash
 
 SCALAR_KINDS = ("integer", "decimal", "boolean", "string", "enum", "date")
 KINDS = SCALAR_KINDS + ("object", "list")
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+NAME_RE = re.compile(r"[a-z][a-z0-9_]*")
 RESERVED = {"and", "or", "not", "in", "true", "false", "any", "all", "count", "sum",
             "signal", "present", "missing", "matches", "contains", "starts_with",
             "ends_with", "date"}
@@ -32,7 +34,9 @@ MAX_PLACES = 6
 # doubles, orders them exactly as their decimal values.
 SIGNIFICANT_DIGITS = 15
 MAX_INTEGER = 2**53 - 1
-_NUMBER_RE = re.compile(r"^-?(\d+)(\.\d+)?$")
+_NUMBER_RE = re.compile(r"-?([0-9]+)(\.[0-9]+)?")
+MAX_SIZE = 10 ** 9     # max_length, max_items
+MAX_VERSION = 2 ** 31 - 1
 _FIELD_KEYS = {"type", "required", "min", "max", "places", "values", "max_length", "fields",
                "items", "max_items", "description", "personal"}
 
@@ -53,10 +57,6 @@ class FieldSpec:
     max_items: int = 1000
     description: str = ""
     personal: bool = False
-
-    @property
-    def is_number(self) -> bool:
-        return self.kind in ("integer", "decimal")
 
     def describe(self) -> dict:
         out: dict[str, Any] = {"type": self.kind}
@@ -86,8 +86,18 @@ class FieldSpec:
 
 # -- strict marshmallow fields -------------------------------------------------------
 
+def _bounded(value):
+    """Refuse, before any arithmetic, a number no field can hold (``1e1000000`` as an
+    integer is a million digits; 30 digits cannot be rounded in Python's decimals)."""
+    problem = number_problem(value)
+    if problem:
+        raise ValidationError(problem[0].upper() + problem[1:] + ".")
+
+
 class StrictInteger(mf.Field):
     def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, (Decimal, float)):
+            _bounded(value)   # before to_integral_value() and int()
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
                 value = int(value)
@@ -115,13 +125,15 @@ class ExactDecimal(mf.Field):
         elif isinstance(value, float):
             value = Decimal(repr(value))
         elif isinstance(value, str):
-            if not _NUMBER_RE.match(value.strip()):
+            if not _NUMBER_RE.fullmatch(value.strip()):
                 raise ValidationError("Not a valid decimal.")
+            _bounded(value)
             value = Decimal(value.strip())
         elif not isinstance(value, Decimal):
             raise ValidationError("Not a valid decimal.")
         if not value.is_finite():
             raise ValidationError("Not a finite decimal.")
+        _bounded(value)
         exponent = value.as_tuple().exponent
         if isinstance(exponent, int) and exponent < -self.places:
             if value != value.quantize(Decimal(1).scaleb(-self.places), rounding=decimal.ROUND_DOWN):
@@ -231,9 +243,9 @@ class FactContract:
             raise RulesetInvalid([Problem(source, "a contract must be a mapping")])
         self.id = document.get("id")
         self.version = document.get("version")
-        if not isinstance(self.id, str) or not NAME_RE.match(self.id or ""):
+        if not isinstance(self.id, str) or not NAME_RE.fullmatch(self.id or ""):
             problems.append(Problem(source, "id must be lower_snake_case text", path="id"))
-        if isinstance(self.version, bool) or not isinstance(self.version, int) or self.version < 1:
+        if isinstance(self.version, bool) or not isinstance(self.version, int) or not 1 <= self.version <= MAX_VERSION:
             problems.append(Problem(source, "version must be a positive integer", path="version"))
         self.title = str(document.get("title", ""))
         self.description = str(document.get("description", ""))
@@ -262,10 +274,21 @@ class FactContract:
 
         if not isinstance(snapshot, dict):
             raise SnapshotInvalid([{"path": "$", "message": "The snapshot must be a JSON object."}])
+        fast = self.fast_validate(snapshot)
+        return fast if fast is not None else self.full_validate(snapshot)
+
+    def fast_validate(self, snapshot: Any) -> dict | None:
+        """The compiled fast path alone: the validated snapshot, or None where it defers
+        to the full check (anything not plainly valid)."""
         try:
             return self._fast(snapshot)
-        except Exception:  # noqa: BLE001 - _Unsure, or anything unforeseen: marshmallow judges
-            pass
+        except Exception:  # noqa: BLE001 - _Unsure, or anything unforeseen
+            return None
+
+    def full_validate(self, snapshot: Any) -> dict:
+        """The full check alone (marshmallow): the validated snapshot, or SnapshotInvalid."""
+        from .errors import SnapshotInvalid
+
         try:
             return self._schema.load(snapshot)
         except ValidationError as exc:
@@ -311,98 +334,135 @@ def walk(specs: dict[str, FieldSpec], prefix: str) -> Iterator[tuple[str, FieldS
             yield from walk(spec.fields, path)
 
 
-def _number(value: Any, kind: str) -> Decimal | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+def _number(value: Any, kind: str) -> Decimal:
+    if isinstance(value, str) and not _NUMBER_RE.fullmatch(value.strip()):
         raise ValueError("must be a number")
-    try:
-        d = Decimal(str(value))
-    except decimal.InvalidOperation:
-        raise ValueError("must be a number") from None
+    d = bounded_decimal(value)
     if kind == "integer" and d != d.to_integral_value():
         raise ValueError("must be a whole number")
     return d
 
 
-def _parse_fields(raw: dict, prefix: str, source: str, problems: list[Problem]) -> dict[str, FieldSpec]:
+MAX_NESTING = 16       # objects within objects
+
+
+def _parse_fields(raw: dict, prefix: str, source: str, problems: list[Problem],
+                  depth: int = 0) -> dict[str, FieldSpec]:
+    if depth > MAX_NESTING:
+        problems.append(Problem(source, f"objects are nested more than {MAX_NESTING} deep", path=prefix))
+        return {}
     out: dict[str, FieldSpec] = {}
     for name, body in raw.items():
         path = f"{prefix}.{name}" if prefix else str(name)
-        if not isinstance(name, str) or not NAME_RE.match(name):
+        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
             problems.append(Problem(source, "field names are lower_snake_case", path=path))
             continue
         if name in RESERVED:
             problems.append(Problem(source, f"{name!r} is a reserved word of the condition language", path=path))
             continue
-        spec = _parse_spec(body, path, source, problems)
+        spec = _parse_spec(body, path, source, problems, depth)
         if spec is not None:
             out[name] = spec
     return out
 
 
-def _parse_spec(body: Any, path: str, source: str, problems: list[Problem]) -> FieldSpec | None:
+def _parse_spec(body: Any, path: str, source: str, problems: list[Problem], depth: int = 0) -> FieldSpec | None:
+    """One field's declaration, or None with its problems recorded."""
+    count = len(problems)
+
+    def problem(message: str) -> None:
+        problems.append(Problem(source, message, path=path))
+
     if not isinstance(body, dict):
-        problems.append(Problem(source, "a field is a mapping with at least 'type'", path=path))
+        problem("a field is a mapping with at least 'type'")
         return None
     unknown = set(body) - _FIELD_KEYS
     if unknown:
-        problems.append(Problem(source, f"unknown key(s): {', '.join(sorted(map(str, unknown)))}", path=path))
+        problem(f"unknown key(s): {', '.join(sorted(map(str, unknown)))}")
     kind = body.get("type")
     if kind not in KINDS:
-        problems.append(Problem(source, f"type must be one of {', '.join(KINDS)}", path=path))
+        problem(f"type must be one of {', '.join(KINDS)}")
         return None
-    kw: dict[str, Any] = {"kind": kind, "required": bool(body.get("required", False)),
-                          "description": str(body.get("description", "")),
-                          "personal": bool(body.get("personal", False))}
-    try:
-        for key in ("min", "max"):
-            if key in body:
-                if kind not in ("integer", "decimal"):
-                    raise ValueError(f"{key} applies to numbers only")
+    kw: dict[str, Any] = {"kind": kind}
+    for key in ("required", "personal"):
+        kw[key] = body.get(key, False)
+        if not isinstance(kw[key], bool):
+            problem(f"{key} must be true or false")
+    kw["description"] = body.get("description", "")
+    if not isinstance(kw["description"], str):
+        problem("description must be text")
+    for key in ("min", "max"):
+        if key in body and kind not in ("integer", "decimal"):
+            problem(f"{key} applies to numbers only")
+    if kind in ("integer", "decimal"):
+        kw.update(_numeric_attributes(body, kind, problem))
+    elif kind == "enum":
+        values = body.get("values")
+        if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+            problem("an enum needs 'values': a list of strings")
+        else:
+            kw["values"] = tuple(values)
+    elif kind == "string" and "max_length" in body:
+        kw["max_length"] = _size(body, "max_length", problem)
+    elif kind == "object":
+        if not isinstance(body.get("fields"), dict) or not body["fields"]:
+            problem("an object needs 'fields'")
+        else:
+            kw["fields"] = _parse_fields(body["fields"], path, source, problems, depth + 1)
+    elif kind == "list":
+        kw.update(_list_attributes(body, path, source, problems, problem, depth))
+    return FieldSpec(**kw) if len(problems) == count else None
+
+
+def _size(body: dict, key: str, problem, default: int = 0) -> int:
+    value = body.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SIZE:
+        problem(f"{key} must be a whole number from 0 to {MAX_SIZE:,}")
+        return default
+    return value
+
+
+def _numeric_attributes(body: dict, kind: str, problem) -> dict:
+    kw: dict[str, Any] = {}
+    for key in ("min", "max"):
+        if key in body:
+            try:
                 kw[key] = _number(body[key], kind)
-    except ValueError as exc:
-        problems.append(Problem(source, str(exc), path=path))
-        return None
+            except ValueError as exc:
+                problem(f"{key} {exc}")
+                return {}
     if kind == "decimal":
         places = body.get("places", 2)
         if isinstance(places, bool) or not isinstance(places, int) or not 0 <= places <= MAX_PLACES:
-            problems.append(Problem(source, f"places must be an integer from 0 to {MAX_PLACES}", path=path))
-            return None
+            problem(f"places must be an integer from 0 to {MAX_PLACES}")
+            return {}
         kw["places"] = places
         bound = Decimal(1).scaleb(SIGNIFICANT_DIGITS - places)
         kw.setdefault("min", -bound)
         kw.setdefault("max", bound)
         if abs(kw["min"]) > bound or abs(kw["max"]) > bound:
-            problems.append(Problem(source, f"bounds must lie within +/-{bound} at {places} places", path=path))
-            return None
-    if kind == "integer":
+            problem(f"bounds must lie within +/-{bound} at {places} places")
+            return {}
+    else:
         kw.setdefault("min", Decimal(-MAX_INTEGER))
         kw.setdefault("max", Decimal(MAX_INTEGER))
+        if abs(kw["min"]) > MAX_INTEGER or abs(kw["max"]) > MAX_INTEGER:
+            problem(f"bounds must lie within +/-{MAX_INTEGER} (2**53 - 1)")
+            return {}
         kw["min"], kw["max"] = int(kw["min"]), int(kw["max"])
-    if kw.get("min") is not None and kw.get("max") is not None and kw["min"] > kw["max"]:
-        problems.append(Problem(source, "min is greater than max", path=path))
-    if kind == "enum":
-        values = body.get("values")
-        if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
-            problems.append(Problem(source, "an enum needs 'values': a list of strings", path=path))
-            return None
-        kw["values"] = tuple(values)
-    if kind == "string" and "max_length" in body:
-        kw["max_length"] = int(body["max_length"])
-    if kind == "object":
-        if not isinstance(body.get("fields"), dict) or not body["fields"]:
-            problems.append(Problem(source, "an object needs 'fields'", path=path))
-            return None
-        kw["fields"] = _parse_fields(body["fields"], path, source, problems)
-    if kind == "list":
-        item = _parse_spec(body.get("items"), f"{path}[]", source, problems)
-        if item is None:
-            return None
-        if item.kind == "list":
-            problems.append(Problem(source, "lists of lists are not supported", path=path))
-            return None
-        kw["items"] = item
-        kw["max_items"] = int(body.get("max_items", 1000))
-    return FieldSpec(**kw)
+    if kw["min"] > kw["max"]:
+        problem("min is greater than max")
+    return kw
+
+
+def _list_attributes(body: dict, path: str, source: str, problems: list[Problem], problem, depth: int) -> dict:
+    item = _parse_spec(body.get("items"), f"{path}[]", source, problems, depth + 1)
+    if item is None:
+        return {}
+    if item.kind == "list":
+        problem("lists of lists are not supported")
+        return {}
+    return {"items": item, "max_items": _size(body, "max_items", problem, 1000)}
 
 
 # -- the fast path ---------------------------------------------------------------------
@@ -416,73 +476,98 @@ class _Unsure(Exception):
     pass
 
 
-def _fast_field(spec: FieldSpec):
+def _fast_integer(spec: FieldSpec):
     lo, hi = spec.min, spec.max
-    kind = spec.kind
-    if kind == "integer":
-        def check(v):
-            if type(v) is not int or (lo is not None and v < lo) or (hi is not None and v > hi) or abs(v) > MAX_INTEGER:
-                raise _Unsure
-            return v
-    elif kind == "decimal":
-        places = -spec.places
 
-        def check(v):
-            t = type(v)
-            if t is str:
-                v = v.strip()
-                if not _NUMBER_RE.match(v):
-                    raise _Unsure
-                v = Decimal(v)
-            elif t is int:
-                v = Decimal(v)
-            elif t is float:
-                v = Decimal(repr(v))
-            elif t is not Decimal:
-                raise _Unsure
-            if not v.is_finite() or v.as_tuple().exponent < places or (lo is not None and v < lo) or (hi is not None and v > hi):
-                raise _Unsure
-            return v
-    elif kind == "boolean":
-        def check(v):
-            if type(v) is not bool:
-                raise _Unsure
-            return v
-    elif kind == "string":
-        longest = spec.max_length
-
-        def check(v):
-            if type(v) is not str or (longest is not None and len(v) > longest):
-                raise _Unsure
-            return v
-    elif kind == "enum":
-        allowed = frozenset(spec.values)
-
-        def check(v):
-            if type(v) is not str or v not in allowed:
-                raise _Unsure
-            return v
-    elif kind == "date":
-        def check(v):
-            if type(v) is not str or len(v) != 10 or v[4] != "-" or v[7] != "-" or not v[:4].isdigit():
-                raise _Unsure
-            try:
-                return _dt.date.fromisoformat(v)
-            except ValueError:
-                raise _Unsure from None
-    elif kind == "object":
-        check = _fast_object(spec.fields)
-    elif kind == "list":
-        item = _fast_field(spec.items)
-        most = spec.max_items
-
-        def check(v):
-            if type(v) is not list or len(v) > most:
-                raise _Unsure
-            return [item(x) for x in v]
-    else:  # pragma: no cover
-        raise AssertionError(kind)
+    def check(v):
+        if type(v) is not int or (lo is not None and v < lo) or (hi is not None and v > hi) or abs(v) > MAX_INTEGER:
+            raise _Unsure
+        return v
     return check
+
+
+def _fast_decimal(spec: FieldSpec):
+    lo, hi = spec.min, spec.max
+    places = -spec.places
+
+    def check(v):
+        t = type(v)
+        if t is str:
+            v = v.strip()
+            if len(v) > 40 or not _NUMBER_RE.fullmatch(v):
+                raise _Unsure
+            v = Decimal(v)
+        elif t is int:
+            v = Decimal(v)
+        elif t is float:
+            v = Decimal(repr(v))
+        elif t is not Decimal:
+            raise _Unsure
+        if not v.is_finite() or v.as_tuple().exponent < places or (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise _Unsure
+        return v
+    return check
+
+
+def _fast_boolean(spec: FieldSpec):
+    def check(v):
+        if type(v) is not bool:
+            raise _Unsure
+        return v
+    return check
+
+
+def _fast_string(spec: FieldSpec):
+    longest = spec.max_length
+
+    def check(v):
+        if type(v) is not str or (longest is not None and len(v) > longest):
+            raise _Unsure
+        return v
+    return check
+
+
+def _fast_enum(spec: FieldSpec):
+    allowed = frozenset(spec.values)
+
+    def check(v):
+        if type(v) is not str or v not in allowed:
+            raise _Unsure
+        return v
+    return check
+
+
+def _fast_date(spec: FieldSpec):
+    def check(v):
+        if type(v) is not str or len(v) != 10 or v[4] != "-" or v[7] != "-" or not v[:4].isdigit():
+            raise _Unsure
+        try:
+            return _dt.date.fromisoformat(v)
+        except ValueError:
+            raise _Unsure from None
+    return check
+
+
+def _fast_list(spec: FieldSpec):
+    item = _fast_field(spec.items)
+    most = spec.max_items
+
+    def check(v):
+        if type(v) is not list or len(v) > most:
+            raise _Unsure
+        return [item(x) for x in v]
+    return check
+
+
+def _fast_field(spec: FieldSpec):
+    """A check of one field that returns the validated value or raises _Unsure."""
+    if spec.kind == "object":
+        return _fast_object(spec.fields)
+    return _FAST[spec.kind](spec)
+
+
+_FAST = {"integer": _fast_integer, "decimal": _fast_decimal, "boolean": _fast_boolean, "string": _fast_string,
+         "enum": _fast_enum, "date": _fast_date, "list": _fast_list}
 
 
 def _fast_object(specs: dict[str, FieldSpec]):

@@ -1,11 +1,13 @@
 """Exceptions of the engine layer.
 
-Every exception carries a stable machine-readable ``reason`` and the HTTP ``status``
-the API layer answers with; the engine itself knows nothing of HTTP.
+Each is a ``VigilError`` with a stable machine ``reason``; the engine knows nothing of
+HTTP (the API chooses a status for each reason in ``app/api/errors.py``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from app.core.errors import VigilError
 
 
 @dataclass(frozen=True)
@@ -31,71 +33,57 @@ class Problem:
         return ": ".join(where + [self.message])
 
 
-class EngineError(Exception):
+class EngineError(VigilError):
     """Base of every engine error."""
 
     reason = "engine_error"
-    status = 500
-
-    def __init__(self, message: str = ""):
-        super().__init__(message or self.__class__.__doc__ or self.reason)
-        self.message = message or (self.__class__.__doc__ or self.reason).strip()
+    message = "The engine failed."
 
 
 class RulesetInvalid(EngineError):
-    """The ruleset or contract has errors and was not loaded."""
+    """The ruleset or contract has errors and was not loaded; ``details`` lists each
+    problem with its file, rule id, field path and what is wrong."""
 
     reason = "ruleset_invalid"
-    status = 422
 
     def __init__(self, problems: list[Problem]):
         self.problems = list(problems)
         lines = "\n".join(f"  {p}" for p in self.problems)
-        super().__init__(f"{len(self.problems)} problem(s):\n{lines}")
-
-    def details(self) -> list[dict]:
-        return [p.to_dict() for p in self.problems]
+        super().__init__(f"{len(self.problems)} problem(s):\n{lines}", [p.to_dict() for p in self.problems])
 
 
 class SnapshotInvalid(EngineError):
-    """The fact snapshot breaks its contract."""
+    """The fact snapshot breaks its contract; ``details`` names each bad field."""
 
     reason = "validation_error"
-    status = 422
 
     def __init__(self, errors: list[dict]):
-        self.errors = errors
-        super().__init__("; ".join(f"{e['path']}: {e['message']}" for e in errors))
-
-    def details(self) -> list[dict]:
-        return list(self.errors)
+        self.errors = list(errors)
+        super().__init__("; ".join(f"{e['path']}: {e['message']}" for e in errors), errors)
 
 
 class NotFound(EngineError):
     reason = "not_found"
-    status = 404
+    message = "No such ruleset or contract is loaded."
 
 
 class RulesetNotFound(NotFound):
-    """No such ruleset or version is loaded."""
-
     reason = "ruleset_not_found"
+    message = "No such ruleset or version is loaded."
 
 
 class ContractNotFound(NotFound):
-    """No such fact contract or version is loaded."""
-
     reason = "schema_not_found"
+    message = "No such fact contract or version is loaded."
 
 
 class EvaluationError(EngineError):
     """The engine could not complete the evaluation; no partial result is returned."""
 
     reason = "evaluation_error"
-    status = 500
+    message = "The engine could not complete the evaluation; no partial result is returned."
 
 
 class LoopBoundExceeded(EvaluationError):
-    """The evaluation exceeded its firing bound (a rule loop) and was stopped."""
-
     reason = "loop_bound_exceeded"
+    message = "The evaluation exceeded its firing bound (a rule loop) and was stopped."

@@ -11,24 +11,18 @@ Logic is three-valued (Kleene): a comparison reading a missing field is unknown 
 from __future__ import annotations
 
 import decimal
-import re
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 from .condition import (And, Arith, Compare, In, Literal, Neg, Node, Not, Or, Path, Presence, Quant, Signal,
                         StrFunc, Total)
+from .patterns import full_match
 
 _CTX = decimal.Context(prec=34)
 _OPS = {
     "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
     "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
 }
-
-
-@lru_cache(maxsize=1024)
-def _regex(pattern: str):
-    return re.compile(pattern)
 
 
 class Env:
@@ -210,7 +204,7 @@ def _strfunc(node: StrFunc, env):
     if v is None:
         return None
     if node.kind == "matches":
-        return _regex(node.pattern).fullmatch(v) is not None
+        return full_match(node.pattern, v)
     if node.kind == "contains":
         return node.pattern in v
     if node.kind == "starts_with":

@@ -96,7 +96,6 @@ class Evaluation:
     signals: tuple[str, ...]
     firings: tuple[Firing, ...]
     not_fired: tuple[NotFired, ...] | None
-    timing_us: Mapping[str, int]
 
     @property
     def fired(self) -> tuple[str, ...]:

@@ -16,6 +16,9 @@ the only code that calls it, and it is written so that none of them can happen:
   C core, and any failure abandons the whole evaluation (no partial result).
 * a ruleset name cannot be registered twice: every handle gets a process-unique name, so
   several versions live side by side and a broken handle is replaced, never re-registered.
+* its C core has fixed table sizes and fails (error 303, 108) or hangs for good past
+  them: ``limit_problems`` finds what a compiled ruleset would exceed, and the ruleset is
+  refused when it is loaded, with a message naming the limit.
 * the handles are created lazily in the process that uses them, so forked gunicorn
   workers never share C state made before the fork; a handle is deleted when its
   ruleset is closed or garbage-collected (hot reload and draft checks compile many).
@@ -90,6 +93,11 @@ class Matcher:
                 self._finalizer()
             self._handle = None
 
+    @property
+    def loaded(self) -> bool:
+        """Whether this process holds a durable_rules handle for the ruleset now."""
+        return self._handle is not None and self._pid == os.getpid()
+
     def warm(self) -> None:
         with self._lock:
             self._ensure()
@@ -149,3 +157,71 @@ class Session:
         if exc_type is not None and not issubclass(exc_type, EvaluationError):
             raise EvaluationError("the rules engine failed; no result was produced") from exc
         return False
+
+
+# -- fixed limits ------------------------------------------------------------------------
+#
+# durable_rules 2.0.28 compiles fixed table sizes into its C core (src/rules/*.h); past
+# them it fails or hangs rather than refuse. Measured here, with the failure one past:
+MAX_MATCHED_NODES = 64    # snapshot tests one fact can meet at once (alpha stack): error 303
+MAX_RULES_PER_NODE = 256  # rules joined to one test (a signal, an identical condition): error 108
+MAX_NODES = 500           # tests in all (512-entry index tables): evaluation or loading hangs
+_MAX_PATHS = 10_000
+
+
+def limit_problems(definition: dict) -> list[str]:
+    """What in a compiled ruleset exceeds the fixed limits of durable_rules, as sentences."""
+    nodes: set[tuple] = set()
+    rules_at: dict[tuple, int] = {}
+    for body in definition.values():
+        for fact in body["all"]:
+            (expr,) = fact.values()
+            paths = _alpha_paths(expr)
+            if paths is None:
+                return [f"a condition has more than {_MAX_PATHS:,} alternatives; simplify it"]
+            for path in paths:
+                nodes.update(path[:i] for i in range(1, len(path) + 1))
+                rules_at[path] = rules_at.get(path, 0) + 1
+    out = []
+    snapshot = _leaf({"t": "s"})
+    tests = sum(1 for n in nodes if len(n) > 1 and n[0] == snapshot)
+    if tests > MAX_MATCHED_NODES:
+        out.append(f"the ruleset makes {tests} distinct tests of the snapshot; durable_rules 2.0.28 fails "
+                   f"(error 303) when one snapshot passes more than {MAX_MATCHED_NODES} of them, so at most "
+                   f"{MAX_MATCHED_NODES} are allowed: merge rules that test the same fields, or split the policy")
+    crowded = max(rules_at.values(), default=0)
+    if crowded > MAX_RULES_PER_NODE:
+        out.append(f"{crowded} rules wait on one signal or one identical condition; durable_rules 2.0.28 "
+                   f"joins at most {MAX_RULES_PER_NODE} rules to one test (error 108)")
+    if len(nodes) > MAX_NODES:
+        out.append(f"the ruleset compiles to {len(nodes)} tests; durable_rules 2.0.28 hangs past 512, so at most "
+                   f"{MAX_NODES} are allowed: split the policy")
+    return out
+
+
+def _leaf(expr) -> str:
+    return json.dumps(expr, sort_keys=True)
+
+
+def _alpha_paths(expr) -> list[tuple] | None:
+    """The chains of tests durable_rules builds for one fact expression: an ``$and`` is
+    one chain, an ``$or`` one chain per branch."""
+    if isinstance(expr, dict) and len(expr) == 1:
+        (op, arg), = expr.items()
+        if op == "$and":
+            paths: list[tuple] = [()]
+            for part in arg:
+                sub = _alpha_paths(part)
+                if sub is None or len(paths) * len(sub) > _MAX_PATHS:
+                    return None
+                paths = [p + s for p in paths for s in sub]
+            return paths
+        if op == "$or":
+            out: list[tuple] = []
+            for part in arg:
+                sub = _alpha_paths(part)
+                if sub is None or len(out) + len(sub) > _MAX_PATHS:
+                    return None
+                out.extend(sub)
+            return out
+    return [(_leaf(expr),)]

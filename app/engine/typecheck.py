@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import difflib
-import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from .condition import (And, Arith, Compare, In, Literal, Neg, Node, Not, Or, Path, Presence, Quant, Signal,
                         StrFunc, Total)
 from .contract import FactContract, FieldSpec, walk
+from .patterns import compile_pattern
 
 _KIND_TYPE = {"integer": "number", "decimal": "number", "string": "string", "enum": "enum",
               "boolean": "boolean", "date": "date", "object": "object", "list": "list"}
@@ -258,9 +258,9 @@ class Checker:
             out.problems.append(TypeProblem(f"{node.kind} needs text, {node.path.dotted} is {t.word}", t.path))
         if node.kind == "matches":
             try:
-                re.compile(node.pattern)
-            except re.error as exc:
-                out.problems.append(TypeProblem(f"invalid regular expression {node.pattern!r}: {exc}", t.path))
+                compile_pattern(node.pattern)
+            except ValueError as exc:
+                out.problems.append(TypeProblem(str(exc), t.path))
         return BOOL
 
 

@@ -180,7 +180,7 @@ class CsvLayout:
         return out, bool(out)
 
 
-_INTEGER_CELL = re.compile(r"[+-]?\d+")
+_INTEGER_CELL = re.compile(r"[+-]?[0-9]+")
 
 
 def _cell(node: _Node, text: str, path: str):
@@ -227,7 +227,7 @@ class Decoder:
         try:
             return snapshot, self.contract.validate(snapshot)
         except SnapshotInvalid as exc:
-            raise RowError("validation_error", "The snapshot does not match its contract.", exc.details(),
+            raise RowError("validation_error", "The snapshot does not match its contract.", exc.details,
                            customer_id=customer_id(snapshot)) from None
 
 

@@ -60,7 +60,7 @@ def stored_version(db: sqlite_utils.Database, ruleset_id: str, version: int) -> 
             ruleset = policies.compile_document(db, stored.document, stored.target)
         except RulesetInvalid as exc:
             return StoredVersion(None, stored.hash, "the stored version no longer compiles: " +
-                                 "; ".join(p["message"] for p in exc.details()[:3]))
+                                 "; ".join(p["message"] for p in exc.details[:3]))
         with _cache_lock:
             _cache[key] = ruleset
             while len(_cache) > _CACHE_SIZE:

@@ -1,29 +1,21 @@
-"""The store layer's exceptions. Each carries the HTTP status and stable reason the API
-answers with; the store itself knows nothing of HTTP beyond these two attributes."""
+"""The store layer's exceptions: each a ``VigilError`` with a stable reason; the store
+knows nothing of HTTP (the API chooses a status for each reason in app/api/errors.py)."""
+from app.core.errors import VigilError
 
 
-class StoreError(Exception):
-    status = 500
+class StoreError(VigilError):
     reason = "store_error"
     message = "The decision log failed."
-
-    def __init__(self, message: str | None = None, details: list[dict] | None = None):
-        super().__init__(message or self.message)
-        self.message = message or self.message
-        # Items like {"path": ..., "message": ...}, answered in the envelope's details.
-        self.details = list(details or [])
 
 
 class LogUnavailable(StoreError):
     """The decision log cannot be read or written: missing, read-only, locked, corrupt."""
 
-    status = 503
     reason = "decision_log_unavailable"
     message = "The decision log is unavailable; no decision was made."
 
 
 class DecisionNotFound(StoreError):
-    status = 404
     reason = "decision_not_found"
     message = "No decision has this id."
 
@@ -31,7 +23,6 @@ class DecisionNotFound(StoreError):
 class PolicyNotFound(StoreError):
     """No such ruleset or contract version is stored."""
 
-    status = 404
     reason = "version_not_found"
     message = "No such version is stored."
 
@@ -39,7 +30,6 @@ class PolicyNotFound(StoreError):
 class WrongStatus(StoreError):
     """The version's lifecycle status does not allow this step."""
 
-    status = 409
     reason = "invalid_status"
     message = "The version's status does not allow this."
 
@@ -47,7 +37,6 @@ class WrongStatus(StoreError):
 class EditConflict(StoreError):
     """A draft was saved by someone else after the editor opened it."""
 
-    status = 409
     reason = "edit_conflict"
     message = "The draft was changed by someone else since you opened it; nothing was saved."
 
@@ -55,7 +44,6 @@ class EditConflict(StoreError):
 class FourEyes(StoreError):
     """Whoever wrote a version may not approve it."""
 
-    status = 403
     reason = "four_eyes"
     message = "A version must be approved by someone other than the people who wrote it."
 
@@ -63,7 +51,6 @@ class FourEyes(StoreError):
 class ApprovalRefused(StoreError):
     """The version fails validation or a scenario test, so it cannot be approved."""
 
-    status = 422
     reason = "approval_refused"
     message = "The version fails validation or a scenario test and cannot be approved."
 
@@ -72,13 +59,11 @@ class InvalidRequest(StoreError):
     """A request the store cannot carry out as asked (a past effective time, nothing to
     roll back to, an unknown role, a cursor it did not give out)."""
 
-    status = 422
     reason = "validation_error"
     message = "The request cannot be carried out."
 
 
 class KeyNotFound(StoreError):
-    status = 404
     reason = "key_not_found"
     message = "No API key has this id."
 
@@ -86,7 +71,6 @@ class KeyNotFound(StoreError):
 class KeyNameTaken(StoreError):
     """An active key already has this name: two would be told apart by their ids only."""
 
-    status = 409
     reason = "key_name_taken"
     message = "An active API key already has this name."
 
@@ -95,13 +79,11 @@ class DecisionPurged(StoreError):
     """The decision's content was removed when its retention period ended; its place in
     the chain (id, time, ruleset, level and hashes) is kept."""
 
-    status = 410
     reason = "decision_purged"
     message = "This decision's content was purged at the end of its retention period."
 
 
 class HoldNotFound(StoreError):
-    status = 404
     reason = "hold_not_found"
     message = "No legal hold has this id."
 
@@ -110,7 +92,6 @@ class LastAdminKey(StoreError):
     """Revoking this key would leave no active admin key, and nobody could make keys
     over the API again."""
 
-    status = 409
     reason = "last_admin_key"
     message = ("This is the last active admin key: make another admin key before revoking it, "
                "so that someone can still manage keys.")

@@ -34,7 +34,7 @@ ROLES = ("decide", "author", "approve", "audit", "admin")
 ADMIN = "admin"
 
 PREFIX = "vgl"
-_TOKEN = re.compile(r"^vgl_([0-9a-f]{12})_([A-Za-z0-9_-]{20,128})$")
+_TOKEN = re.compile(r"vgl_([0-9a-f]{12})_([A-Za-z0-9_-]{20,128})")
 _SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
 _MAXMEM = 64 * 1024 * 1024
 
@@ -186,7 +186,7 @@ def _other_active_admins(db: sqlite_utils.Database, key_id: str) -> int:
 def authenticate(db: sqlite_utils.Database, token: str) -> ApiKey | None:
     """The active key this token belongs to, or None. Raises LogUnavailable when the
     database cannot be read."""
-    match = _TOKEN.match(token or "")
+    match = _TOKEN.fullmatch(token or "")
     if not match:
         return None
     key_id, secret = match.groups()

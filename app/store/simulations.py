@@ -23,11 +23,8 @@ from app.store.audit import Actor, record_event
 from app.store.db import immediate
 from app.store.errors import LogUnavailable, StoreError
 
-STATUSES = ("queued", "running", "done", "failed")
-
 
 class SimulationNotFound(StoreError):
-    status = 404
     reason = "simulation_not_found"
     message = "No simulation has this id."
 

@@ -182,3 +182,59 @@ def test_request_id_is_echoed_when_sane(client):
     assert r.get_json()["request_id"] == "abc-123"
     r = client.get("/v1/decisions/nope", headers={"X-Request-Id": "bad id\x7f" * 30})
     assert re.fullmatch(r"[0-9a-f]{32}", r.get_json()["request_id"])
+
+
+# -- one envelope for every error class ------------------------------------------------
+
+def _error_classes():
+    import app.api.auth  # noqa: F401 - every module that defines an error class
+    import app.api.simulations  # noqa: F401
+    import app.store.simulations  # noqa: F401
+    from app.core.errors import VigilError
+
+    found, todo = set(), [VigilError]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            if sub not in found:
+                found.add(sub)
+                todo.append(sub)
+    return sorted(found, key=lambda c: f"{c.__module__}.{c.__qualname__}")
+
+
+def _instance(cls):
+    from app.core.errors import VigilError
+    from app.engine import Problem, RulesetInvalid, SnapshotInvalid
+
+    if issubclass(cls, RulesetInvalid):
+        return cls([Problem("rulesets/x.yaml", "unknown field", rule="R-1", path="when")])
+    if issubclass(cls, SnapshotInvalid):
+        return cls([{"path": "card.dpd", "message": "Not a valid integer."}])
+    try:
+        return cls()
+    except TypeError:  # a constructor that needs arguments: the class's own message
+        error = cls.__new__(cls)
+        VigilError.__init__(error)
+        return error
+
+
+def test_every_error_class_answers_the_one_envelope_with_its_status(app, client):
+    from app.api.errors import STATUS
+
+    classes = _error_classes()
+    assert len(classes) >= 25
+    for cls in classes:
+        # the status of a reason is chosen in app/api/errors.py only
+        assert "status" not in vars(cls), f"{cls.__qualname__} carries an HTTP status"
+        assert cls.reason in STATUS, f"{cls.__qualname__}: reason {cls.reason!r} has no status in STATUS"
+    by_name = {f"{c.__module__}.{c.__qualname__}": c for c in classes}
+
+    def raiser(name):
+        raise _instance(by_name[name])
+
+    raiser._vigil_roles = frozenset({"admin"})
+    app.add_url_rule("/test-raise/<name>", view_func=raiser)
+    for name, cls in by_name.items():
+        body = assert_envelope(client.get(f"/test-raise/{name}"), STATUS[cls.reason], cls.reason)
+        error = _instance(cls)
+        if STATUS[cls.reason] < 500:
+            assert body["error"]["details"] == error.details, name

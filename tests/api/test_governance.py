@@ -9,7 +9,7 @@ import pytest
 from app import create_app
 from app.api.schemas import AuditPageSchema, DiffSchema, VersionDetailSchema
 from tests.api.test_errors import assert_envelope
-from tests.conftest import KEY_OWNERS, bearer, decision_request
+from tests.conftest import KEY_OWNERS, decision_request
 from tests.policies import RETAIL, RETAIL_SCENARIOS, act010_cut, draft_body, misspelt
 
 

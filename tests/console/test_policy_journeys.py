@@ -12,7 +12,6 @@ from playwright.sync_api import expect
 
 from tests.conftest import clean_snapshot, decision_request
 from tests.console import steps
-from tests.console.conftest import PEOPLE
 
 pytestmark = [pytest.mark.live, pytest.mark.browser]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.console import yamlmap
-from app.engine import RulesetInvalid
+from app.engine import RulesetInvalid, library
 from app.service import policies
 from tests.console.steps import replace_after
 from tests.policies import RETAIL
@@ -14,7 +14,7 @@ from tests.policies import RETAIL
 def problems_of(log_db, text: str) -> list[dict]:
     with pytest.raises(RulesetInvalid) as caught:
         policies.check_draft(log_db, "retail_card", 99, text)
-    return yamlmap.locate(text, caught.value.details())
+    return yamlmap.locate(text, caught.value.details)
 
 
 def line_of(text: str, line: int) -> str:
@@ -60,4 +60,4 @@ def test_the_fast_yaml_parser_reads_every_shipped_file_as_the_safe_one_does():
 
     for path in sorted((ROOT / "rulesets").glob("*.yaml")) + sorted((ROOT / "schemas").glob("*.yaml")):
         text = path.read_text()
-        assert yaml.load(text, Loader=policies.YAML_LOADER) == yaml.safe_load(text), path
+        assert yaml.load(text, Loader=library.YAML_LOADER) == yaml.safe_load(text), path

@@ -79,3 +79,22 @@ def snap(**kw) -> dict:
     base = {"customer": {"id": "c1"}}
     base.update(kw)
     return base
+
+
+def run_child(code: str, seconds: float = 30, memory_mb: int = 768) -> "subprocess.CompletedProcess":
+    """Run ``code`` in a fresh Python with a time and memory bound, from the project root:
+    a case that would hang or eat memory fails its test instead of stalling the suite."""
+    import resource
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    def limits():
+        resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
+
+    root = Path(__file__).resolve().parents[2]
+    try:
+        return subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                              timeout=seconds, preexec_fn=limits)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"still running after {seconds} s:\n{code}") from None

@@ -54,7 +54,7 @@ def test_engine_survives_evaluations_where_nothing_fires():
         for i in range(2000):
             ev = rs.evaluate(snap(overdue_6m=i % 2))
             assert ev.fired == (), ev.fired
-        print(rs._matcher.handles_created, rs._matcher.handles_abandoned)
+        print(rs.matcher.handles_created, rs.matcher.handles_abandoned)
     """)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["1", "0"]
@@ -96,7 +96,7 @@ def test_engine_runs_far_more_evaluations_than_live_sessions_from_many_threads()
     for t in threads:
         t.join()
     assert not errors, errors[0]
-    assert rs._matcher.handles_created == 1 and rs._matcher.handles_abandoned == 0
+    assert rs.matcher.handles_created == 1 and rs.matcher.handles_abandoned == 0
 
 
 # -- timer threads ------------------------------------------------------------------------
@@ -181,24 +181,24 @@ def test_a_failure_mid_evaluation_gives_an_error_never_a_partial_result(monkeypa
     with pytest.raises(EvaluationError):
         rs.evaluate(snap(overdue_6m=1))
     monkeypatch.setattr(runtime._dr, "assert_fact", real)
-    assert rs._matcher.handles_abandoned == 1
+    assert rs.matcher.handles_abandoned == 1
     again = rs.evaluate(snap(overdue_6m=1))
     assert again.fired == good.fired and again.level == "red"
-    assert rs._matcher.handles_created == 2
+    assert rs.matcher.handles_created == 2
 
 
 def test_an_error_in_vigils_own_code_mid_evaluation_is_contained(monkeypatch):
     rs = ruleset([rule("A", "overdue_6m >= 1", signals=["s"]), rule("B", "signal(s)", level="red")])
-    from app.engine import ruleset as ruleset_module
-    real = ruleset_module.heapq.heappush
+    import heapq
+    real = heapq.heappush
 
     def boom(*a):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(ruleset_module.heapq, "heappush", boom)
+    monkeypatch.setattr(heapq, "heappush", boom)
     with pytest.raises(EvaluationError):
         rs.evaluate(snap(overdue_6m=1))
-    monkeypatch.setattr(ruleset_module.heapq, "heappush", real)
+    monkeypatch.setattr(heapq, "heappush", real)
     assert rs.evaluate(snap(overdue_6m=1)).fired == ("A", "B")
 
 
@@ -223,12 +223,12 @@ def test_every_handle_gets_a_process_unique_name():
     b = ruleset([rule("A", "overdue_6m > 1")])
     a.warm()
     b.warm()
-    assert a._matcher.base_name == b._matcher.base_name == "t@1"
+    assert a.matcher.base_name == b.matcher.base_name == "t@1"
     assert a.evaluate(snap(overdue_6m=2)).fired == b.evaluate(snap(overdue_6m=2)).fired == ("A",)
 
 
 def _child(rs, queue):
-    queue.put((os.getpid(), rs.evaluate(snap(overdue_6m=2)).fired, rs._matcher.handles_created))
+    queue.put((os.getpid(), rs.evaluate(snap(overdue_6m=2)).fired, rs.matcher.handles_created))
 
 
 def test_forked_worker_builds_its_own_handle():

@@ -99,15 +99,44 @@ def test_negation_never_depends_on_assertion_order(negation_first, deriver_prior
     assert without.fired == ("ONLY-WATCH",)
 
 
-def test_negation_over_several_strata():
+def test_negation_over_several_levels_of_signals():
     rs = ruleset([
         rule("A", "overdue_6m > 0", signals=["a"]),
-        rule("B", "not signal(a)", signals=["b"]),          # stratum 1
-        rule("C", "not signal(b)", signals=["c"]),          # stratum 2
+        rule("B", "not signal(a)", signals=["b"]),          # waits for A
+        rule("C", "not signal(b)", signals=["c"]),          # waits for B, so for A
         rule("D", "signal(c) or signal(b)", level="yellow"),
     ])
     assert rs.evaluate(snap(overdue_6m=1)).fired == ("A", "C", "D")
     assert rs.evaluate(snap(overdue_6m=0)).fired == ("B", "D")
+
+
+def test_a_negated_rule_waits_only_for_the_rules_deriving_its_signal():
+    # The guide: the activated rule with the highest priority fires first, and a rule
+    # reading not signal(x) waits for the rules that can derive x, and for nothing else.
+    rs = ruleset([
+        rule("DERIVE", "overdue_6m >= 5", priority=60, signals=["x"]),
+        rule("NEG", "not signal(x)", priority=50, level="yellow"),
+        rule("LOW", "overdue_6m >= 1", priority=20, level="orange"),
+    ])
+    assert rs.evaluate(snap(overdue_6m=1)).fired == ("NEG", "LOW")
+    assert rs.evaluate(snap(overdue_6m=5)).fired == ("DERIVE", "LOW")
+    # a deriver of lower priority than an unrelated rule: the negated rule waits for it
+    slow = ruleset([
+        rule("DERIVE", "overdue_6m >= 5", priority=10, signals=["x"]),
+        rule("NEG", "not signal(x)", priority=50, level="yellow"),
+        rule("LOW", "overdue_6m >= 1", priority=20, level="orange"),
+    ])
+    assert slow.evaluate(snap(overdue_6m=5)).fired == ("LOW", "DERIVE")
+    assert slow.evaluate(snap(overdue_6m=1)).fired == ("NEG", "LOW")
+    # through a chain: x is decided once the rule deriving it from y is out of the race
+    chain = ruleset([
+        rule("Y", "overdue_6m >= 5", priority=70, signals=["y"]),
+        rule("X", "signal(y) and card.dpd > 30", priority=60, signals=["x"]),
+        rule("NEG", "not signal(x)", priority=50, level="yellow"),
+        rule("LOW", "overdue_6m >= 1", priority=20, level="orange"),
+    ])
+    assert chain.evaluate(snap(overdue_6m=5, card={"dpd": 10})).fired == ("Y", "NEG", "LOW")
+    assert chain.evaluate(snap(overdue_6m=5, card={"dpd": 40})).fired == ("Y", "X", "LOW")
 
 
 def test_or_across_signals_fires_once():
@@ -342,13 +371,12 @@ def test_hash_follows_the_order_of_levels():
 
 def test_closing_a_ruleset_frees_its_handle_and_it_still_works():
     import gc
-    import durable_rules_engine
     rs = ruleset([rule("A", "overdue_6m > 1")])
     assert rs.evaluate(snap(overdue_6m=2)).fired == ("A",)
     rs.close()
-    assert rs._matcher._handle is None
+    assert not rs.matcher.loaded
     assert rs.evaluate(snap(overdue_6m=2)).fired == ("A",)
-    assert rs._matcher.handles_created == 2
+    assert rs.matcher.handles_created == 2
     # garbage-collected rulesets give their handles back too
     from app.engine import runtime
     before = runtime.RELEASED["handles"]

@@ -3,7 +3,8 @@ independent evaluation of the same conditions.
 
 The independent side is deliberately naive: it evaluates every condition with the
 three-valued reference interpreter and fires rules by re-scanning the whole ruleset after
-each firing (highest priority, then rule id; negating rules wait for their stratum). It
+each firing (highest priority, then rule id; a rule reading ``not signal(x)`` waits until
+every rule deriving x has fired or can no longer fire). It
 shares nothing with the compiled path but the parser.
 """
 from __future__ import annotations
@@ -26,22 +27,25 @@ LIBRARY = load_library(ROOT / "rulesets", ROOT / "schemas")
 
 def naive_fired(ruleset, data) -> list[str]:
     rules = sorted(ruleset.rules, key=lambda r: (-r.priority, r.id))
-    max_stratum = max((r.stratum for r in rules if r.negates), default=0)
     fired: list[str] = []
     signals: set[str] = set()
-    phase = 0
+
+    def holds(r) -> bool:
+        return evaluate(r.condition, Env(data, frozenset(signals))) is True
+
+    def decided(s: str) -> bool:
+        # every rule deriving s fired, or cannot fire any more: its condition is false
+        # and every signal it reads is decided
+        return all(d.id in fired or (all(decided(t) for t in d.reads | d.negates) and not holds(d))
+                   for d in rules if s in d.signals)
+
     while True:
         for r in rules:
-            if r.id in fired or (r.negates and r.stratum > phase):
-                continue
-            if evaluate(r.condition, Env(data, frozenset(signals))) is True:
+            if r.id not in fired and all(decided(s) for s in r.negates) and holds(r):
                 fired.append(r.id)
                 signals.update(r.signals)
                 break
         else:
-            if phase < max_stratum:
-                phase += 1
-                continue
             return fired
 
 

@@ -53,7 +53,7 @@ def test_invalid_draft_is_refused_with_the_rule_and_field_and_nothing_is_stored(
     before = (policies.list_versions(log_db), events(log_db))
     with pytest.raises(RulesetInvalid) as exc:
         policies.create_draft(log_db, "retail_card", misspelt(RETAIL), None, ALICE)
-    [problem] = exc.value.details()
+    [problem] = exc.value.details
     assert problem["rule"] == "ACT-010" and problem["path"] == "card.utilisation"
     assert "did you mean card.utilization" in problem["message"]
     assert (policies.list_versions(log_db), events(log_db)) == before
@@ -82,7 +82,7 @@ def test_key_order_is_kept_because_levels_are_lowest_first(log_db):
 def test_document_id_must_match_and_may_be_left_out(log_db):
     with pytest.raises(RulesetInvalid) as exc:
         policies.create_draft(log_db, "other_card", RETAIL, None, ALICE)
-    assert exc.value.details()[0]["path"] == "id"
+    assert exc.value.details[0]["path"] == "id"
     doc = yaml.safe_load(RETAIL)
     del doc["id"]
     assert policies.create_draft(log_db, "retail_card", doc, None, ALICE).document["id"] == "retail_card"
@@ -91,13 +91,13 @@ def test_document_id_must_match_and_may_be_left_out(log_db):
 def test_yaml_text_errors_name_the_line(log_db):
     with pytest.raises(RulesetInvalid) as exc:
         policies.create_draft(log_db, "retail_card", "id: retail_card\nrules: [\n", None, ALICE)
-    assert exc.value.details()[0]["line"] >= 2
+    assert exc.value.details[0]["line"] >= 2
 
 
 def test_scenarios_for_another_ruleset_are_refused(log_db):
     with pytest.raises(RulesetInvalid) as exc:
         policies.create_draft(log_db, "retail_card", RETAIL, {"ruleset": "sme_loan", "scenarios": []}, ALICE)
-    assert exc.value.details()[0]["path"] == "ruleset"
+    assert exc.value.details[0]["path"] == "ruleset"
 
 
 def test_edit_replaces_a_draft_and_records_both_hashes(log_db):
@@ -176,7 +176,7 @@ def test_a_failing_scenario_blocks_approval(log_db):
     assert version.scenario_results["failed"] == 1
     with pytest.raises(ApprovalRefused) as exc:
         policies.approve(log_db, "retail_card", version.version, BOB)
-    assert exc.value.status == 422
+    assert exc.value.reason == "approval_refused"
     [detail] = exc.value.details
     assert detail["path"].startswith("scenarios.DOMAIN example") and "percent" in detail["message"]
     assert policies.get_version(log_db, "retail_card", version.version).status == "submitted"
@@ -352,7 +352,7 @@ def test_import_with_any_problem_imports_nothing(empty_db, tmp_path):
     (rulesets / "broken.yaml").write_text("id: broken\nversion: 1\ncontract: nope@1\nrules: []\n")
     with pytest.raises(RulesetInvalid) as exc:
         policies.import_files(empty_db, rulesets, ROOT / "schemas")
-    assert any("nope@1" in p["message"] for p in exc.value.details())
+    assert any("nope@1" in p["message"] for p in exc.value.details)
     assert policies.list_contracts(empty_db) == [] and policies.count_versions(empty_db) == 0
 
 

@@ -13,6 +13,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from app.core import codec
 from app import store
 from app.cli.keys import cli_actor, open_database
 from app.service import log_search as search
@@ -41,7 +42,7 @@ def head_command(output):
         _fail(exc)
     finally:
         db.close()
-    output.write(json.dumps(head.to_dict()) + "\n")
+    output.write(codec.dumps(head.to_dict()) + "\n")
 
 
 @decisions_cli.command("verify")
@@ -67,7 +68,7 @@ def verify_command(head_file, as_json):
     finally:
         db.close()
     if as_json:
-        click.echo(json.dumps(report.to_dict()))
+        click.echo(codec.dumps(report.to_dict()))
     elif report.ok:
         click.echo(f"ok: {report.checked} decisions verified ({report.purged} purged), head seq {report.head.seq} "
                    f"{report.head.chain_hash}" + (f"; reaches the exported head at seq {against.seq}" if against else ""))

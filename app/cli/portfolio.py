@@ -11,7 +11,6 @@ See docs/portfolio.md.
 from __future__ import annotations
 
 import contextlib
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from app.core import codec
 from app import store
 from app.engine import EngineError, RulesetInvalid, read_yaml
 from app.portfolio import cluster as dask_cluster
@@ -155,7 +155,7 @@ def review_command(input_path, ruleset_id, ruleset_version, out_path, fmt, worke
     for line in summary.lines(ruleset.levels):
         click.echo(line)
     if summary_json:
-        Path(summary_json).write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
+        Path(summary_json).write_text(codec.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
 
 
 def _default_results(path: Path) -> Path:
@@ -237,7 +237,7 @@ def simulate_command(candidate_path, baseline_path, input_path, fmt, from_log, s
         click.echo(line)
     if json_path:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_path).write_text(json.dumps(report.to_dict(), indent=1, ensure_ascii=False) + "\n",
+        Path(json_path).write_text(codec.dumps(report.to_dict(), indent=1) + "\n",
                                    encoding="utf-8")
         click.echo(f"  JSON report: {json_path}")
     if html_path:

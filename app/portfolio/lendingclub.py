@@ -14,11 +14,12 @@ asks for are an even share of it, rounded down, and never more than the record a
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
+
+from app.core import codec
 
 DATASET = ("openintro", "loans_full_schema")
 REVIEW_DATE = dt.date(2018, 6, 30)   # the payments in the data set run to June 2018
@@ -191,6 +192,6 @@ def write_jsonl(path: str | Path, snaps: Iterable[dict]) -> int:
     count = 0
     with open(path, "w", encoding="utf-8") as fh:
         for snap in snaps:
-            fh.write(json.dumps(snap, ensure_ascii=False, separators=(",", ":")) + "\n")
+            fh.write(codec.dumps(snap) + "\n")
             count += 1
     return count

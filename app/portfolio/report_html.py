@@ -5,8 +5,9 @@ image and no link leaves the page, so it can be mailed, archived or opened offli
 """
 from __future__ import annotations
 
-import json
 from html import escape
+
+from app.core import codec
 
 from .simulation import SimulationReport
 
@@ -178,7 +179,7 @@ def _explanation(side: dict, levels: list, heading: str) -> str:
     if side.get("trail"):
         parts.append("<h4>Rules fired</h4><ul>")
         for firing in side["trail"]:
-            values = ", ".join(f"{k} = {json.dumps(v)}" for k, v in firing["values"].items())
+            values = ", ".join(f"{k} = {codec.dumps(v)}" for k, v in firing["values"].items())
             clause = f' [{escape(firing["clause"])}]' if firing.get("clause") else ""
             parts.append(f'<li><code>{escape(firing["rule"])}</code> {escape(firing["title"])}{clause}'
                          + (f'<br><span class="muted">{escape(values)}</span>' if values else "") + "</li>")

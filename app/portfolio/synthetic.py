@@ -3,10 +3,11 @@ and the tests. Most borrowers are clean; a few in a hundred carry each kind of r
 shipped policy looks for, so every part of the ruleset gets work."""
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 from typing import Iterator
+
+from app.core import codec
 
 
 def _money(rng: random.Random, lo: float, hi: float) -> str:
@@ -81,5 +82,5 @@ def write_jsonl(path: str | Path, n: int, seed: int = 7) -> Path:
     path = Path(path)
     with open(path, "w", encoding="utf-8") as fh:
         for snap in snapshots(n, seed):
-            fh.write(json.dumps(snap, separators=(",", ":")) + "\n")
+            fh.write(codec.dumps(snap) + "\n")
     return path

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
+from app.core import codec
 from app.store import times
 from app.store.audit import Actor, record_event
 from app.store.db import immediate
@@ -131,7 +132,7 @@ def create_key(db: sqlite_utils.Database, *, name: str, owner: str, roles, actor
             db.execute(
                 "INSERT INTO api_keys (key_id, name, owner, roles, salt, hash, created_by, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [key.key_id, key.name, key.owner, json.dumps(list(roles)), salt.hex(), hashed, key.created_by,
+                [key.key_id, key.name, key.owner, codec.dumps(list(roles)), salt.hex(), hashed, key.created_by,
                  key.created_at])
             record_event(db, actor, "key.create", f"key:{key.key_id}",
                          {"name": name, "owner": owner, "roles": list(roles)})

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 
 import sqlite_utils
 
+from app.core import codec
 from app.store.db import immediate
 from app.store.errors import InvalidRequest, LogUnavailable
 
@@ -300,7 +301,7 @@ def _csv_lines(cursor) -> Iterator[str]:
 
 def _jsonl_lines(cursor) -> Iterator[str]:
     # result, trail and snapshot are JSON already: written as they were logged.
-    dumps = json.dumps
+    dumps = codec.dumps
     parts: list[str] = []
     for row in cursor:
         v = dict(zip(_EXPORTED, row))

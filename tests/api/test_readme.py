@@ -5,6 +5,7 @@ import json
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -33,7 +34,9 @@ def run_block(block: str, server, key: str | None = None) -> str:
     """Run a README block from the project root against the live server (its database
     for `flask` commands), with ``key`` in VIGIL_KEY."""
     script = block.replace("127.0.0.1:8000", f"127.0.0.1:{server.port}")
-    env = {**server.env, "VIGIL_KEY": key or ""}
+    # Files a block keeps in ${TMPDIR:-/tmp} go to this server's own directory: another
+    # run of the suite on the machine must not overwrite them meanwhile.
+    env = {**server.env, "VIGIL_KEY": key or "", "TMPDIR": str(Path(server.db_path).parent)}
     out = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, timeout=120,
                          cwd=ROOT, env=env)
     assert out.returncode == 0, f"{script}\n--- stdout\n{out.stdout}\n--- stderr\n{out.stderr}"

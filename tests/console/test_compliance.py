@@ -82,6 +82,8 @@ def test_find_read_replay_and_export(new_page, console_server, history):
     expect(rows).to_have_count(1)
     page.goto("/console/decisions?ruleset_version=abc")
     expect(page.locator(".error")).to_contain_text("ruleset_version")
+    page.goto("/console/decisions?q=%22%22")
+    expect(page.locator(".error")).to_contain_text("at least one word")
 
     # 2 read it: narrative first, actions, trail with clause and values, not fired
     page.goto(f"/console/decisions?customer_id={CUSTOMER}")

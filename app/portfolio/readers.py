@@ -145,8 +145,9 @@ def _csv(fh, offset: int, line: int) -> Iterator[Record]:
 class SnapshotSet:
     """The input of a review: one file, or the shards of a directory or a glob pattern.
 
-    A directory holds its ``.jsonl``, ``.ndjson``, ``.json`` and ``.csv`` files (not
-    results files, ``*.results.jsonl``); a pattern holds the files it matches. Shards are
+    A directory holds its ``.jsonl``, ``.ndjson``, ``.json`` and ``.csv`` files; a
+    pattern holds the files it matches; neither takes results files (``*.results.jsonl``,
+    what a review of one shard writes by default). Shards are
     read in order of name. With more than one possible shard, every result names its
     shard (``file``, as listed by ``names``); with one file, results name only the line.
     """
@@ -220,7 +221,8 @@ def _expand(spec: str) -> tuple[list[Path], list[str], bool]:
             raise InputError(f"{spec}: more than {MAX_SHARDS:,} shards; merge some")
         return [path / name for name in names], names, True
     if glob.has_magic(spec):
-        matches = sorted(m for m in glob.glob(spec, recursive=True) if os.path.isfile(m))
+        matches = sorted(m for m in glob.glob(spec, recursive=True)
+                         if os.path.isfile(m) and not m.endswith(".results.jsonl"))
         if not matches:
             raise InputError(f"{spec}: no file matches the pattern")
         if len(matches) > MAX_SHARDS:

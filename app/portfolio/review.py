@@ -323,6 +323,7 @@ class ReviewSummary:
     logged: int = 0
     already_logged: int = 0
     scheduler: str | None = None
+    resumed_in: str | None = None      # the shard resumed in (sharded input)
 
     @property
     def rate(self) -> float:
@@ -340,7 +341,8 @@ class ReviewSummary:
         state = "Reviewed" if self.complete else "Stopped after"
         out = [f"{state} {t.rows:,} records of {self.input} with {self.ruleset} (run {self.run_id})"]
         if self.resumed_at_line is not None:
-            out.append(f"  resumed at line {self.resumed_at_line:,}")
+            where = f"{self.resumed_in} " if self.resumed_in else ""
+            out.append(f"  resumed at {where}line {self.resumed_at_line:,}")
         out.append(f"  decided {t.decided:,}, errors {t.errors:,}"
                    + (" (" + ", ".join(f"{r} {n:,}" for r, n in sorted(t.error_reasons.items())) + ")"
                       if t.errors else ""))
@@ -441,7 +443,7 @@ def _review(ruleset: Ruleset, source: SnapshotSet, results: Path, db, *, workers
     with open(results, "r+b") as fh:
         if resume:
             _catch_up(fh, source, state, tally)
-            resumed_at = state["next_line"]
+            resumed_at, resumed_shard = state["next_line"], state.get("shard", 0)
             state["tally"] = tally.to_dict()
             _write_checkpoint(results, state)
         fh.seek(state["results_bytes"])
@@ -464,7 +466,8 @@ def _review(ruleset: Ruleset, source: SnapshotSet, results: Path, db, *, workers
             return ReviewSummary(run_id, f"{ruleset.id}@{ruleset.version}", str(source.path), str(results), tally,
                                  workers, time.monotonic() - started, tally.rows - rows_before, resumed_at,
                                  complete, log, counts["logged"], counts["already"],
-                                 cluster.address if cluster is not None else None)
+                                 cluster.address if cluster is not None else None,
+                                 source.name(resumed_shard) if resumed_at is not None else None)
 
         records = source.records(state["shard"], state["input_offset"], state["next_line"])
         if cluster is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from decimal import Decimal
 import os
 import re
 import shutil
@@ -22,6 +23,7 @@ import pytest
 import yaml
 
 from app import store
+from app.engine.masking import Masker
 from app.portfolio import synthetic
 
 from app.portfolio import history
@@ -434,3 +436,28 @@ def test_the_readme_cluster_runs_review_the_demo_data_as_the_local_review_does(t
     assert refused.returncode == 1
     assert "where are the TLS certificates it needs (--tls-ca-file, --tls-cert, --tls-key)?" in refused.stderr
     assert not (out / "refused.jsonl").exists()
+
+
+def test_a_logged_review_on_dask_masks_personal_fields_with_the_services_key(dask_cluster, tmp_path, db_path):
+    """With VIGIL_MASK_PERSONAL the workers mask as the service does: the log holds the
+    keyed hash of each customer id and income, never the values."""
+    key = "a-test-masking-key-of-enough-bytes"
+    snaps = list(synthetic.snapshots(120, seed=30))
+    source = write_jsonl(tmp_path / "loans.jsonl", snaps)
+    done = subprocess.run(FLASK + ["portfolio", "review", str(source), "--ruleset", "personal_loan", "--out",
+                                   str(tmp_path / "dask.jsonl"), "--log", "--run-id", "masked", "--no-progress",
+                                   "--scheduler", dask_cluster.address],
+                          cwd=ROOT, env=_env(db_path, VIGIL_MASK_PERSONAL="true", VIGIL_MASK_KEY=key),
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    db = store.connect(db_path)
+    try:
+        logged = [json.loads(row["snapshot"]) for row in db.query("SELECT snapshot FROM decisions ORDER BY seq")]
+    finally:
+        db.close()
+    masker = Masker(key)
+    assert len(logged) == 120
+    for snap, row in zip(snaps, logged):
+        assert row["customer"]["id"] == masker.token(snap["customer"]["id"]) != snap["customer"]["id"]
+        assert row["customer"]["monthly_income"] == masker.token(Decimal(snap["customer"]["monthly_income"]))
+        assert [loan["dpd"] for loan in row["loans"]] == [loan["dpd"] for loan in snap["loans"]]   # not personal

@@ -36,7 +36,9 @@ portfolio = portfolio_cli  # the name app.cli registers
 
 
 def _library():
-    library = current_app.extensions.get("vigil.library")
+    from app import load_library
+
+    library = load_library(current_app._get_current_object())
     if library is None:
         problems = current_app.extensions.get("vigil.library_problems") or []
         for problem in problems:

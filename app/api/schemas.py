@@ -109,6 +109,14 @@ class TimingSchema(Schema):
     total_ms = fields.Float(required=True, metadata={"description": "From the request arriving to the decision being ready to log."})
 
 
+class DataFindingSchema(Schema):
+    field = fields.String(required=True, metadata={"description": "The snapshot field, as a dotted path."})
+    value = fields.Raw(required=True, metadata={
+        "description": "The value sent (a keyed hash when personal fields are masked)."})
+    expectation = fields.String(required=True, metadata={
+        "description": "What the contract declares plausible, e.g. `between 0 and 2`."})
+
+
 class DecisionSchema(Schema):
     decision_id = fields.String(required=True)
     decided_at = fields.String(required=True, metadata={"description": "UTC, ISO 8601."})
@@ -121,6 +129,8 @@ class DecisionSchema(Schema):
     overridden = fields.List(fields.Nested(OverriddenSchema), required=True)
     signals = fields.List(fields.String(), required=True)
     fired = fields.List(fields.String(), required=True)
+    data_quality = fields.List(fields.Nested(DataFindingSchema), required=True, metadata={
+        "description": "Valid values that fail their field's plausibility check: the rules read them as missing."})
     trail = fields.List(fields.Nested(FiringSchema), required=True)
     not_fired = fields.List(fields.Nested(NotFiredSchema), metadata={"description": "Only with explain=full."})
     explain = fields.String(required=True, validate=validate.OneOf(EXPLAIN))

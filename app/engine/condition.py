@@ -169,6 +169,17 @@ class Presence(Node):
 
 
 @dataclass(frozen=True, eq=False)
+class DataIssue(Node):
+    """``data_issue(path)``: the snapshot's value at path failed its plausibility check
+    (and the rules see it as missing)."""
+
+    path: Path = None
+
+    def children(self):
+        return iter((self.path,))
+
+
+@dataclass(frozen=True, eq=False)
 class StrFunc(Node):
     kind: str = "matches"
     path: Path = None
@@ -316,6 +327,10 @@ class _Build(Transformer):
     @v_args(meta=True)
     def missing(self, meta, children):
         return Presence(self._text(meta), False, children[0])
+
+    @v_args(meta=True)
+    def data_issue(self, meta, children):
+        return DataIssue(self._text(meta), children[0])
 
     def _strfunc(kind):
         @v_args(meta=True)

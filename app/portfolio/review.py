@@ -152,7 +152,8 @@ def result_for(line: int, cid: str | None, evaluation, trail: bool = False, file
            "review_frequency": evaluation.review_frequency,
            "actions": [a.to_dict() for a in evaluation.actions],
            "overridden": [o.to_dict() for o in evaluation.overridden],
-           "signals": list(evaluation.signals), "fired": list(evaluation.fired)}
+           "signals": list(evaluation.signals), "fired": list(evaluation.fired),
+           "data_quality": [f.to_dict() for f in evaluation.data_quality]}
     if trail:
         out["trail"] = [f.to_dict() for f in evaluation.firings]
     return out

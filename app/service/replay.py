@@ -102,8 +102,8 @@ def explanation(db: sqlite_utils.Database, decision_id: str) -> dict:
 
 def outcome(result: dict, trail: list[dict]) -> dict:
     """What a replay compares: the rules fired in order, the final and overridden actions
-    with their parameters and rules, the signals, the level and review frequency, and
-    the values each fired rule read."""
+    with their parameters and rules, the signals, the level and review frequency, the
+    values each fired rule read, and the data-quality findings."""
     return {
         "fired": list(result.get("fired") or ()),
         "actions": [{"action": a["action"], "params": a.get("params") or {}, "rules": list(a.get("rules") or ())}
@@ -114,6 +114,8 @@ def outcome(result: dict, trail: list[dict]) -> dict:
         "level": result.get("level"),
         "review_frequency": result.get("review_frequency"),
         "values": {f["rule"]: f.get("values") or {} for f in trail},
+        # Logged before plausibility checks existed: none.
+        "data_quality": list(result.get("data_quality") or ()),
     }
 
 

@@ -563,6 +563,8 @@ class ExplanationSchema(Schema):
         "description": "Each final action with the rules behind it (clause, facts: value, threshold, what would "
                        "have avoided it) and the rules whose signals they relied on, in firing order."})
     overridden = fields.List(fields.Dict(), required=True)
+    data_quality = fields.List(fields.Nested(DataFindingSchema), required=True, metadata={
+        "description": "The values that failed their plausibility check, read as missing by the rules."})
     trail = fields.List(fields.Dict(), required=True, metadata={
         "description": "The machine trail, exactly as logged (see `trail` of a decision)."})
 

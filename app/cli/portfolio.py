@@ -224,7 +224,9 @@ def simulate_command(candidate_path, baseline_path, input_path, fmt, from_log, s
             if cluster is not None:
                 stack.enter_context(cluster)
             report = simulate(baseline, candidate, snaps, top=top, workers=_workers(workers), cluster=cluster,
-                              layout=layout, source=described, on_chunk=on_chunk)
+                              layout=layout, source=described, on_chunk=on_chunk,
+                              candidate_origin=f"draft from {candidate_path}",
+                              baseline_origin=f"from {baseline_path}" if baseline_path else "stored, in effect")
         meter.close()
     except dask_cluster.ClusterError as exc:
         _fail(str(exc))

@@ -87,7 +87,8 @@ def explanation(db: sqlite_utils.Database, decision_id: str) -> dict:
     ruleset, data, source = version.ruleset, None, "trail"
     if ruleset is not None and ruleset.hash == decision.ruleset_hash and not decision.masked:
         try:
-            data = ruleset.contract.validate(codec.loads(decision.snapshot))
+            # As the rules saw it: an implausible value read as missing.
+            data, _ = ruleset.contract.screen(ruleset.contract.validate(codec.loads(decision.snapshot)))
             source = "ruleset"
         except SnapshotInvalid:
             data = None

@@ -220,6 +220,13 @@ class VersionQuerySchema(Schema):
 # ---------------------------------------------------------------- operations
 
 
+class RootSchema(Schema):
+    service = fields.String(required=True)
+    docs = fields.String(required=True, metadata={"description": "The API docs (Swagger UI), for people."})
+    openapi = fields.String(required=True, metadata={"description": "The OpenAPI document, for client generators."})
+    console = fields.String(metadata={"description": "The web console for policy staff, when it is served."})
+
+
 class HealthSchema(Schema):
     status = fields.String(required=True)
 
@@ -468,10 +475,18 @@ class KeyListSchema(Schema):
 LEVEL_EXAMPLE = "orange"
 
 
+_NEEDS_ZONE = ("Not a date and time with a time zone: give ISO 8601 with Z or an offset, "
+               "e.g. 2026-04-01T00:00:00Z or 2026-04-01T00:00:00+02:00.")
+
+
 class DecisionFilterSchema(Schema):
     customer_id = fields.String(validate=validate.Length(min=1, max=128))
-    from_ = fields.AwareDateTime(data_key="from", metadata={"description": "Decided at or after this time."})
-    to = fields.AwareDateTime(metadata={"description": "Decided before this time."})
+    from_ = fields.AwareDateTime(data_key="from", error_messages={"invalid": _NEEDS_ZONE, "invalid_awareness": _NEEDS_ZONE}, metadata={
+        "description": "Decided at or after this time: ISO 8601 with a time zone, e.g. `2026-04-01T00:00:00Z`.",
+        "example": "2026-04-01T00:00:00Z"})
+    to = fields.AwareDateTime(error_messages={"invalid": _NEEDS_ZONE, "invalid_awareness": _NEEDS_ZONE}, metadata={
+        "description": "Decided before this time: ISO 8601 with a time zone, e.g. `2026-05-01T00:00:00+02:00`.",
+        "example": "2026-05-01T00:00:00Z"})
     ruleset_id = fields.String(validate=validate.Length(min=1, max=128))
     ruleset_version = fields.Integer(strict=False, validate=validate.Range(min=1, max=2 ** 31))
     rule = fields.String(validate=validate.Length(min=1, max=128), metadata={"description": "A rule that fired."})

@@ -180,7 +180,7 @@ def get_simulation(simulation_id):
 
 @blp.route("/<string:simulation_id>/report.html", methods=["GET"])
 @blp.roles("author", "approve")
-@blp.response(200, content_type="text/html", description="A self-contained HTML page with charts.")
+@blp.response(200, {"type": "string"}, content_type="text/html", description="A self-contained HTML page with charts.")
 @blp.errors(404, 409, 503)
 def get_report_html(simulation_id):
     """The report of a finished simulation as a self-contained HTML page (inline style

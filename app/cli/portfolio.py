@@ -1,8 +1,9 @@
 """``flask --app wsgi portfolio review|simulate|lendingclub``.
 
-``review`` evaluates every snapshot of a JSON Lines or CSV file (or of a directory or
-glob of them) with one worker process per core, or on a Dask cluster (``--scheduler``),
-writes one result line per record (and, with ``--log``, every decision to the
+``sample`` writes made-up snapshots to try it on. ``review`` evaluates every snapshot of a
+JSON Lines or CSV file (or of a directory or glob of them) with one worker process per core,
+or on a Dask cluster (``--scheduler``), writes one result line per record (and, with
+``--log``, every decision to the
 decision log), shows progress on stderr, and can be stopped and resumed. ``simulate``
 compares a candidate ruleset with the published one on a file or on the snapshots in the
 decision log. ``lendingclub`` writes the Lending Club loans as personal-loan snapshots.
@@ -23,7 +24,7 @@ from flask.cli import AppGroup
 from app import store
 from app.engine import EngineError, RulesetInvalid, read_yaml
 from app.portfolio import cluster as dask_cluster
-from app.portfolio import history, lendingclub, parallel
+from app.portfolio import history, lendingclub, parallel, synthetic
 from app.portfolio.progress import Progress
 from app.portfolio.readers import SnapshotFile, SnapshotSet
 from app.portfolio.report_html import render_html
@@ -248,6 +249,19 @@ def simulate_command(candidate_path, baseline_path, input_path, fmt, from_log, s
         Path(html_path).parent.mkdir(parents=True, exist_ok=True)
         Path(html_path).write_text(render_html(report), encoding="utf-8")
         click.echo(f"  HTML report: {html_path}")
+
+
+@portfolio_cli.command("sample")
+@click.argument("out_path", metavar="OUT", type=click.Path(dir_okay=False))
+@click.option("--count", type=click.IntRange(1, 10_000_000), default=1000, show_default=True,
+              help="How many borrowers.")
+@click.option("--seed", type=int, default=7, show_default=True, help="The same seed writes the same file.")
+def sample_command(out_path, count, seed):
+    """Write made-up personal-loan snapshots to OUT (JSON Lines), to try a review on: most
+    borrowers clean, a few in a hundred with each risk the shipped policy looks for."""
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    synthetic.write_jsonl(out_path, count, seed)
+    click.echo(f"{out_path}: {count:,} made-up personal-loan snapshots (seed {seed})")
 
 
 @portfolio_cli.command("lendingclub")

@@ -1,10 +1,9 @@
-"""``flask --app wsgi portfolio review|simulate|lendingclub``.
+"""``flask --app wsgi portfolio sample|review|simulate|lendingclub``.
 
 ``sample`` writes made-up snapshots to try it on. ``review`` evaluates every snapshot of a
 JSON Lines or CSV file (or of a directory or glob of them) with one worker process per core,
 or on a Dask cluster (``--scheduler``), writes one result line per record (and, with
-``--log``, every decision to the
-decision log), shows progress on stderr, and can be stopped and resumed. ``simulate``
+``--log``, every decision to the decision log), shows progress on stderr, and can be stopped and resumed. ``simulate``
 compares a candidate ruleset with the published one on a file or on the snapshots in the
 decision log. ``lendingclub`` writes the Lending Club loans as personal-loan snapshots.
 See docs/portfolio.md.

@@ -164,7 +164,9 @@ def test_portfolio_examples_run_as_pasted_in_order(live_server, tmp_path):
         (tmp_path / name).symlink_to(ROOT / name)
     key = run_block(sh_blocks("Try it")[0] + '\necho "$VIGIL_KEY"', live_server).strip()
     blocks = sh_blocks("Portfolio review and simulation")
-    assert len(blocks) == 4
+    # the fifth starts a Dask scheduler and workers in the background: the cluster tests
+    # (tests/portfolio) run a real one
+    assert len(blocks) == 5 and "--scheduler tcp://127.0.0.1:8786" in blocks[4]
 
     def run(block: str) -> str:
         script = block.replace("127.0.0.1:8000", f"127.0.0.1:{live_server.port}")

@@ -97,7 +97,7 @@ def test_the_root_points_to_the_docs(anonymous):
     r = anonymous.get("/")
     assert r.status_code == 200
     body = r.get_json()
-    assert body["docs"] == "/docs" and body["openapi"] == "/openapi.json"
+    assert body["docs"] == "/docs" and body["openapi"] == "/openapi.json" and body["console"] == "/console"
     assert anonymous.get(body["docs"]).status_code == 200
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 from html import escape
 
-from .simulation import RULE_KEYS, SimulationReport
-from .simulation import label as ruleset_label
+from .simulation import SimulationReport
+from .simulation import RULE_KEYS, label as ruleset_label
 
 LEVEL_COLOURS = {"green": "#2e9d5b", "yellow": "#e0b400", "orange": "#ef7d22", "red": "#d0312d"}
 OTHER_COLOURS = ("#6b7a8f", "#8e6bbf", "#3d8eb9", "#b5651d")

@@ -9,7 +9,7 @@ import json
 from html import escape
 
 from .simulation import SimulationReport
-from .simulation import RULE_KEYS, label as ruleset_label
+from .simulation import RULE_KEYS, label as ruleset_label, shown_value
 
 LEVEL_COLOURS = {"green": "#2e9d5b", "yellow": "#e0b400", "orange": "#ef7d22", "red": "#d0312d"}
 OTHER_COLOURS = ("#6b7a8f", "#8e6bbf", "#3d8eb9", "#b5651d")
@@ -198,7 +198,7 @@ def _explanation(side: dict, levels: list, heading: str) -> str:
 def _yaml_value(value) -> str:
     if value is None:
         return '<span class="muted">none</span>'
-    return f"<code>{escape(json.dumps(value, default=str))}</code>"
+    return f"<code>{escape(shown_value(value))}</code>"
 
 
 def _rule_changes(details: list) -> str:

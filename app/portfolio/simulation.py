@@ -102,14 +102,14 @@ class SimulationReport:
                    f"{len(self.errors):,} snapshots could not be evaluated")
         for detail in self.rule_edits.get("details", []):
             out.append(f"  rule {detail['rule']} {detail['change']}: " + "; ".join(
-                f"{key} {_shown(detail['before'].get(key))} -> {_shown(detail['after'].get(key))}"
+                f"{key} {shown_value(detail['before'].get(key))} -> {shown_value(detail['after'].get(key))}"
                 for key in RULE_KEYS if detail["before"].get(key) != detail["after"].get(key)))
         out.append("  levels:  " + _deltas(self.level_counts, self.levels))
         out.append("  actions: " + _deltas(self.action_counts, sorted(self.action_counts)))
         out.append("  reviews: " + _deltas(self.review_counts, sorted(self.review_counts)))
         for change in self.param_changes:
-            out.append(f"  {change['action']} {change['param']}: {_shown(change['before'])} -> "
-                       f"{_shown(change['after'])} for {change['customers']:,} customers")
+            out.append(f"  {change['action']} {change['param']}: {shown_value(change['before'])} -> "
+                       f"{shown_value(change['after'])} for {change['customers']:,} customers")
         if self.data_quality_counts:
             out.append("  data quality (implausible values read as missing): "
                        + _deltas(self.data_quality_counts, sorted(self.data_quality_counts)))
@@ -132,13 +132,15 @@ def label(side: dict) -> str:
     return f"{side['title']}, version {side['version']}" + (f" ({side['origin']})" if side.get("origin") else "")
 
 
-def _shown(value) -> str:
+def shown_value(value) -> str:
+    """A rule's part or a parameter as the report shows it: lists and mappings in YAML's
+    flow style, without quotes."""
     if value is None:
         return "none"
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_shown(v) for v in value) + "]"
+        return "[" + ", ".join(shown_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {_shown(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{k}: {shown_value(v)}" for k, v in value.items()) + "}"
     return str(value)
 
 

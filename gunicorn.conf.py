@@ -7,14 +7,10 @@ Migrations are applied before gunicorn starts (see Makefile and Dockerfile), nev
 
 import os
 import shutil
-import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from app.config import default_workers  # noqa: E402 - light: no Flask, no rules engine
-
 bind = os.environ.get("VIGIL_BIND", "127.0.0.1:8000")
-# One per CPU the container may use (its CPU limit, not the host's cores), at most 8.
+from app.config import default_workers  # noqa: E402 - one per CPU of the container's limit, at most 8
 workers = int(os.environ.get("VIGIL_WORKERS") or default_workers())
 # The rules engine holds the GIL while it evaluates, so threads add no speed; a few
 # keep a worker answering health checks and keep-alive clients while one request runs.

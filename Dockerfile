@@ -1,6 +1,7 @@
 # Vigil: post-loan decision service.
 #   docker build -t vigil .
 #   docker run -p 8000:8000 -v vigil-data:/app/instance vigil
+#   docker run --rm -v vigil-data:/app/instance vigil flask --app wsgi decisions verify
 
 # ---- build: durable_rules has no wheel for this platform and compiles from source
 FROM python:3.11-slim AS build
@@ -23,22 +24,27 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir --no-index --find-links /wheels /wheels/*.whl \
  && rm -rf /wheels \
- && groupadd --system vigil \
- && useradd --system --gid vigil --home-dir /app --shell /usr/sbin/nologin vigil
+ && groupadd --system --gid 10001 vigil \
+ && useradd --system --uid 10001 --gid vigil --home-dir /app --shell /usr/sbin/nologin vigil
 WORKDIR /app
 COPY --chown=root:root app ./app
 COPY --chown=root:root migrations ./migrations
 COPY --chown=root:root rulesets ./rulesets
 COPY --chown=root:root schemas ./schemas
 COPY --chown=root:root wsgi.py gunicorn.conf.py ./
+COPY --chown=root:root bin/docker-entrypoint ./bin/docker-entrypoint
 # Only the decision log is writable, and only by the service user.
 RUN mkdir -p /app/instance && chown vigil:vigil /app/instance
 VOLUME ["/app/instance"]
 USER vigil
 EXPOSE 8000
+# Asks /readyz on the port VIGIL_BIND names (the bind may be changed with -e VIGIL_BIND=...).
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
-  CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2).status == 200 else 1)"]
-# Migrations run once, before the workers start, and the shipped policies are imported
-# into a new database; then gunicorn replaces the shell. A first admin key:
+  CMD ["python", "-m", "app.healthcheck"]
+# No command: migrations run once, the shipped policies are imported into a new database,
+# then gunicorn replaces the shell, with one worker per CPU of the container's limit (at
+# most 8; VIGIL_WORKERS overrides). A command is run instead: docker run IMAGE flask
+# --app wsgi decisions purge. A first admin key:
 #   docker exec <container> flask --app wsgi keys create --name first-admin --owner <you> --role admin
-ENTRYPOINT ["/bin/sh", "-c", "flask --app wsgi db migrate && flask --app wsgi policies import --if-empty && exec gunicorn -c gunicorn.conf.py wsgi:app"]
+ENTRYPOINT ["/app/bin/docker-entrypoint"]
+CMD []

@@ -10,7 +10,8 @@ import shutil
 import tempfile
 
 bind = os.environ.get("VIGIL_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("VIGIL_WORKERS", os.cpu_count() or 2))
+from app.config import default_workers  # noqa: E402 - one per CPU of the container's limit, at most 8
+workers = int(os.environ.get("VIGIL_WORKERS") or default_workers())
 # The rules engine holds the GIL while it evaluates, so threads add no speed; a few
 # keep a worker answering health checks and keep-alive clients while one request runs.
 threads = int(os.environ.get("VIGIL_THREADS", "4"))

@@ -13,26 +13,30 @@ from app.config import load_config
 log = getLogger("vigil")
 
 
-def _load_library(app: Flask) -> None:
-    """Load the policies to serve from the database, compiled, once at start; the API
-    then keeps them current (app/api/serving.py).
+def load_library(app: Flask):
+    """The policies to serve, loaded from the database and compiled the first time they
+    are needed, then kept in ``app.extensions``; the API keeps them current
+    (app/api/serving.py).
 
-    The Library compiles its durable_rules handles in the process that uses them, so
-    building it here is safe under gunicorn as long as the app is created in each
-    worker (no --preload). A database that cannot be read yet (not migrated) leaves no
-    library, which the API answers with 503 until it can; stored policies that do not
-    compile stop a gunicorn worker from starting (VIGIL_REQUIRE_RULESETS)."""
+    Compiling every stored ruleset costs far more than starting a command, so a command
+    that never evaluates never compiles: only gunicorn workers (VIGIL_REQUIRE_RULESETS)
+    load at start, where stored policies that do not compile stop the worker. The
+    Library compiles its durable_rules handles in the process that uses them, which is
+    safe under gunicorn as long as the app is created in each worker (no --preload).
+    A database that cannot be read yet (not migrated) leaves no library, which the API
+    answers with 503 until it can."""
     from app import store
     from app.engine import RulesetInvalid
     from app.service import served
 
-    app.extensions["vigil.library"] = None
+    if app.extensions.get("vigil.library") is not None:
+        return app.extensions["vigil.library"]
     app.extensions["vigil.library_problems"] = []
     try:
         db = store.connect(app.config["VIGIL_DATABASE"])
     except store.StoreError:
         log.warning("the database cannot be opened; no policies are loaded yet")
-        return
+        return None
     try:
         library = served.load(db)
     except RulesetInvalid as exc:
@@ -41,15 +45,16 @@ def _load_library(app: Flask) -> None:
         log.error("stored rulesets invalid; no decision can be made", extra={"problems": problems})
         if app.config["VIGIL_REQUIRE_RULESETS"]:
             raise
-        return
+        return None
     except store.StoreError:
         log.warning("the database is not migrated; no policies are loaded yet")
-        return
+        return None
     finally:
         db.close()
     app.extensions["vigil.library"] = library
     log.info("rulesets loaded", extra={
         "rulesets": [f"{r.id}@{r.version}" for r in library.rulesets()]})
+    return library
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -64,7 +69,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     vigil_logging.init_app(app)
     service.init_app(app)
-    _load_library(app)
+    app.extensions["vigil.library"] = None
+    app.extensions["vigil.library_problems"] = []
+    if app.config["VIGIL_REQUIRE_RULESETS"]:
+        load_library(app)
     api.init_app(app)
     console.init_app(app)
     cli.init_app(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -109,3 +110,43 @@ def load_config(overrides: dict | None = None, environ: dict | None = None) -> d
     if config["VIGIL_MASK_PERSONAL"] and len(str(config["VIGIL_MASK_KEY"]).encode()) < 16:
         raise ConfigError("VIGIL_MASK_PERSONAL needs VIGIL_MASK_KEY, a secret of at least 16 bytes")
     return config
+
+
+# Default gunicorn workers: one per usable CPU, at most this many (each worker holds every
+# compiled ruleset; past a handful, memory grows faster than throughput on one SQLite log).
+MAX_DEFAULT_WORKERS = 8
+
+
+def cgroup_cpu_limit(root: str | Path = "/sys/fs/cgroup") -> float | None:
+    """The CPU limit of the container this process runs in, in CPUs (``docker run --cpus
+    1.5`` gives 1.5), from cgroup v2 ``cpu.max`` or v1 ``cpu.cfs_quota_us``; None when
+    there is none."""
+    root = Path(root)
+    try:
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+        return quota / period if quota > 0 and period > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
+def usable_cpus(cgroup_root: str | Path = "/sys/fs/cgroup") -> int:
+    """The CPUs this process may use: the cores it may run on, lowered to a container's
+    CPU limit (rounded up), never below one. ``os.cpu_count()`` is the host's."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    limit = cgroup_cpu_limit(cgroup_root)
+    if limit is not None:
+        cores = min(cores, math.ceil(limit))
+    return max(1, cores)
+
+
+def default_workers(cgroup_root: str | Path = "/sys/fs/cgroup") -> int:
+    return min(usable_cpus(cgroup_root), MAX_DEFAULT_WORKERS)

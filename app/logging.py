@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import sys
 import traceback
 
@@ -54,11 +55,18 @@ def handler() -> logging.Handler:
     return h
 
 
+def quiet_command() -> bool:
+    """A `flask --app wsgi ...` command speaks to a person in plain text: its JSON log
+    lines are off unless VIGIL_LOG_LEVEL asks for them. (Flask's command line sets
+    FLASK_RUN_FROM_CLI before it creates the app; gunicorn and the tests do not.)"""
+    return os.environ.get("FLASK_RUN_FROM_CLI") == "true" and "VIGIL_LOG_LEVEL" not in os.environ
+
+
 def init_app(app) -> None:
     logger = logging.getLogger("vigil")
     if not any(getattr(h, "_vigil", False) for h in logger.handlers):
         h = handler()
         h._vigil = True
         logger.addHandler(h)
-    logger.setLevel(app.config["VIGIL_LOG_LEVEL"])
+    logger.setLevel(logging.CRITICAL + 1 if quiet_command() else app.config["VIGIL_LOG_LEVEL"])
     logger.propagate = False

@@ -336,6 +336,7 @@ def engine_outcome(ev) -> Outcome:
 D = Decimal
 CUTOFF_DQ = _dt.date(2025, 10, 1)
 D0_5, D0_6, D0_7, D0_80, D1_05 = D("0.5"), D("0.6"), D("0.7"), D("0.80"), D("1.05")
+D2, D10, D100 = D(2), D(10), D(100)
 
 # The condition each rule of the floor is written for. The floor below is plain code and
 # cannot read these; they are compared with the ruleset's own text at start, so that a
@@ -393,6 +394,10 @@ FLOOR_WHEN: dict[str, str] = {
     "EXIT-001": "signal(red_risk)",
     "DQ-001": 'credit_report.as_of < date("2025-10-01")',
     "MNT-001": "not signal(any_risk)",
+    "PLS-001": "data_issue(card.utilization)",
+    "PLS-002": "data_issue(credit_report.debt_to_income)",
+    "PLS-003": "data_issue(customer.monthly_income)",
+    "PLS-010": "signal(data_quality_issue)",
 }
 
 LEVELS = ("green", "yellow", "orange", "red")
@@ -415,7 +420,7 @@ def floor(d: dict) -> tuple:
     fired = []
     add = fired.append
     ext = sev_ext = over_ind = high_util = over_limit = hunger = shock = legal = sev_legal = False
-    outflow = trap = cash = own = sev_own = recent_own = False
+    outflow = trap = cash = own = sev_own = recent_own = dq = False
 
     # section 4: signals (priority 100, in id order)
     out = flows.get("large_outgoing_transfers_3m")
@@ -463,6 +468,15 @@ def floor(d: dict) -> tuple:
         add("OWN-002"); sev_own = True
     if card["worst_dpd_12m"] >= 60 and not dpd >= 30:
         add("OWN-003"); recent_own = True
+    # The plausibility checks of contract retail_card@2. The generated snapshots are all
+    # plausible, so no rule here reads an implausible value as missing (the engine does);
+    # the check that the floor agrees with the engine would show it if one were not.
+    if utilization > D2:
+        add("PLS-001"); dq = True
+    if dti is not None and dti > D10:
+        add("PLS-002"); dq = True
+    if income is not None and income < D100:
+        add("PLS-003"); dq = True
     if utilization > D0_80:
         add("UTL-001"); high_util = True
     limit = card["limit"]
@@ -530,6 +544,9 @@ def floor(d: dict) -> tuple:
         add("ACT-083"); level = max(level, 1); watchlist = True
     if any_risk and customer["segment"] == "private_banking":
         add("ACT-090"); contact = True
+    verify = dq
+    if verify:
+        add("PLS-010"); review = 3
 
     # sections 6.2 and 7 (priorities 20, 10, 0)
     if red:
@@ -547,10 +564,10 @@ def floor(d: dict) -> tuple:
         actions["reduce_limit"] = {"percent": percent}
     for name, on in (("watchlist", watchlist), ("contact_customer", contact), ("freeze_card", freeze),
                      ("refer_to_collections", collections), ("plan_exit", plan_exit),
-                     ("increase_review_frequency", more_reviews)):
+                     ("increase_review_frequency", more_reviews), ("verify_data", verify)):
         if on:
             actions[name] = _EMPTY
-    if maintain and not (watchlist or contact or percent or freeze or collections or plan_exit):
+    if maintain and not (verify or watchlist or contact or percent or freeze or collections or plan_exit):
         actions["maintain"] = _EMPTY
     review = max(review, (0, 2, 3, 3)[level])
     return fired, actions, LEVELS[level], REVIEWS[review]
@@ -689,6 +706,12 @@ ZEN_CONDITIONS: dict[str, tuple[str, str]] = {
     "EXIT-001": ("signal(red_risk)", "sig.red_risk"),
     "DQ-001": ('credit_report.as_of < date("2025-10-01")', "date(credit_report.as_of) < date('2025-10-01')"),
     "MNT-001": ("not signal(any_risk)", "not sig.any_risk"),
+    "PLS-001": ("data_issue(card.utilization)", "card.utilization > 2"),
+    "PLS-002": ("data_issue(credit_report.debt_to_income)",
+                "credit_report.debt_to_income != null and credit_report.debt_to_income > 10"),
+    "PLS-003": ("data_issue(customer.monthly_income)",
+                "customer.monthly_income != null and customer.monthly_income < 100"),
+    "PLS-010": ("signal(data_quality_issue)", "sig.data_quality_issue"),
 }
 
 

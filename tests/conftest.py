@@ -162,7 +162,7 @@ class LiveServer:
 
     def migrate(self) -> str:
         """Migrate as `make run` does, then import the shipped policies and make an admin
-        key (in this process: a `flask` command compiles every ruleset before it starts)."""
+        key."""
         from app import store
         from app.service import policies
 

@@ -48,7 +48,8 @@ def test_dockerfile():
     assert "gcc" not in runtime and "COPY --from=build /wheels" in runtime
     user = re.findall(r"^USER (\S+)$", runtime, re.M)
     assert user and user[-1] not in ("root", "0")
-    assert re.search(r"^HEALTHCHECK .*\n.*/readyz", runtime, re.M)
-    entry = re.search(r"^ENTRYPOINT (.*)$", runtime, re.M).group(1)
-    assert entry.index("db migrate") < entry.index("gunicorn -c gunicorn.conf.py wsgi:app")
+    assert re.search(r"^HEALTHCHECK .*\n.*app\.healthcheck", runtime, re.M)
+    assert re.search(r'^ENTRYPOINT \["/app/bin/docker-entrypoint"\]$', runtime, re.M)
+    entry = (ROOT / "bin" / "docker-entrypoint").read_text()
+    assert entry.index('exec "$@"') < entry.index("db migrate") < entry.index("exec gunicorn -c gunicorn.conf.py wsgi:app")
     assert "--preload" not in docker

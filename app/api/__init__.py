@@ -64,6 +64,26 @@ API_CONFIG = {
 class Api(flask_smorest.Api):
     ERROR_SCHEMA = ErrorEnvelopeSchema
 
+    def _openapi_json(self):
+        """The generated document, with the served rulesets' snapshot contracts
+        (app/api/openapi.py), rebuilt when what is served changes."""
+        from flask import current_app, json
+
+        from app.api import openapi
+        from app.api.errors import RulesetsUnavailable
+
+        try:
+            library = serving.library()
+        except (RulesetsUnavailable, Exception):  # noqa: BLE001 - the generic document still serves
+            library = None
+        token = getattr(library, "token", None)
+        cached = current_app.extensions.get("vigil.openapi")
+        if cached is None or cached[0] != token or token is None:
+            text = json.dumps(openapi.with_rulesets(self.spec.to_dict(), library), indent=2, sort_keys=False)
+            cached = (token, text)
+            current_app.extensions["vigil.openapi"] = cached
+        return current_app.response_class(cached[1], mimetype="application/json")
+
 
 def _start_request() -> None:
     g.started = time.perf_counter()

@@ -114,7 +114,10 @@ def check_request() -> None:
     g.api_key = key
     g.actor = key.actor
     if not allows(declared, key.roles):
-        raise Forbidden()
+        needed = sorted(set(declared or ()) - {ADMIN}) + [ADMIN]
+        held = ", ".join(sorted(key.roles)) or "no role"
+        raise Forbidden(f"This endpoint needs the role {' or '.join(needed)}; this API key has {held}.",
+                        [{"path": "$", "message": "missing role", "needed": needed, "held": sorted(key.roles)}])
 
 
 def actor() -> Actor:

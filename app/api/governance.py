@@ -70,7 +70,7 @@ EXAMPLE_DRAFT = {
 
 
 def _summary(version: policies.RulesetVersion, library=None) -> dict:
-    library = library if library is not None else current_app.extensions.get("vigil.library")
+    library = library if library is not None else serving.loaded()
     current = library.in_effect(version.ruleset_id) if library is not None else None
     return {**version.summary(), "in_effect": current is not None and current.version == version.version}
 
@@ -110,8 +110,7 @@ def list_versions(ruleset_id):
     versions = policies.list_versions(get_db(), ruleset_id)
     if not versions:
         raise PolicyNotFound(f"No ruleset {ruleset_id!r} is stored.")
-    library = current_app.extensions.get("vigil.library")
-    return {"versions": [_summary(v, library) for v in versions]}
+    return {"versions": [_summary(v, serving.loaded()) for v in versions]}
 
 
 @blp.route(_VERSION, methods=["GET"])

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-from flask import Response
+from flask import Response, current_app
 
 from app import store
 from app.api import metrics, serving
 from app.api.blueprint import Blueprint
 from app.api.database import get_db
 from app.api.errors import RulesetsUnavailable
-from app.api.schemas import HealthSchema, ReadySchema
+from app.api.schemas import HealthSchema, ReadySchema, RootSchema
 from app.store import decision_log
 
 blp = Blueprint("operations", __name__, description="Health and metrics.")
+
+
+@blp.route("/", methods=["GET"])
+@blp.public
+@blp.response(200, RootSchema)
+def root():
+    """Where to start: the API docs, the OpenAPI document, and the console."""
+    out = {"service": "Vigil, post-loan decisions", "docs": "/docs", "openapi": "/openapi.json"}
+    if "console" in current_app.blueprints:
+        out["console"] = "/console"
+    return out
 
 
 @blp.route("/healthz", methods=["GET"])

@@ -54,6 +54,10 @@ def parse_json_body(data: bytes, parse_float=Decimal):
         shown = exc.key if len(exc.key) <= 64 else exc.key[:64] + "..."
         raise MalformedJSON(f"The key {json.dumps(shown)} appears twice in one object; send each key once.",
                             [{"key": shown, "message": "This key appears twice in one object."}]) from None
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno}, column {exc.colno}"
+        raise MalformedJSON(f"The request body is not valid JSON: {exc.msg} at {where}.",
+                            [{"path": "$", "line": exc.lineno, "column": exc.colno, "message": exc.msg}]) from None
     except (ValueError, RecursionError):
         # ValueError covers syntax errors and integers too long to convert;
         # RecursionError a body nested deeper than the parser can follow.

@@ -109,6 +109,14 @@ class TimingSchema(Schema):
     total_ms = fields.Float(required=True, metadata={"description": "From the request arriving to the decision being ready to log."})
 
 
+class DataFindingSchema(Schema):
+    field = fields.String(required=True, metadata={"description": "The snapshot field, as a dotted path."})
+    value = fields.Raw(required=True, metadata={
+        "description": "The value sent (a keyed hash when personal fields are masked)."})
+    expectation = fields.String(required=True, metadata={
+        "description": "What the contract declares plausible, e.g. `between 0 and 2`."})
+
+
 class DecisionSchema(Schema):
     decision_id = fields.String(required=True)
     decided_at = fields.String(required=True, metadata={"description": "UTC, ISO 8601."})
@@ -121,6 +129,8 @@ class DecisionSchema(Schema):
     overridden = fields.List(fields.Nested(OverriddenSchema), required=True)
     signals = fields.List(fields.String(), required=True)
     fired = fields.List(fields.String(), required=True)
+    data_quality = fields.List(fields.Nested(DataFindingSchema), required=True, metadata={
+        "description": "Valid values that fail their field's plausibility check: the rules read them as missing."})
     trail = fields.List(fields.Nested(FiringSchema), required=True)
     not_fired = fields.List(fields.Nested(NotFiredSchema), metadata={"description": "Only with explain=full."})
     explain = fields.String(required=True, validate=validate.OneOf(EXPLAIN))
@@ -208,6 +218,13 @@ class VersionQuerySchema(Schema):
 
 
 # ---------------------------------------------------------------- operations
+
+
+class RootSchema(Schema):
+    service = fields.String(required=True)
+    docs = fields.String(required=True, metadata={"description": "The API docs (Swagger UI), for people."})
+    openapi = fields.String(required=True, metadata={"description": "The OpenAPI document, for client generators."})
+    console = fields.String(metadata={"description": "The web console for policy staff, when it is served."})
 
 
 class HealthSchema(Schema):
@@ -458,10 +475,18 @@ class KeyListSchema(Schema):
 LEVEL_EXAMPLE = "orange"
 
 
+_NEEDS_ZONE = ("Not a date and time with a time zone: give ISO 8601 with Z or an offset, "
+               "e.g. 2026-04-01T00:00:00Z or 2026-04-01T00:00:00+02:00.")
+
+
 class DecisionFilterSchema(Schema):
     customer_id = fields.String(validate=validate.Length(min=1, max=128))
-    from_ = fields.AwareDateTime(data_key="from", metadata={"description": "Decided at or after this time."})
-    to = fields.AwareDateTime(metadata={"description": "Decided before this time."})
+    from_ = fields.AwareDateTime(data_key="from", error_messages={"invalid": _NEEDS_ZONE, "invalid_awareness": _NEEDS_ZONE}, metadata={
+        "description": "Decided at or after this time: ISO 8601 with a time zone, e.g. `2026-04-01T00:00:00Z`.",
+        "example": "2026-04-01T00:00:00Z"})
+    to = fields.AwareDateTime(error_messages={"invalid": _NEEDS_ZONE, "invalid_awareness": _NEEDS_ZONE}, metadata={
+        "description": "Decided before this time: ISO 8601 with a time zone, e.g. `2026-05-01T00:00:00+02:00`.",
+        "example": "2026-05-01T00:00:00Z"})
     ruleset_id = fields.String(validate=validate.Length(min=1, max=128))
     ruleset_version = fields.Integer(strict=False, validate=validate.Range(min=1, max=2 ** 31))
     rule = fields.String(validate=validate.Length(min=1, max=128), metadata={"description": "A rule that fired."})
@@ -553,6 +578,8 @@ class ExplanationSchema(Schema):
         "description": "Each final action with the rules behind it (clause, facts: value, threshold, what would "
                        "have avoided it) and the rules whose signals they relied on, in firing order."})
     overridden = fields.List(fields.Dict(), required=True)
+    data_quality = fields.List(fields.Nested(DataFindingSchema), required=True, metadata={
+        "description": "The values that failed their plausibility check, read as missing by the rules."})
     trail = fields.List(fields.Dict(), required=True, metadata={
         "description": "The machine trail, exactly as logged (see `trail` of a decision)."})
 

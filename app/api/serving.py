@@ -74,6 +74,14 @@ def refresh(app: Flask, *, force: bool = False) -> None:
         refresher.lock.release()
 
 
+def loaded():
+    """The snapshot served now, loaded first if this worker has none yet; None when no
+    policy can be loaded (no error: for views that only show which version is in effect)."""
+    app = current_app._get_current_object()
+    refresh(app)
+    return app.extensions.get("vigil.library")
+
+
 def library():
     """The served policies to decide with, current to within the check interval."""
     app = current_app._get_current_object()

@@ -145,6 +145,7 @@ def start(db, actor, ruleset_id: str, candidate_version: int, *, baseline_versio
     console starts its simulations here too). Raises PolicyNotFound for an unknown
     ruleset or version."""
     candidate = policies.get_version(db, ruleset_id, candidate_version)
+    in_effect = baseline_version is None
     if baseline_version is None:
         current = serving.library().in_effect(ruleset_id)
         if current is None:
@@ -152,7 +153,9 @@ def start(db, actor, ruleset_id: str, candidate_version: int, *, baseline_versio
         baseline_version = current.version
     baseline = policies.get_version(db, ruleset_id, baseline_version)
     params = {"ruleset_id": ruleset_id, "candidate_version": candidate.version, "candidate_hash": candidate.hash,
-              "baseline_version": baseline.version, "baseline_hash": baseline.hash, "top": top}
+              "baseline_version": baseline.version, "baseline_hash": baseline.hash, "top": top,
+              "candidate_origin": f"stored, {candidate.status}",
+              "baseline_origin": f"stored, {baseline.status}" + (", in effect" if in_effect else "")}
     if snapshots is not None:
         params["snapshots"] = len(snapshots)
     else:
@@ -177,7 +180,7 @@ def get_simulation(simulation_id):
 
 @blp.route("/<string:simulation_id>/report.html", methods=["GET"])
 @blp.roles("author", "approve")
-@blp.response(200, content_type="text/html", description="A self-contained HTML page with charts.")
+@blp.response(200, {"type": "string"}, content_type="text/html", description="A self-contained HTML page with charts.")
 @blp.errors(404, 409, 503)
 def get_report_html(simulation_id):
     """The report of a finished simulation as a self-contained HTML page (inline style
@@ -201,7 +204,9 @@ def report_from_dict(data: dict) -> SimulationReport:
         errors=data["errors"], changed=[Change(**c) for c in data["changed"]], levels=data["levels"],
         level_counts=data["level_counts"], action_counts=data["action_counts"], review_counts=data["review_counts"],
         level_moves=data["level_moves"]["matrix"], rules=data["rules"], rule_edits=data["rule_edits"],
-        fired_differently=data["fired_differently"], top=data["top"], seconds=data["seconds"])
+        fired_differently=data["fired_differently"], top=data["top"], seconds=data["seconds"],
+        action_titles=data.get("action_titles") or {}, param_changes=data.get("param_changes") or [],
+        data_quality_counts=data.get("data_quality_counts") or {})
 
 
 # ---------------------------------------------------------------- the background run
@@ -270,5 +275,6 @@ def _simulate(db, reader, simulation_id, baseline_version, candidate_version, sn
             simulation_store.progress(db, simulation_id, done)
             written["done"] = done
 
-    report = simulate(baseline, candidate, items, top=params["top"], workers=0, source=source, on_chunk=on_chunk)
+    report = simulate(baseline, candidate, items, top=params["top"], workers=0, source=source, on_chunk=on_chunk,
+                      baseline_origin=params.get("baseline_origin"), candidate_origin=params.get("candidate_origin"))
     simulation_store.finish(db, simulation_id, report.to_dict())

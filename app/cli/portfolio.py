@@ -1,9 +1,9 @@
-"""``flask --app wsgi portfolio review|simulate|lendingclub``.
+"""``flask --app wsgi portfolio sample|review|simulate|lendingclub``.
 
-``review`` evaluates every snapshot of a JSON Lines or CSV file (or of a directory or
-glob of them) with one worker process per core, or on a Dask cluster (``--scheduler``),
-writes one result line per record (and, with ``--log``, every decision to the
-decision log), shows progress on stderr, and can be stopped and resumed. ``simulate``
+``sample`` writes made-up snapshots to try it on. ``review`` evaluates every snapshot of a
+JSON Lines or CSV file (or of a directory or glob of them) with one worker process per core,
+or on a Dask cluster (``--scheduler``), writes one result line per record (and, with
+``--log``, every decision to the decision log), shows progress on stderr, and can be stopped and resumed. ``simulate``
 compares a candidate ruleset with the published one on a file or on the snapshots in the
 decision log. ``lendingclub`` writes the Lending Club loans as personal-loan snapshots.
 See docs/portfolio.md.
@@ -23,7 +23,7 @@ from app.core import codec
 from app import store
 from app.engine import EngineError, RulesetInvalid, read_yaml
 from app.portfolio import cluster as dask_cluster
-from app.portfolio import history, lendingclub, parallel
+from app.portfolio import history, lendingclub, parallel, synthetic
 from app.portfolio.progress import Progress
 from app.portfolio.readers import SnapshotFile, SnapshotSet
 from app.portfolio.report_html import render_html
@@ -36,7 +36,9 @@ portfolio = portfolio_cli  # the name app.cli registers
 
 
 def _library():
-    library = current_app.extensions.get("vigil.library")
+    from app import load_library
+
+    library = load_library(current_app._get_current_object())
     if library is None:
         problems = current_app.extensions.get("vigil.library_problems") or []
         for problem in problems:
@@ -222,7 +224,9 @@ def simulate_command(candidate_path, baseline_path, input_path, fmt, from_log, s
             if cluster is not None:
                 stack.enter_context(cluster)
             report = simulate(baseline, candidate, snaps, top=top, workers=_workers(workers), cluster=cluster,
-                              layout=layout, source=described, on_chunk=on_chunk)
+                              layout=layout, source=described, on_chunk=on_chunk,
+                              candidate_origin=f"draft from {candidate_path}",
+                              baseline_origin=f"from {baseline_path}" if baseline_path else "stored, in effect")
         meter.close()
     except dask_cluster.ClusterError as exc:
         _fail(str(exc))
@@ -244,6 +248,19 @@ def simulate_command(candidate_path, baseline_path, input_path, fmt, from_log, s
         Path(html_path).parent.mkdir(parents=True, exist_ok=True)
         Path(html_path).write_text(render_html(report), encoding="utf-8")
         click.echo(f"  HTML report: {html_path}")
+
+
+@portfolio_cli.command("sample")
+@click.argument("out_path", metavar="OUT", type=click.Path(dir_okay=False))
+@click.option("--count", type=click.IntRange(1, 10_000_000), default=1000, show_default=True,
+              help="How many borrowers.")
+@click.option("--seed", type=int, default=7, show_default=True, help="The same seed writes the same file.")
+def sample_command(out_path, count, seed):
+    """Write made-up personal-loan snapshots to OUT (JSON Lines), to try a review on: most
+    borrowers clean, a few in a hundred with each risk the shipped policy looks for."""
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    synthetic.write_jsonl(out_path, count, seed)
+    click.echo(f"{out_path}: {count:,} made-up personal-loan snapshots (seed {seed})")
 
 
 @portfolio_cli.command("lendingclub")

@@ -20,7 +20,8 @@ from .ruleset import Ruleset
 #    priority order (1 held it back until every other activated rule had fired).
 # 3: `matches` runs RE2 (linear time; \d and \w are ASCII), and a text over 10,000
 #    characters is not matched (unknown).
-SEMANTICS_VERSION = 3
+# 4: a value that fails its contract's plausibility check is read as missing.
+SEMANTICS_VERSION = 4
 
 __all__ = ["ContractNotFound", "EngineError", "Evaluation", "EvaluationError", "FactContract", "Library",
            "LoopBoundExceeded", "NotFound", "Problem", "Ruleset", "SEMANTICS_VERSION", "RulesetInvalid", "RulesetNotFound",

@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable
 
-from .condition import FLIPPED, NEGATED, And, Compare, In, Literal, Node, Not, Or, Path, Presence, Quant, Signal
+from .condition import (FLIPPED, NEGATED, And, Compare, DataIssue, In, Literal, Node, Not, Or, Path, Presence, Quant,
+                        Signal)
+from .contract import ISSUES
 from .errors import Problem
 from .interpret import Env, evaluate
 from .runtime import SENTINEL, SID, limit_problems, sentinel_rule
@@ -221,6 +223,10 @@ class ExprCompiler:
             parts = self._native(node, layout, outer)
             if parts is not None:
                 return {layout.field_key(parts): positive}
+        elif isinstance(node, DataIssue) and layout.var is None:
+            # The snapshot carries a mark for each implausible field (FactContract.screen).
+            key = layout.field_key((ISSUES, *node.path.parts))
+            return {"$ex" if positive else "$nex": {key: 1}}
         elif isinstance(node, Presence):
             parts = self._native(node.path, layout, outer)
             if parts is not None:

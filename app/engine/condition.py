@@ -7,6 +7,7 @@ explanation trail can quote the policy author's own words.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -19,7 +20,16 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from app.core.bounds import bounded_decimal
 
 GRAMMAR = (_FsPath(__file__).with_name("condition.lark")).read_text()
-_PARSER = Lark(GRAMMAR, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+
+
+@functools.cache
+def _parser() -> Lark:
+    # Built on first use: a command that parses no condition does not pay for it.
+    parser = Lark(GRAMMAR, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+    _TOKEN_NAMES.update({t.name: repr(t.pattern.value) for t in parser.terminals
+                         if t.pattern.type == "str" and not t.pattern.value.isalpha()})
+    return parser
+
 
 COMPARISONS = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 NEGATED = {"==": "!=", "!=": "==", "<": ">=", "<=": ">", ">": "<=", ">=": "<"}
@@ -152,6 +162,17 @@ class Signal(Node):
 @dataclass(frozen=True, eq=False)
 class Presence(Node):
     present: bool = True
+    path: Path = None
+
+    def children(self):
+        return iter((self.path,))
+
+
+@dataclass(frozen=True, eq=False)
+class DataIssue(Node):
+    """``data_issue(path)``: the snapshot's value at path failed its plausibility check
+    (and the rules see it as missing)."""
+
     path: Path = None
 
     def children(self):
@@ -307,6 +328,10 @@ class _Build(Transformer):
     def missing(self, meta, children):
         return Presence(self._text(meta), False, children[0])
 
+    @v_args(meta=True)
+    def data_issue(self, meta, children):
+        return DataIssue(self._text(meta), children[0])
+
     def _strfunc(kind):
         @v_args(meta=True)
         def build(self, meta, children):
@@ -324,8 +349,6 @@ _TOKEN_NAMES = {
     "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "COMMA": "','", "COLON": "':'",
     "DOT": "'.'", "$END": "the end of the condition",
 }
-_TOKEN_NAMES.update({t.name: repr(t.pattern.value) for t in _PARSER.terminals
-                     if t.pattern.type == "str" and not t.pattern.value.isalpha()})
 
 
 def _describe_expected(expected) -> str:
@@ -381,7 +404,7 @@ def _size(node: Node) -> tuple[int, int]:
 
 def _parse(source: str) -> Node:
     try:
-        tree = _PARSER.parse(source)
+        tree = _parser().parse(source)
         return _Build(source).transform(tree)
     except VisitError as exc:
         if isinstance(exc.orig_exc, (ConditionSyntaxError, RecursionError)):

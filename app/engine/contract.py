@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import decimal
 import difflib
+import json
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -21,24 +22,28 @@ from marshmallow import Schema, ValidationError, fields as mf, validate
 from app.core.bounds import bounded_decimal, number_problem
 
 from .errors import Problem, RulesetInvalid
-from .util import canonical_hash
+from .util import canonical_hash, json_safe
 
 SCALAR_KINDS = ("integer", "decimal", "boolean", "string", "enum", "date")
 KINDS = SCALAR_KINDS + ("object", "list")
 NAME_RE = re.compile(r"[a-z][a-z0-9_]*")
 RESERVED = {"and", "or", "not", "in", "true", "false", "any", "all", "count", "sum",
             "signal", "present", "missing", "matches", "contains", "starts_with",
-            "ends_with", "date"}
+            "ends_with", "date", "data_issue"}
 MAX_PLACES = 6
 # Decimals keep at most 15 significant digits so that durable_rules, which compares
 # doubles, orders them exactly as their decimal values.
 SIGNIFICANT_DIGITS = 15
 MAX_INTEGER = 2**53 - 1
+# Where the fields that failed plausibility are marked in what the rules see; no field
+# name can take it (field names are lower_snake_case).
+ISSUES = "$data_issue"
 _NUMBER_RE = re.compile(r"-?([0-9]+)(\.[0-9]+)?")
 MAX_SIZE = 10 ** 9     # max_length, max_items
 MAX_VERSION = 2 ** 31 - 1
 _FIELD_KEYS = {"type", "required", "min", "max", "places", "values", "max_length", "fields",
-               "items", "max_items", "description", "personal"}
+               "items", "max_items", "description", "personal", "plausible"}
+_PLAUSIBLE_KEYS = {"min", "max"}
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class FieldSpec:
     max_items: int = 1000
     description: str = ""
     personal: bool = False
+    plausible: "Plausible | None" = None
 
     def describe(self) -> dict:
         out: dict[str, Any] = {"type": self.kind}
@@ -81,7 +87,79 @@ class FieldSpec:
             out["description"] = self.description
         if self.personal:
             out["personal"] = True
+        if self.plausible is not None:
+            out["plausible"] = self.plausible.describe(self.kind)
         return out
+
+
+@dataclass(frozen=True)
+class Plausible:
+    """What a policy owner expects of a valid value. A value outside it is not refused:
+    the rules treat it as missing and the decision names it (see FactContract.screen)."""
+
+    min: Decimal | None = None
+    max: Decimal | None = None
+
+    def describe(self, kind: str) -> dict:
+        number = str if kind == "decimal" else int
+        return {k: number(v) for k, v in (("min", self.min), ("max", self.max)) if v is not None}
+
+    def expectation(self) -> str:
+        lo, hi = (None if v is None else format(v, "f") for v in (self.min, self.max))
+        if lo is not None and hi is not None:
+            return f"between {lo} and {hi}"
+        return f"at least {lo}" if lo is not None else f"at most {hi}"
+
+    def holds(self, value) -> bool:
+        return not ((self.min is not None and value < self.min) or (self.max is not None and value > self.max))
+
+
+@dataclass(frozen=True)
+class DataFinding:
+    """A valid value that fails its field's plausibility check."""
+
+    field: str
+    value: Any
+    expectation: str
+
+    def to_dict(self) -> dict:
+        return {"field": self.field, "value": json_safe(self.value), "expectation": self.expectation}
+
+
+PERSONAL_VALUE = "the value (personal, not shown)"
+
+
+def quote(value: Any, personal: bool = False) -> str:
+    """A value a snapshot sent, as an error message names it: text in quotes, numbers as
+    written, either cut short when long; a personal field's value is never repeated."""
+    if personal:
+        return PERSONAL_VALUE
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return json.dumps(value if len(value) <= 40 else value[:37] + "...", ensure_ascii=False)
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, Decimal) and value.is_finite():
+        text = format(value, "f") if abs(value.adjusted()) < 40 else str(value)
+    elif isinstance(value, float):
+        text = repr(value)
+    else:
+        text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class _Field(mf.Field):
+    """A contract field: its error messages name the value, unless it is personal."""
+
+    def __init__(self, personal: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.personal = personal
+
+    def fail_with(self, value, text: str) -> ValidationError:
+        return ValidationError(f"{quote(value, self.personal)} {text}")
 
 
 # -- strict marshmallow fields -------------------------------------------------------
@@ -94,8 +172,9 @@ def _bounded(value):
         raise ValidationError(problem[0].upper() + problem[1:] + ".")
 
 
-class StrictInteger(mf.Field):
+class StrictInteger(_Field):
     def _deserialize(self, value, attr, data, **kwargs):
+        original = value
         if isinstance(value, (Decimal, float)):
             _bounded(value)   # before to_integral_value() and int()
         if isinstance(value, bool) or not isinstance(value, int):
@@ -104,13 +183,13 @@ class StrictInteger(mf.Field):
             elif isinstance(value, float) and value.is_integer():
                 value = int(value)
             else:
-                raise ValidationError("Not a valid integer.")
+                raise self.fail_with(original, "is not an integer")
         if abs(value) > MAX_INTEGER:
-            raise ValidationError("Integer out of range.")
+            raise self.fail_with(original, "is out of range")
         return value
 
 
-class ExactDecimal(mf.Field):
+class ExactDecimal(_Field):
     """A decimal kept exact: JSON numbers (parsed as Decimal) or numeric strings."""
 
     def __init__(self, places: int, **kwargs):
@@ -118,81 +197,91 @@ class ExactDecimal(mf.Field):
         self.places = places
 
     def _deserialize(self, value, attr, data, **kwargs):
+        original = value
         if isinstance(value, bool):
-            raise ValidationError("Not a valid decimal.")
+            raise self.fail_with(original, "is not a decimal number")
         if isinstance(value, int):
             value = Decimal(value)
         elif isinstance(value, float):
             value = Decimal(repr(value))
         elif isinstance(value, str):
             if not _NUMBER_RE.fullmatch(value.strip()):
-                raise ValidationError("Not a valid decimal.")
+                raise self.fail_with(original, "is not a decimal number")
             _bounded(value)
             value = Decimal(value.strip())
         elif not isinstance(value, Decimal):
-            raise ValidationError("Not a valid decimal.")
+            raise self.fail_with(original, "is not a decimal number")
         if not value.is_finite():
-            raise ValidationError("Not a finite decimal.")
+            raise self.fail_with(original, "is not a finite number")
         _bounded(value)
         exponent = value.as_tuple().exponent
         if isinstance(exponent, int) and exponent < -self.places:
             if value != value.quantize(Decimal(1).scaleb(-self.places), rounding=decimal.ROUND_DOWN):
-                raise ValidationError(f"More than {self.places} decimal places.")
+                raise self.fail_with(original, f"has more than {self.places} decimal places")
             value = value.quantize(Decimal(1).scaleb(-self.places))
         return value
 
 
-class StrictBoolean(mf.Field):
+class StrictBoolean(_Field):
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, bool):
-            raise ValidationError("Not a valid boolean.")
+            raise self.fail_with(value, "is not true or false")
         return value
 
 
-class StrictString(mf.Field):
+class StrictString(_Field):
+    def __init__(self, max_length: int | None = None, values: tuple[str, ...] = (), **kwargs):
+        super().__init__(**kwargs)
+        self.max_length = max_length
+        self.values = values
+
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, str):
-            raise ValidationError("Not a valid string.")
+            raise self.fail_with(value, "is not text")
+        if self.values and value not in self.values:
+            raise self.fail_with(value, "is not one of: " + ", ".join(self.values))
+        if self.max_length is not None and len(value) > self.max_length:
+            raise self.fail_with(value, f"is longer than {self.max_length} characters")
         return value
 
 
-class IsoDate(mf.Field):
+class IsoDate(_Field):
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            raise ValidationError("Not a valid date (YYYY-MM-DD).")
+            raise self.fail_with(value, "is not a date (YYYY-MM-DD)")
         try:
             return _dt.date.fromisoformat(value)
         except ValueError:
-            raise ValidationError("Not a valid date (YYYY-MM-DD).") from None
+            raise self.fail_with(value, "is not a date (YYYY-MM-DD)") from None
 
 
 class Range(validate.Validator):
-    def __init__(self, lo, hi):
-        self.lo, self.hi = lo, hi
+    def __init__(self, lo, hi, personal: bool = False):
+        self.lo, self.hi, self.personal = lo, hi, personal
 
     def __call__(self, value):
         if self.lo is not None and value < self.lo:
-            raise ValidationError(f"Must be at least {self.lo}.")
+            raise ValidationError(f"{quote(value, self.personal)} is below the minimum {self.lo}")
         if self.hi is not None and value > self.hi:
-            raise ValidationError(f"Must be at most {self.hi}.")
+            raise ValidationError(f"{quote(value, self.personal)} is above the maximum {self.hi}")
         return value
 
 
 def _marshmallow_field(spec: FieldSpec, name: str) -> mf.Field:
     opts = {"required": spec.required, "allow_none": False}
+    personal = {"personal": spec.personal}
     if spec.kind == "integer":
-        return StrictInteger(validate=Range(spec.min, spec.max), **opts)
+        return StrictInteger(validate=Range(spec.min, spec.max, spec.personal), **personal, **opts)
     if spec.kind == "decimal":
-        return ExactDecimal(spec.places, validate=Range(spec.min, spec.max), **opts)
+        return ExactDecimal(spec.places, validate=Range(spec.min, spec.max, spec.personal), **personal, **opts)
     if spec.kind == "boolean":
-        return StrictBoolean(**opts)
+        return StrictBoolean(**personal, **opts)
     if spec.kind == "string":
-        v = validate.Length(max=spec.max_length) if spec.max_length is not None else None
-        return StrictString(validate=v, **opts)
+        return StrictString(max_length=spec.max_length, **personal, **opts)
     if spec.kind == "enum":
-        return StrictString(validate=validate.OneOf(spec.values), **opts)
+        return StrictString(values=spec.values, **personal, **opts)
     if spec.kind == "date":
-        return IsoDate(**opts)
+        return IsoDate(**personal, **opts)
     if spec.kind == "object":
         return mf.Nested(_marshmallow_schema(spec.fields, name), **opts)
     if spec.kind == "list":
@@ -262,6 +351,8 @@ class FactContract:
         self.hash = canonical_hash(document)
         self._schema = _marshmallow_schema(self.fields, f"{self.id}_v{self.version}")()
         self._fast = _fast_object(self.fields)
+        self._plausible = tuple((tuple(path.split(".")), path, spec.plausible)
+                                for path, spec in self.paths() if spec.plausible is not None)
 
     @property
     def key(self) -> str:
@@ -293,6 +384,32 @@ class FactContract:
             return self._schema.load(snapshot)
         except ValidationError as exc:
             raise SnapshotInvalid(flatten_errors(exc.messages)) from None
+
+    def screen(self, data: dict) -> tuple[dict, tuple[DataFinding, ...]]:
+        """Check a validated snapshot's plausibility. Returns what the rules see, with each
+        implausible value taken out (so a rule reads it as missing) and its path marked
+        under ISSUES (which ``data_issue(path)`` tests), and the findings."""
+        findings = []
+        for parts, path, plausible in self._plausible:
+            value = data
+            for part in parts:
+                value = value.get(part) if isinstance(value, dict) else None
+            if value is not None and not plausible.holds(value):
+                findings.append(DataFinding(path, value, plausible.expectation()))
+        if not findings:
+            return data, ()
+        seen = dict(data)
+        issues: dict = {}
+        seen[ISSUES] = issues
+        for finding in findings:
+            *parents, last = finding.field.split(".")
+            node, marks = seen, issues
+            for part in parents:
+                node[part] = node = dict(node[part])
+                marks = marks.setdefault(part, {})
+            del node[last]
+            marks[last] = True
+        return seen, tuple(findings)
 
     # -- lookup -----------------------------------------------------------------------
     def field(self, path: str) -> FieldSpec | None:
@@ -396,6 +513,10 @@ def _parse_spec(body: Any, path: str, source: str, problems: list[Problem], dept
             problem(f"{key} applies to numbers only")
     if kind in ("integer", "decimal"):
         kw.update(_numeric_attributes(body, kind, problem))
+    if "plausible" in body:
+        plausible = _parse_plausible(body["plausible"], kind, kw, path, source, problems)
+        if plausible is not None:
+            kw["plausible"] = plausible
     elif kind == "enum":
         values = body.get("values")
         if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
@@ -463,6 +584,40 @@ def _list_attributes(body: dict, path: str, source: str, problems: list[Problem]
         problem("lists of lists are not supported")
         return {}
     return {"items": item, "max_items": _size(body, "max_items", problem, 1000)}
+
+
+def _parse_plausible(raw: Any, kind: str, kw: dict, path: str, source: str,
+                     problems: list[Problem]) -> Plausible | None:
+    where = f"{path}.plausible"
+    if kind in ("integer", "decimal") and "min" not in kw:
+        return None  # the valid range is itself wrong, and said so
+    if kind not in ("integer", "decimal"):
+        problems.append(Problem(source, "plausible applies to numbers only", path=where))
+        return None
+    if "[]" in path:
+        problems.append(Problem(source, "plausible applies to fields outside lists only", path=where))
+        return None
+    if not isinstance(raw, dict) or not raw or set(raw) - _PLAUSIBLE_KEYS:
+        problems.append(Problem(source, "plausible is a mapping with min, max or both", path=where))
+        return None
+    bounds: dict[str, Decimal] = {}
+    try:
+        for key in ("min", "max"):
+            if key in raw:
+                bounds[key] = _number(raw[key], kind)
+    except ValueError as exc:
+        problems.append(Problem(source, str(exc), path=where))
+        return None
+    lo, hi = bounds.get("min"), bounds.get("max")
+    if lo is not None and hi is not None and lo > hi:
+        problems.append(Problem(source, "min is greater than max", path=where))
+        return None
+    for bound in (lo, hi):
+        if bound is not None and not (kw["min"] <= bound <= kw["max"]):
+            problems.append(Problem(source, f"the plausible bound {bound} lies outside the valid range "
+                                            f"{kw['min']} to {kw['max']}", path=where))
+            return None
+    return Plausible(lo, hi)
 
 
 # -- the fast path ---------------------------------------------------------------------

@@ -14,8 +14,9 @@ import decimal
 from decimal import Decimal
 from typing import Any
 
-from .condition import (And, Arith, Compare, In, Literal, Neg, Node, Not, Or, Path, Presence, Quant, Signal,
-                        StrFunc, Total)
+from .condition import (And, Arith, Compare, DataIssue, In, Literal, Neg, Node, Not, Or, Path, Presence, Quant,
+                        Signal, StrFunc, Total)
+from .contract import ISSUES
 from .patterns import full_match
 
 _CTX = decimal.Context(prec=34)
@@ -199,6 +200,16 @@ def _presence(node: Presence, env):
     return found if node.present else not found
 
 
+def _data_issue(node: DataIssue, env):
+    marks = env.root.get(ISSUES) if isinstance(env.root, dict) else None
+    for part in node.path.parts:
+        marks = marks.get(part) if isinstance(marks, dict) else None
+    found = marks is True
+    if env.reads is not None:
+        env.reads[node.text] = found
+    return found
+
+
 def _strfunc(node: StrFunc, env):
     v = lookup(node.path, env)
     if v is None:
@@ -214,6 +225,7 @@ def _strfunc(node: StrFunc, env):
 
 _EVAL = {Literal: _literal, Path: lookup, Compare: _compare, In: _in, And: _and, Or: _or, Not: _not,
          Arith: _arith, Neg: _neg, Quant: _quant, Total: _total, Signal: _signal, Presence: _presence,
+         DataIssue: _data_issue,
          StrFunc: _strfunc}
 
 

@@ -1,6 +1,7 @@
 """Loading every contract and ruleset from their directories."""
 from __future__ import annotations
 
+import difflib
 import threading
 from pathlib import Path
 from typing import Iterable
@@ -108,7 +109,10 @@ class Library:
         if version is None:
             versions = [r for (rid, _), r in self._rulesets.items() if rid == ruleset_id]
             if not versions:
-                raise RulesetNotFound(f"no ruleset {ruleset_id!r} is loaded")
+                known = sorted({rid for rid, _ in self._rulesets})
+                close = difflib.get_close_matches(str(ruleset_id), known, n=1, cutoff=0.5)
+                hint = f"; did you mean {close[0]!r}?" if close else f"; the rulesets are {', '.join(known) or 'none'}"
+                raise RulesetNotFound(f"no ruleset {ruleset_id!r} is loaded{hint}")
             return max(versions, key=lambda r: r.version)
         try:
             return self._rulesets[(ruleset_id, version)]

@@ -109,9 +109,19 @@ def explain(result: dict, trail: list[dict], ruleset: Ruleset | None = None, dat
         paragraphs.append(f"{item['action']}{_params(item.get('params'))}, recommended by "
                           f"{', '.join(item.get('rules') or ())}, was dropped: {item.get('why')}"
                           f" (by {', '.join(item.get('by_rules') or ())}).")
-    return {"paragraphs": paragraphs, "level": {"level": level, "rules": level_rules},
+    findings = list(result.get("data_quality") or ())
+    if findings:
+        paragraphs.append(data_quality_text(findings))
+    return {"paragraphs": paragraphs, "data_quality": findings, "level": {"level": level, "rules": level_rules},
             "review_frequency": {"review_frequency": review, "rules": review_rules}, "actions": actions,
             "overridden": list(result.get("overridden") or ())}
+
+
+def data_quality_text(findings: list[dict]) -> str:
+    """One sentence naming each value that failed its plausibility check."""
+    named = "; ".join(f"{f['field']} was {_show(f['value'])}, expected {f['expectation']}" for f in findings)
+    return f"Data quality: {named}. The rules read {'this value' if len(findings) == 1 else 'these values'} " \
+           f"as missing."
 
 
 def _rule_text(entry: dict, lead: str) -> str:

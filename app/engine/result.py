@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from .util import json_safe
+
+if TYPE_CHECKING:
+    from .contract import DataFinding
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,8 @@ class Evaluation:
     signals: tuple[str, ...]
     firings: tuple[Firing, ...]
     not_fired: tuple[NotFired, ...] | None
+    # Valid values that failed their field's plausibility check: the rules read them as missing.
+    data_quality: tuple["DataFinding", ...] = ()
 
     @property
     def fired(self) -> tuple[str, ...]:
@@ -116,6 +121,7 @@ class Evaluation:
             "signals": list(self.signals),
             "fired": list(self.fired),
             "trail": [f.to_dict() for f in self.firings],
+            "data_quality": [f.to_dict() for f in self.data_quality],
         }
         if self.not_fired is not None:
             out["not_fired"] = [n.to_dict() for n in self.not_fired]

@@ -17,7 +17,7 @@ from typing import Any
 from . import agenda, explain, runtime
 from .combine import combine_actions, highest_level, most_frequent_review
 from .compile import compile_rules
-from .contract import FactContract
+from .contract import DataFinding, FactContract
 from .errors import Problem, RulesetInvalid
 from .interpret import Env
 from .parse import Rule, parse_ruleset
@@ -105,18 +105,21 @@ class Ruleset:
 
     def run(self, data: dict, explain: str = "summary", *, max_firings: int | None = None,
             mask=None) -> Evaluation:
-        """Evaluate an already validated snapshot."""
+        """Evaluate an already validated snapshot. A value that fails its plausibility
+        check is taken out first, so the rules read it as missing, and is named in the
+        result's data_quality."""
+        data, findings = self.contract.screen(data)
         fact = self._build_fact(data, Env(data))
         fact["t"], fact["id"], fact["sid"] = "s", "s", runtime.SID
         bound = len(self.rules) if max_firings is None else max_firings
         with self._matcher.session() as session:
             fired, signals = agenda.run(self._plan, session, json.dumps(fact), bound)
             session.end()
-        return self._result(data, fired, signals, explain, mask)
+        return self._result(data, fired, signals, explain, mask, findings)
 
     # -- results ----------------------------------------------------------------------
     def _result(self, data: dict, fired: list[int], signals: tuple[str, ...], explain_mode: str,
-                mask=None) -> Evaluation:
+                mask=None, findings=()) -> Evaluation:
         rules = self.rules
         sigset = frozenset(signals)
         fired_rules = [rules[i] for i in fired]
@@ -134,7 +137,9 @@ class Ruleset:
             contract=self.contract.key, level=level, level_rules=level_rules, review_frequency=review,
             review_rules=review_rules, actions=actions, overridden=tuple(overridden), signals=signals,
             firings=explain.trail(rules, fired, data, sigset, self._readers, mask),
-            not_fired=explain.not_fired(rules, fired, data, sigset, mask) if explain_mode == "full" else None)
+            not_fired=explain.not_fired(rules, fired, data, sigset, mask) if explain_mode == "full" else None,
+            data_quality=tuple(f if mask is None or not mask.personal(f.field) else
+                               DataFinding(f.field, mask.shown(f.value), f.expectation) for f in findings))
 
 
 def _json_params(params: dict) -> dict:

@@ -18,7 +18,7 @@ from .library import Library, read_yaml
 from .result import Evaluation
 from .ruleset import Ruleset
 
-EXPECT_KEYS = {"fired", "not_fired", "actions", "params", "level", "review", "signals", "error"}
+EXPECT_KEYS = {"fired", "not_fired", "actions", "params", "level", "review", "signals", "error", "data_quality"}
 
 
 @dataclass
@@ -152,6 +152,10 @@ def check_scenario(ruleset: Ruleset, scenario: dict, bases: dict,
         diffs.append(f"level: expected {expect['level']}, got {ev.level} (rules {list(ev.level_rules)})")
     if "review" in expect and expect["review"] != ev.review_frequency:
         diffs.append(f"review: expected {expect['review']}, got {ev.review_frequency}")
+    if "data_quality" in expect:
+        d = _set_diff("data_quality", expect["data_quality"] or [], [f.field for f in ev.data_quality])
+        if d:
+            diffs.append(d)
     if "signals" in expect:
         d = _set_diff("signals", expect["signals"] or [], ev.signals)
         if d:

@@ -11,7 +11,7 @@ import difflib
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from .condition import (And, Arith, Compare, In, Literal, Neg, Node, Not, Or, Path, Presence, Quant, Signal,
+from .condition import (And, Arith, Compare, DataIssue, In, Literal, Neg, Node, Not, Or, Path, Presence, Quant, Signal,
                         StrFunc, Total)
 from .contract import FactContract, FieldSpec, walk
 from .patterns import compile_pattern
@@ -250,6 +250,18 @@ class Checker:
 
     def _presence(self, node: Presence, scope, out, in_quant) -> Type:
         self._resolve(node.path, scope, out)
+        return BOOL
+
+    def _dataissue(self, node: DataIssue, scope, out, in_quant) -> Type:
+        if node.path.parts[0] in scope:
+            out.problems.append(TypeProblem(f"{node.text}: data_issue applies to fields outside lists",
+                                            node.path.dotted))
+            return BOOL
+        t = self._resolve(node.path, scope, out)
+        if t.spec is not None and t.spec.plausible is None:
+            out.problems.append(TypeProblem(
+                f"{node.text} is never true: the contract declares no plausible range for {node.path.dotted}",
+                node.path.dotted))
         return BOOL
 
     def _strfunc(self, node: StrFunc, scope, out, in_quant) -> Type:

@@ -9,7 +9,6 @@ a file of any size is read as fast as it is evaluated, never ahead into memory.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import signal
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
@@ -25,11 +24,10 @@ def context() -> Any:
 
 
 def default_workers() -> int:
-    """One worker process per core this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+    """One worker process per CPU this process may use (a container's limit too)."""
+    from app.config import usable_cpus
+
+    return usable_cpus()
 
 
 def keep_freed_memory() -> None:

@@ -10,6 +10,7 @@ from html import escape
 from app.core import codec
 
 from .simulation import SimulationReport
+from .simulation import RULE_KEYS, label as ruleset_label, shown_value
 
 LEVEL_COLOURS = {"green": "#2e9d5b", "yellow": "#e0b400", "orange": "#ef7d22", "red": "#d0312d"}
 OTHER_COLOURS = ("#6b7a8f", "#8e6bbf", "#3d8eb9", "#b5651d")
@@ -31,6 +32,9 @@ table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}th,td{border:1px s
 .pair{display:grid;grid-template-columns:1fr 1fr;gap:1rem}.side{border:1px solid #d9dee3;border-radius:6px;
  padding:.5rem .8rem}.side h4{margin:.2rem 0}.tag{display:inline-block;border-radius:3px;padding:0 .35rem;
  color:#fff;font-size:.85rem}.muted{color:#52606d}code{font-size:.85rem}ul{margin:.2rem 0;padding-left:1.2rem}
+.candidate{border-left:4px solid #8e6bbf;padding-left:.6rem}.baseline{border-left:4px solid #9aa5b1;
+ padding-left:.6rem}.badge{display:inline-block;border-radius:3px;padding:0 .4rem;font-size:.8rem;color:#fff;
+ background:#8e6bbf}.note{border:1px solid #e0b400;background:#fffbea;padding:.6rem 1rem;border-radius:6px}
 .legend span{display:inline-block;width:.8rem;height:.8rem;margin:0 .3rem 0 .8rem;vertical-align:middle}
 """
 
@@ -170,12 +174,16 @@ def _explanation(side: dict, levels: list, heading: str) -> str:
              f'<span class="muted">review {escape(side["review_frequency"])}</span></h4><ul>']
     for action in side["actions"]:
         params = ", ".join(f"{k} {v}" for k, v in action["params"].items())
-        label = escape(action["action"]) + (f" ({escape(params)})" if params else "")
+        title = action.get("title") or action["action"]
+        shown = escape(title) + (f" ({escape(params)})" if params else "") + f' <code>{escape(action["action"])}</code>'
         why = f'<br><span class="muted">{escape(action["reason"])}</span>' if action.get("reason") else ""
-        parts.append(f'<li><b>{label}</b> <span class="muted">by {escape(", ".join(action["rules"]))}</span>{why}</li>')
+        parts.append(f'<li><b>{shown}</b> <span class="muted">by {escape(", ".join(action["rules"]))}</span>{why}</li>')
     parts.append("</ul>")
     for item in side.get("overridden", []):
         parts.append(f'<div class="muted">{escape(item["action"])} dropped: {escape(item["why"])}</div>')
+    for finding in side.get("data_quality", []):
+        parts.append(f'<div class="muted">Data quality: {escape(finding["field"])} was '
+                     f'{escape(str(finding["value"]))}, expected {escape(finding["expectation"])}; read as missing</div>')
     if side.get("trail"):
         parts.append("<h4>Rules fired</h4><ul>")
         for firing in side["trail"]:
@@ -188,8 +196,33 @@ def _explanation(side: dict, levels: list, heading: str) -> str:
     return "".join(parts)
 
 
-def _counts_table(counts: dict, names: list, heading: str) -> str:
-    rows = "".join(f"<tr><td>{escape(n)}</td><td class=n>{_n(counts[n]['before'])}</td>"
+def _yaml_value(value) -> str:
+    if value is None:
+        return '<span class="muted">none</span>'
+    return f"<code>{escape(shown_value(value))}</code>"
+
+
+def _rule_changes(details: list) -> str:
+    """Each edited, added or removed rule: its condition, signals, actions (with their
+    parameters), level, review and priority before and after."""
+    out = ["<table><tr><th>rule</th><th>change</th><th>part</th><th>before</th><th>after</th></tr>"]
+    for detail in details:
+        keys = [k for k in RULE_KEYS if detail["before"].get(k) != detail["after"].get(k)]
+        for n, key in enumerate(keys):
+            head = (f'<td rowspan="{len(keys)}"><code>{escape(detail["rule"])}</code></td>'
+                    f'<td rowspan="{len(keys)}">{escape(detail["change"])}</td>') if n == 0 else ""
+            out.append(f"<tr>{head}<td>{escape(key)}</td><td>{_yaml_value(detail['before'].get(key))}</td>"
+                       f"<td>{_yaml_value(detail['after'].get(key))}</td></tr>")
+    out.append("</table>")
+    return "".join(out)
+
+
+def _counts_table(counts: dict, names: list, heading: str, titles: dict | None = None) -> str:
+    def name(n: str) -> str:
+        title = (titles or {}).get(n)
+        return f"{escape(title)} <code>{escape(n)}</code>" if title and title != n else escape(n)
+
+    rows = "".join(f"<tr><td>{name(n)}</td><td class=n>{_n(counts[n]['before'])}</td>"
                    f"<td class=n>{_n(counts[n]['after'])}</td><td class=n>{_delta(counts[n]['delta'])}</td></tr>"
                    for n in names)
     return (f"<table><tr><th>{escape(heading)}</th><th>before</th><th>after</th><th>change</th></tr>"
@@ -202,6 +235,7 @@ def render_html(report: SimulationReport, *, changed_rows: int = 500) -> str:
     b, c = r.baseline, r.candidate
     levels = r.levels
     title = f"Impact of {c['id']}@{c['version']} against {b['id']}@{b['version']}"
+    badge = f' <span class="badge">{escape(c["origin"])}</span>' if c.get("origin") else ""
     share = f"{r.changed_count / r.snapshots:.1%}" if r.snapshots else "-"
     actions = sorted(r.action_counts,
                      key=lambda a: (-max(r.action_counts[a]["before"], r.action_counts[a]["after"]), a))
@@ -209,9 +243,12 @@ def render_html(report: SimulationReport, *, changed_rows: int = 500) -> str:
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>",
            f"<h1>{escape(title)}</h1>",
-           f'<p class="sub">Candidate <b>{escape(c["title"])}</b> version {c["version"]} '
-           f'(<code>{escape(c["hash"][:19])}</code>) against version {b["version"]} '
-           f'(<code>{escape(b["hash"][:19])}</code>), on snapshots from {escape(r.source)}.</p>',
+           f'<p class="sub candidate">Candidate{badge}: <b>{escape(ruleset_label(c))}</b> '
+           f'(<code>{escape(c["hash"][:19])}</code>)</p>',
+           f'<p class="sub baseline">Compared with: <b>{escape(ruleset_label(b))}</b> '
+           f'(<code>{escape(b["hash"][:19])}</code>)</p>',
+           f'<p class="sub">On snapshots from {escape(r.source)}.</p>',
+           *([f'<p class="note">{escape(r.note)}</p>'] if r.note else []),
            '<div class="cards">',
            f'<div class="card"><b>{_n(r.snapshots)}</b><span>snapshots evaluated</span></div>',
            f'<div class="card"><b>{_n(r.changed_count)}</b><span>outcomes changed ({share})</span></div>',
@@ -228,6 +265,8 @@ def render_html(report: SimulationReport, *, changed_rows: int = 500) -> str:
     if not any(edits.get(k) for k in ("modified", "added", "removed", "other")):
         out.append("<li>Nothing but the version.</li>")
     out.append("</ul>")
+    if edits.get("details"):
+        out.append(_rule_changes(edits["details"]))
 
     out.append('<h2>Before and after</h2><p class="legend"><span style="background:%s"></span>before'
                '<span style="background:%s"></span>after</p><div class="charts">' % (BEFORE, AFTER))
@@ -240,9 +279,22 @@ def render_html(report: SimulationReport, *, changed_rows: int = 500) -> str:
                    + horizontal_bars("Actions before and after", r.action_counts, actions) + "</figure>")
     out.append("</div><div class=charts>")
     out.append(_counts_table(r.level_counts, levels, "level"))
-    out.append(_counts_table(r.action_counts, actions, "action"))
+    out.append(_counts_table(r.action_counts, actions, "action", r.action_titles))
     out.append(_counts_table(r.review_counts, sorted(r.review_counts), "review"))
     out.append("</div>")
+    if r.param_changes:
+        out.append("<h3>Action parameters that change</h3><table><tr><th>action</th><th>parameter</th>"
+                   "<th>before</th><th>after</th><th>customers</th></tr>")
+        for change in r.param_changes:
+            title = r.action_titles.get(change["action"], change["action"])
+            out.append(f"<tr><td>{escape(title)} <code>{escape(change['action'])}</code></td>"
+                       f"<td>{escape(change['param'])}</td><td>{_yaml_value(change['before'])}</td>"
+                       f"<td>{_yaml_value(change['after'])}</td><td class=n>{_n(change['customers'])}</td></tr>")
+        out.append("</table>")
+    if r.data_quality_counts:
+        out.append("<h3>Data quality</h3><p class=muted>Snapshots with a value that failed its plausibility "
+                   "check, read as missing by the rules.</p>")
+        out.append(_counts_table(r.data_quality_counts, sorted(r.data_quality_counts), "field"))
 
     out.append("<h2>Rules behind the changes</h2>")
     if r.rules:
@@ -262,8 +314,8 @@ def render_html(report: SimulationReport, *, changed_rows: int = 500) -> str:
         for entry in r.top:
             out.append(f"<h3>{escape(str(entry['customer_id']))} <span class=muted>({escape(_ref(entry['ref']))}; "
                        f"rules {escape(', '.join(entry['rules']))})</span></h3><div class=pair>"
-                       + _explanation(entry["before"], levels, f"Before (version {b['version']})")
-                       + _explanation(entry["after"], levels, f"After (version {c['version']})") + "</div>")
+                       + _explanation(entry["before"], levels, f"Before ({ruleset_label(b)})")
+                       + _explanation(entry["after"], levels, f"After ({ruleset_label(c)})") + "</div>")
 
     if r.changed:
         shown = r.changed[:changed_rows]

@@ -72,6 +72,8 @@ class Tally:
     actions: Counter = field(default_factory=Counter)
     reviews: Counter = field(default_factory=Counter)
     error_reasons: Counter = field(default_factory=Counter)
+    # Decisions with a value that failed its plausibility check, per field.
+    data_quality: Counter = field(default_factory=Counter)
 
     def add(self, result: dict) -> None:
         self.rows += 1
@@ -85,6 +87,8 @@ class Tally:
         self.reviews[result["review_frequency"]] += 1
         for action in result["actions"]:
             self.actions[action["action"]] += 1
+        for finding in result.get("data_quality") or ():
+            self.data_quality[finding["field"]] += 1
 
     def merge(self, other: "Tally") -> None:
         self.rows += other.rows
@@ -94,16 +98,19 @@ class Tally:
         self.actions.update(other.actions)
         self.reviews.update(other.reviews)
         self.error_reasons.update(other.error_reasons)
+        self.data_quality.update(other.data_quality)
 
     def to_dict(self) -> dict:
         return {"rows": self.rows, "decided": self.decided, "errors": self.errors,
                 "levels": dict(self.levels), "actions": dict(self.actions),
-                "review_frequencies": dict(self.reviews), "error_reasons": dict(self.error_reasons)}
+                "review_frequencies": dict(self.reviews), "error_reasons": dict(self.error_reasons),
+                "data_quality": dict(self.data_quality)}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Tally":
         return cls(data["rows"], data["decided"], data["errors"], Counter(data["levels"]),
-                   Counter(data["actions"]), Counter(data["review_frequencies"]), Counter(data["error_reasons"]))
+                   Counter(data["actions"]), Counter(data["review_frequencies"]), Counter(data["error_reasons"]),
+                   Counter(data.get("data_quality") or {}))
 
 
 # -- the work of one chunk, in a worker -------------------------------------------------
@@ -152,7 +159,8 @@ def result_for(line: int, cid: str | None, evaluation, trail: bool = False, file
            "review_frequency": evaluation.review_frequency,
            "actions": [a.to_dict() for a in evaluation.actions],
            "overridden": [o.to_dict() for o in evaluation.overridden],
-           "signals": list(evaluation.signals), "fired": list(evaluation.fired)}
+           "signals": list(evaluation.signals), "fired": list(evaluation.fired),
+           "data_quality": [f.to_dict() for f in evaluation.data_quality]}
     if trail:
         out["trail"] = [f.to_dict() for f in evaluation.firings]
     return out
@@ -352,6 +360,9 @@ class ReviewSummary:
                                                                            key=lambda kv: (-kv[1], kv[0]))))
         out.append("  reviews: " + ", ".join(f"{r} {n:,}" for r, n in sorted(t.reviews.items(),
                                                                            key=lambda kv: (-kv[1], kv[0]))))
+        if t.data_quality:
+            out.append("  data quality (implausible values read as missing): " + ", ".join(
+                f"{f} {n:,}" for f, n in sorted(t.data_quality.items(), key=lambda kv: (-kv[1], kv[0]))))
         where = f" on the Dask cluster at {self.scheduler}" if self.scheduler else ""
         out.append(f"  throughput: {self.rows_this_run:,} records in {duration(self.seconds)} "
                    f"({self.rate:,.0f}/s, {self.workers} worker{'s' if self.workers != 1 else ''}{where})")

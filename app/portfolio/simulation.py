@@ -56,7 +56,10 @@ class SimulationReport:
     review_counts: dict = field(default_factory=dict)   # {frequency: {before, after, delta}}
     level_moves: list = field(default_factory=list)     # matrix[before][after], in `levels` order
     rules: list = field(default_factory=list)           # [{rule, changed_customers, newly_fired, ...}]
-    rule_edits: dict = field(default_factory=dict)      # {added, removed, modified, other}
+    rule_edits: dict = field(default_factory=dict)      # {added, removed, modified, other, details}
+    action_titles: dict = field(default_factory=dict)   # {action: title}, both rulesets'
+    param_changes: list = field(default_factory=list)   # [{action, param, before, after, customers}]
+    data_quality_counts: dict = field(default_factory=dict)  # {field: {before, after, delta}}
     fired_differently: int = 0          # fired rules differ but the outcome does not
     top: list = field(default_factory=list)             # [{ref, customer_id, score, before, after}]
     seconds: float = 0.0
@@ -64,6 +67,13 @@ class SimulationReport:
     @property
     def changed_count(self) -> int:
         return len(self.changed)
+
+    @property
+    def note(self) -> str | None:
+        """Why a report holds nothing, said in words rather than as a page of zeros."""
+        if self.snapshots or self.errors:
+            return None
+        return f"No snapshots to simulate on: {self.source} holds none."
 
     def to_dict(self) -> dict:
         return {
@@ -74,6 +84,8 @@ class SimulationReport:
             "review_counts": self.review_counts,
             "level_moves": {"levels": self.levels, "matrix": self.level_moves},
             "rules": self.rules, "rule_edits": self.rule_edits, "fired_differently": self.fired_differently,
+            "action_titles": self.action_titles, "param_changes": self.param_changes,
+            "data_quality_counts": self.data_quality_counts, "note": self.note,
             "changed": [c.to_dict() for c in self.changed], "top": self.top, "seconds": round(self.seconds, 3),
         }
 
@@ -82,23 +94,54 @@ class SimulationReport:
         share = f" ({self.changed_count / self.snapshots:.1%})" if self.snapshots else ""
         out = [f"Simulation of {c['id']}@{c['version']} against {b['id']}@{b['version']} on {self.snapshots:,} "
                f"snapshots from {self.source}",
-               f"  outcome changes for {self.changed_count:,} customers{share}; "
-               f"{self.fired_differently:,} more fire other rules with the same outcome; "
-               f"{len(self.errors):,} snapshots could not be evaluated"]
+               f"  candidate: {label(c)}; baseline: {label(b)}"]
+        if self.note:
+            return out + [f"  {self.note}"]
+        out.append(f"  outcome changes for {self.changed_count:,} customers{share}; "
+                   f"{self.fired_differently:,} more fire other rules with the same outcome; "
+                   f"{len(self.errors):,} snapshots could not be evaluated")
+        for detail in self.rule_edits.get("details", []):
+            out.append(f"  rule {detail['rule']} {detail['change']}: " + "; ".join(
+                f"{key} {shown_value(detail['before'].get(key))} -> {shown_value(detail['after'].get(key))}"
+                for key in RULE_KEYS if detail["before"].get(key) != detail["after"].get(key)))
         out.append("  levels:  " + _deltas(self.level_counts, self.levels))
         out.append("  actions: " + _deltas(self.action_counts, sorted(self.action_counts)))
         out.append("  reviews: " + _deltas(self.review_counts, sorted(self.review_counts)))
+        for change in self.param_changes:
+            out.append(f"  {change['action']} {change['param']}: {shown_value(change['before'])} -> "
+                       f"{shown_value(change['after'])} for {change['customers']:,} customers")
+        if self.data_quality_counts:
+            out.append("  data quality (implausible values read as missing): "
+                       + _deltas(self.data_quality_counts, sorted(self.data_quality_counts)))
         moves = [(self.levels[i], self.levels[j], n) for i, row in enumerate(self.level_moves)
                  for j, n in enumerate(row) if n and i != j]
         out.append("  level moves: " + (", ".join(f"{a} -> {z} {n:,}" for a, z, n in moves) or "none"))
         for rule in self.rules[:10]:
-            how = [f"{label} {rule[key]:,}" for key, label in (("newly_fired", "newly fired"),
-                                                                 ("no_longer_fired", "no longer fired"),
-                                                                 ("edited_and_fired", "fired in both, edited"))
+            how = [f"{word} {rule[key]:,}" for key, word in (("newly_fired", "newly fired"),
+                                                               ("no_longer_fired", "no longer fired"),
+                                                               ("edited_and_fired", "fired in both, edited"))
                    if rule[key]]
             out.append(f"  {rule['rule']}{' (edited)' if rule['edited'] else ''}: behind "
                        f"{rule['changed_customers']:,} changes ({', '.join(how)})")
         return out
+
+
+def label(side: dict) -> str:
+    """How a report names a ruleset: its title, version and where it came from (a draft
+    is never mistaken for the version it is compared with)."""
+    return f"{side['title']}, version {side['version']}" + (f" ({side['origin']})" if side.get("origin") else "")
+
+
+def shown_value(value) -> str:
+    """A rule's part or a parameter as the report shows it: lists and mappings in YAML's
+    flow style, without quotes."""
+    if value is None:
+        return "none"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(shown_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {shown_value(v)}" for k, v in value.items()) + "}"
+    return str(value)
 
 
 def _deltas(counts: dict, order) -> str:
@@ -126,6 +169,8 @@ def outcome(evaluation) -> dict:
 # What a rule does once it fires; an edit elsewhere (its condition, title, clause) changes
 # whether it fires, not what it does.
 EFFECT_KEYS = ("signals", "actions", "level", "review")
+# What the report shows of each edited rule, before and after.
+RULE_KEYS = ("when", "signals", "actions", "level", "review", "priority")
 
 
 def rule_edits(baseline: Ruleset, candidate: Ruleset) -> dict:
@@ -136,10 +181,14 @@ def rule_edits(baseline: Ruleset, candidate: Ruleset) -> dict:
     both = set(before) & set(after)
     other = sorted(k for k in set(baseline.document) | set(candidate.document)
                    if k not in ("rules", "version") and baseline.document.get(k) != candidate.document.get(k))
-    return {"added": sorted(set(after) - set(before)), "removed": sorted(set(before) - set(after)),
-            "modified": sorted(r for r in both if before[r] != after[r]),
+    modified = sorted(r for r in both if before[r] != after[r])
+    added, removed = sorted(set(after) - set(before)), sorted(set(before) - set(after))
+    details = [{"rule": r, "change": change, "before": {k: before.get(r, {}).get(k) for k in RULE_KEYS},
+                "after": {k: after.get(r, {}).get(k) for k in RULE_KEYS}}
+               for change, ids in (("edited", modified), ("added", added), ("removed", removed)) for r in ids]
+    return {"added": added, "removed": removed, "modified": modified,
             "effect_changed": sorted(r for r in both if any(before[r].get(k) != after[r].get(k) for k in EFFECT_KEYS)),
-            "other": other}
+            "other": other, "details": details}
 
 
 # -- the work of one chunk --------------------------------------------------------------
@@ -165,6 +214,7 @@ class _Part:
     after: Counter = field(default_factory=Counter)
     moves: Counter = field(default_factory=Counter)      # (level before, level after) -> customers
     causes: Counter = field(default_factory=Counter)     # (rule, how) -> changed customers
+    params: Counter = field(default_factory=Counter)     # (action, param, before, after) -> customers
     fired_differently: int = 0
     top: list = field(default_factory=list)              # [(score, order, entry)]
 
@@ -174,6 +224,24 @@ def _count(counter: Counter, evaluation) -> None:
     counter["review", evaluation.review_frequency] += 1
     for a in evaluation.actions:
         counter["action", a.action] += 1
+    for finding in evaluation.data_quality:
+        counter["data_quality", finding.field] += 1
+
+
+def _param_changes(before, after) -> list[tuple]:
+    """(action, param, value before, value after) for each action given under both
+    rulesets with another value of a parameter."""
+    params_before = {a.action: a.to_dict()["params"] for a in before.actions}
+    out = []
+    for a in after.actions:
+        old = params_before.get(a.action)
+        if old is None:
+            continue
+        new = a.to_dict()["params"]
+        for name in sorted(set(old) | set(new)):
+            if old.get(name) != new.get(name):
+                out.append((a.action, name, old.get(name), new.get(name)))
+    return out
 
 
 def _score(ctx: _Context, before, after, out_before: dict, out_after: dict) -> tuple:
@@ -236,6 +304,8 @@ def simulate_items(ctx: _Context, chunk: list) -> _Part:
             part.causes[rule, "no_longer_fired"] += 1
         for rule in edited:
             part.causes[rule, "edited_and_fired"] += 1
+        for change in _param_changes(before, after):
+            part.params[change] += 1
         cid = customer_id(validated)
         rules = sorted(newly | gone | edited)
         part.changed.append(Change(ref, cid, out_b, out_a, rules))
@@ -303,7 +373,8 @@ def simulate_unit(task: SimulationTask, unit) -> _Part:
 
 def simulate(baseline: Ruleset, candidate: Ruleset, snapshots: Iterable | SnapshotSet, *, top: int = 10,
              workers: int = 0, cluster=None, chunk_size: int | None = None, layout=None, source: str = "snapshots",
-             on_chunk=None) -> SimulationReport:
+             on_chunk=None, baseline_origin: str | None = None,
+             candidate_origin: str | None = None) -> SimulationReport:
     """Compare ``candidate`` with ``baseline`` on ``snapshots``.
 
     ``snapshots`` holds snapshot objects, or ``(ref, snapshot)`` pairs where ``ref`` says
@@ -313,7 +384,8 @@ def simulate(baseline: Ruleset, candidate: Ruleset, snapshots: Iterable | Snapsh
     evaluates in this process; with ``cluster`` (a connected ``cluster.Cluster``) the
     work runs on its Dask workers, which read the files themselves, or are sent chunks of
     the snapshots. ``on_chunk(n)`` is told how many were done so far and, for files, the
-    bytes read (``on_chunk(n, position)``)."""
+    bytes read (``on_chunk(n, position)``). ``baseline_origin`` and ``candidate_origin``
+    say where each ruleset came from (``stored, draft``, a file), so the report labels them."""
     started = time.monotonic()
     if chunk_size is None:
         chunk_size = cluster_mod.BLOCK_SIZE if cluster is not None else 200
@@ -325,11 +397,13 @@ def simulate(baseline: Ruleset, candidate: Ruleset, snapshots: Iterable | Snapsh
     if files is not None and files.sharded:
         raise ValueError(f"{files.path}: a simulation takes one file")
     report = SimulationReport(
-        baseline={"id": baseline.id, "version": baseline.version, "hash": baseline.hash, "title": baseline.title},
+        baseline={"id": baseline.id, "version": baseline.version, "hash": baseline.hash, "title": baseline.title,
+                  "origin": baseline_origin},
         candidate={"id": candidate.id, "version": candidate.version, "hash": candidate.hash,
-                   "title": candidate.title},
-        source=source, levels=list(levels), rule_edits=edits)
-    before, after, moves, causes = Counter(), Counter(), Counter(), Counter()
+                   "title": candidate.title, "origin": candidate_origin},
+        source=source, levels=list(levels), rule_edits=edits,
+        action_titles={name: spec.title for ruleset in (baseline, candidate) for name, spec in ruleset.actions.items()})
+    before, after, moves, causes, params = Counter(), Counter(), Counter(), Counter(), Counter()
     best: list = []
     done = 0
     reading = {"at": 0}
@@ -364,6 +438,7 @@ def simulate(baseline: Ruleset, candidate: Ruleset, snapshots: Iterable | Snapsh
         after.update(part.after)
         moves.update(part.moves)
         causes.update(part.causes)
+        params.update(part.params)
         for item in part.top:
             if len(best) < top:
                 heapq.heappush(best, item)
@@ -375,13 +450,16 @@ def simulate(baseline: Ruleset, candidate: Ruleset, snapshots: Iterable | Snapsh
                 on_chunk(done, reading["at"])
             else:
                 on_chunk(done)
-    for kind, target in (("level", "level_counts"), ("action", "action_counts"), ("review", "review_counts")):
+    for kind, target in (("level", "level_counts"), ("action", "action_counts"), ("review", "review_counts"),
+                         ("data_quality", "data_quality_counts")):
         names = sorted({name for k, name in list(before) + list(after) if k == kind})
         if kind == "level":
             names = list(levels)
         setattr(report, target, {name: {"before": before[kind, name], "after": after[kind, name],
                                         "delta": after[kind, name] - before[kind, name]} for name in names})
     report.level_moves = [[moves[b, a] for a in levels] for b in levels]
+    report.param_changes = [{"action": a, "param": p, "before": old, "after": new, "customers": n}
+                            for (a, p, old, new), n in sorted(params.items(), key=lambda kv: (-kv[1], str(kv[0])))]
     rules: dict[str, dict] = {}
     for (rule, how), n in causes.items():
         entry = rules.setdefault(rule, {"rule": rule, "edited": rule in ctx.edited, "newly_fired": 0,

@@ -33,7 +33,7 @@ from app.store.decision_log import Decision, Logged
 
 # The result part of a decision: logged in its own column for audit queries, and the
 # middle of the response body.
-RESULT_KEYS = ("level", "review_frequency", "actions", "overridden", "signals", "fired")
+RESULT_KEYS = ("level", "review_frequency", "actions", "overridden", "signals", "fired", "data_quality")
 
 
 class Policies(Protocol):

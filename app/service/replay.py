@@ -87,7 +87,8 @@ def explanation(db: sqlite_utils.Database, decision_id: str) -> dict:
     ruleset, data, source = version.ruleset, None, "trail"
     if ruleset is not None and ruleset.hash == decision.ruleset_hash and not decision.masked:
         try:
-            data = ruleset.contract.validate(codec.loads(decision.snapshot))
+            # As the rules saw it: an implausible value read as missing.
+            data, _ = ruleset.contract.screen(ruleset.contract.validate(codec.loads(decision.snapshot)))
             source = "ruleset"
         except SnapshotInvalid:
             data = None
@@ -102,8 +103,8 @@ def explanation(db: sqlite_utils.Database, decision_id: str) -> dict:
 
 def outcome(result: dict, trail: list[dict]) -> dict:
     """What a replay compares: the rules fired in order, the final and overridden actions
-    with their parameters and rules, the signals, the level and review frequency, and
-    the values each fired rule read."""
+    with their parameters and rules, the signals, the level and review frequency, the
+    values each fired rule read, and the data-quality findings."""
     return {
         "fired": list(result.get("fired") or ()),
         "actions": [{"action": a["action"], "params": a.get("params") or {}, "rules": list(a.get("rules") or ())}
@@ -114,6 +115,8 @@ def outcome(result: dict, trail: list[dict]) -> dict:
         "level": result.get("level"),
         "review_frequency": result.get("review_frequency"),
         "values": {f["rule"]: f.get("values") or {} for f in trail},
+        # Logged before plausibility checks existed: none.
+        "data_quality": list(result.get("data_quality") or ()),
     }
 
 

@@ -11,7 +11,28 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import sqlite_utils
+
+def _import_sqlite_utils():
+    """sqlite-utils imports pandas and numpy whenever they are installed (the demo's
+    requirements bring them), only to map their scalar types to column types. The store
+    never writes either, and importing them would cost every command and worker about
+    0.2 s of its start: hide them while sqlite-utils loads. Imported later by anyone
+    else, they load as usual."""
+    import sys
+
+    hidden = [name for name in ("pandas", "numpy") if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # an import of it raises ImportError
+    try:
+        import sqlite_utils
+    finally:
+        for name in hidden:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
+    return sqlite_utils
+
+
+sqlite_utils = _import_sqlite_utils()
 
 from app.store.errors import LogUnavailable
 

@@ -52,6 +52,7 @@ EXPECTED = {
     ("POST", "/v1/simulations"): {"author", "approve"},
     ("GET", "/v1/simulations/<string:simulation_id>"): {"author", "approve"},
     ("GET", "/v1/simulations/<string:simulation_id>/report.html"): {"author", "approve"},
+    ("GET", "/"): PUBLIC,
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
     ("GET", "/metrics"): PUBLIC,

@@ -15,7 +15,9 @@ def test_openapi_document(client):
     envelope = spec["components"]["schemas"]["ErrorEnvelope"]
     assert set(envelope["required"]) == {"error", "request_id"}
     batch_items = spec["components"]["schemas"]["BatchRequest"]["properties"]["items"]["items"]
-    assert batch_items == {"allOf": [{"$ref": "#/components/schemas/DecisionRequest"}]}
+    # one typed request per ruleset in effect (app/api/openapi.py), like POST /v1/decisions
+    assert batch_items["oneOf"] == post["requestBody"]["content"]["application/json"]["schema"]["oneOf"]
+    assert {"$ref": "#/components/schemas/RetailCardDecisionRequest"} in batch_items["oneOf"]
 
 
 def test_docs_page_loads_only_local_assets(client):

@@ -63,6 +63,7 @@ OPERATIONS = [
     "POST /v1/simulations",
     "GET /v1/simulations/{simulation_id}",
     "GET /v1/simulations/{simulation_id}/report.html",
+    "GET /",
     "GET /healthz",
     "GET /readyz",
     "GET /metrics",

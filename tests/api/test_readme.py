@@ -156,3 +156,47 @@ def test_every_cli_command_is_documented(app):
         for command in group.commands:
             assert re.search(rf"flask --app wsgi {group_name} [a-z|]*\b{command}\b", README), \
                 f"flask {group_name} {command} not in README"
+
+
+@pytest.mark.live
+def test_portfolio_examples_run_as_pasted_in_order(live_server, tmp_path):
+    """On a fresh service, as a newcomer pastes them: in a directory of their own (a
+    checkout's files, an empty out/), so nothing is left in this one."""
+    for name in (".venv", "app", "wsgi.py", "rulesets", "schemas", "migrations", "requirements.txt",
+                 "requirements-demo.txt"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    key = run_block(sh_blocks("Try it")[0] + '\necho "$VIGIL_KEY"', live_server).strip()
+    blocks = sh_blocks("Portfolio review and simulation")
+    # the last two start Dask schedulers and workers in the background: tests/portfolio/test_dask.py
+    # runs them
+    assert len(blocks) == 6 and all("--scheduler" in block for block in blocks[4:])
+
+    def run(block: str) -> str:
+        script = block.replace("127.0.0.1:8000", f"127.0.0.1:{live_server.port}")
+        out = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True,
+                             timeout=300, cwd=tmp_path, env={**live_server.env, "VIGIL_KEY": key})
+        assert out.returncode == 0, f"{script}\n--- stdout\n{out.stdout}\n--- stderr\n{out.stderr}"
+        return out.stdout
+
+    review = run(blocks[0])
+    assert "out/loans.jsonl: 1,000 made-up personal-loan snapshots" in review
+    assert "Reviewed 1,000 records of out/loans.jsonl with personal_loan@1" in review
+    assert "decision log: 1,000 decisions logged" in review
+    assert len((tmp_path / "out" / "loans.results.jsonl").read_text().splitlines()) == 1000
+
+    simulated = run(blocks[1])
+    assert simulated.startswith("Simulation of personal_loan@1 against personal_loan@1 on 1,000 snapshots")
+    assert "(draft from out/draft.yaml)" in simulated
+    assert "  rule OWN-001 edited: when any(l in loans: l.dpd >= 30) -> any(l in loans: l.dpd >= 15)" in simulated
+    report = json.loads((tmp_path / "out" / "impact.json").read_text())
+    assert report["changed_count"] > 0 and report["note"] is None
+    assert (tmp_path / "out" / "impact.html").read_text().startswith("<!DOCTYPE html>")
+
+    over_http = run(blocks[2])
+    assert re.fullmatch(r"simulation [0-9a-f-]+: done\n", over_http), over_http
+    page = (tmp_path / "out" / "impact-http.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and '<span class="badge">stored, draft</span>' in page
+    assert "On snapshots from the decision log, " in page and "No snapshots to simulate" not in page
+
+    converted = run(blocks[3])
+    assert "out/lendingclub.jsonl: 10,000 personal-loan snapshots from Lending Club loans" in converted

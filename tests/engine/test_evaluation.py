@@ -324,7 +324,7 @@ def test_snapshot_is_validated_before_the_engine_sees_it():
     rs = ruleset([rule("A", "overdue_6m > 30")])
     with pytest.raises(SnapshotInvalid) as exc:
         rs.evaluate(snap(overdue_6m="45"))
-    assert exc.value.errors == [{"path": "overdue_6m", "message": "Not a valid integer."}]
+    assert exc.value.errors == [{"path": "overdue_6m", "message": "\"45\" is not an integer"}]
 
 
 def test_versions_side_by_side():

@@ -9,6 +9,7 @@ shares nothing with the compiled path but the parser.
 """
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
@@ -18,11 +19,37 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from app.engine import load_library
 from app.engine.condition import Compare, In, Literal, Path as PathNode
-from app.engine.contract import FieldSpec
+from app.engine.contract import ISSUES, FieldSpec
 from app.engine.interpret import Env, evaluate
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = load_library(ROOT / "rulesets", ROOT / "schemas")
+
+
+def naive_screen(contract, data) -> tuple[dict, list[str]]:
+    """The plausibility checks, written out: each implausible value taken out and marked
+    where data_issue(path) looks for it."""
+    seen, issues, flagged = copy.deepcopy(data), {}, []
+    for path, spec in contract.paths():
+        if spec.plausible is None:
+            continue
+        *parents, last = path.split(".")
+        node = seen
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        value = node.get(last) if isinstance(node, dict) else None
+        low, high = spec.plausible.min, spec.plausible.max
+        if value is None or not ((low is not None and value < low) or (high is not None and value > high)):
+            continue
+        del node[last]
+        mark = issues
+        for part in parents:
+            mark = mark.setdefault(part, {})
+        mark[last] = True
+        flagged.append(path)
+    if issues:
+        seen[ISSUES] = issues
+    return seen, flagged
 
 
 def naive_fired(ruleset, data) -> list[str]:
@@ -64,7 +91,9 @@ def thresholds(ruleset) -> dict[str, set]:
 
 
 def value_strategy(name: str, spec: FieldSpec, near: dict[str, set]):
-    hints = near.get(name, set())
+    hints = set(near.get(name, set()))
+    if spec.plausible is not None:  # either side of a plausible range too
+        hints |= {b for b in (spec.plausible.min, spec.plausible.max) if b is not None}
     if spec.kind == "integer":
         lo, hi = int(spec.min), min(int(spec.max), 10**9)
         picks = sorted({min(max(int(h) + d, lo), hi) for h in hints if isinstance(h, Decimal) for d in (-1, 0, 1)})
@@ -126,7 +155,9 @@ def test_engine_agrees_with_naive_evaluation(ruleset_id):
     def check(raw):
         data = rs.contract.validate(_jsonable(raw))
         engine = rs.run(data)
-        assert list(engine.fired) == naive_fired(rs, data)
+        seen, flagged = naive_screen(rs.contract, data)
+        assert list(engine.fired) == naive_fired(rs, seen)
+        assert [f.field for f in engine.data_quality] == flagged
 
     check()
 

@@ -356,7 +356,8 @@ def _simulate(db_path, tmp_path, name, *args) -> dict:
 def _local_simulation(tmp_path, snapshots, described: str) -> dict:
     """The simulation on this machine, in this process, as the command writes it."""
     candidate = library().compile_ruleset(yaml.safe_load(_candidate(tmp_path).read_text()))
-    report = simulate(personal_loan(), candidate, snapshots, source=described).to_dict()
+    report = simulate(personal_loan(), candidate, snapshots, source=described,
+                      candidate_origin=f"draft from {_candidate(tmp_path)}", baseline_origin="stored, in effect").to_dict()
     report = json.loads(json.dumps(report, indent=1, ensure_ascii=False))
     del report["seconds"]
     return report

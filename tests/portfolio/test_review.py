@@ -94,8 +94,8 @@ def test_bad_records_are_reported_with_line_and_reason_and_the_review_goes_on(tm
     assert reported == [
         "line 3: invalid_json: Not valid JSON: Expecting ',' delimiter at column 45.",
         "line 5: validation_error: $: The snapshot must be a JSON object.",
-        "line 6: validation_error: customer.months_on_book: Not a valid integer.; "
-        "loans.0.dpd: Not a valid integer.; loans.0.restructured: Not a valid boolean.",
+        'line 6: validation_error: customer.months_on_book: "twelve" is not an integer; '
+        'loans.0.dpd: 1.5 is not an integer; loans.0.restructured: "no" is not true or false',
         "line 7: validation_error: credit_report: Missing data for required field.; "
         "customer.segment: Missing data for required field.",
         "line 8: validation_error: colour: Unknown field: the contract has no such field.; "
@@ -135,8 +135,8 @@ def test_bad_csv_records_are_reported_with_line_and_reason(tmp_path):
     stderr = io.StringIO()
     summary = _review(path, tmp_path / "out.jsonl", stream=stderr)
     reported = stderr.getvalue().splitlines()
-    assert reported[0] == ("line 3: validation_error: credit_report.as_of: Not a valid date (YYYY-MM-DD).; "
-                           "customer.months_on_book: Not a valid integer.")
+    assert reported[0] == ('line 3: validation_error: credit_report.as_of: "31/01/2026" is not a date (YYYY-MM-DD); '
+                           'customer.months_on_book: "many" is not an integer')
     assert reported[1] == f"line 4: invalid_csv: Expected {len(header)} cells, found {len(header) - 2}."
     assert reported[2].startswith("line 5: invalid_csv: ")
     assert summary.tally.errors == 3

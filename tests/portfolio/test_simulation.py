@@ -204,3 +204,52 @@ def test_chart_axes_end_on_a_round_number_just_above_the_largest_bar():
     for value in range(1, 3000, 7):
         top, step = nice_top(value)
         assert value <= top <= 2.5 * value and top % step == 0 and top // step <= 5
+
+
+def _retail_card_cut(percent: int):
+    doc = yaml.safe_load((ROOT / "rulesets" / "retail_card.yaml").read_text())
+    doc["version"] += 1
+    rule = next(r for r in doc["rules"] if r["id"] == "ACT-010")
+    rule["actions"] = [{"reduce_limit": {"percent": percent}}, "contact_customer"]
+    return library().compile_ruleset(doc, "candidate")
+
+
+def test_the_report_shows_each_edit_the_parameter_changes_titles_and_which_side_is_the_draft():
+    from tests.conftest import DELINQUENT_SNAPSHOT, clean_snapshot
+
+    implausible = clean_snapshot("C-odd")
+    implausible["card"]["utilization"] = "7.5000"
+    baseline, candidate = library().ruleset("retail_card"), _retail_card_cut(35)
+    report = simulate(baseline, candidate, [DELINQUENT_SNAPSHOT, clean_snapshot(), implausible],
+                      candidate_origin="draft", baseline_origin="stored, published, in effect")
+    assert report.changed_count == 1
+    assert report.param_changes == [{"action": "reduce_limit", "param": "percent", "before": 30, "after": 35,
+                                     "customers": 1}]
+    [detail] = report.rule_edits["details"]
+    assert detail["rule"] == "ACT-010" and detail["change"] == "edited"
+    assert detail["before"]["actions"] == [{"reduce_limit": {"percent": 30}}, "contact_customer"]
+    assert detail["after"]["actions"] == [{"reduce_limit": {"percent": 35}}, "contact_customer"]
+    assert detail["before"]["when"] == detail["after"]["when"] == "signal(external_delinquency) and card.utilization > 0.80"
+    assert report.action_titles["reduce_limit"] == "Reduce the credit limit"
+    assert report.data_quality_counts == {"card.utilization": {"before": 1, "after": 1, "delta": 0}}
+    lines = report.lines()
+    assert lines[1] == ("  candidate: Retail credit card post-loan monitoring, version 2 (draft); "
+                        "baseline: Retail credit card post-loan monitoring, version 1 (stored, published, in effect)")
+    assert "  rule ACT-010 edited: actions [{reduce_limit: {percent: 30}}, contact_customer] -> " \
+           "[{reduce_limit: {percent: 35}}, contact_customer]" in lines
+    assert "  reduce_limit percent: 30 -> 35 for 1 customers" in lines
+    assert "  data quality (implausible values read as missing): card.utilization 1 -> 1 (+0)" in lines
+    page = render_html(report)
+    assert 'Candidate <span class="badge">draft</span>' in page
+    assert "Reduce the credit limit <code>reduce_limit</code>" in page
+    assert "<h3>Action parameters that change</h3>" in page and "<td><code>35</code></td>" in page
+    assert "<td>actions</td>" in page and "<h3>Data quality</h3>" in page
+
+
+def test_a_simulation_over_nothing_says_so():
+    baseline, candidate = library().ruleset("retail_card"), _retail_card_cut(35)
+    report = simulate(baseline, candidate, [], source="the decision log, 2026-04-01 to 2026-05-01")
+    note = "No snapshots to simulate on: the decision log, 2026-04-01 to 2026-05-01 holds none."
+    assert report.note == note and report.to_dict()["note"] == note
+    assert report.lines()[-1] == "  " + note
+    assert f'<p class="note">{note}</p>' in render_html(report)

@@ -142,9 +142,9 @@ def test_csv_cells_that_do_not_type_are_reported_by_the_contract_with_their_path
         decoder.decode(["C-1", "mass", "twelve", "x", "31/03/2026"])
     paths = {d["path"]: d["message"] for d in exc.value.details}
     assert exc.value.reason == "validation_error"
-    assert paths["customer.months_on_book"] == "Not a valid integer."
-    assert paths["loans.0.dpd"] == "Not a valid integer."
-    assert paths["credit_report.as_of"] == "Not a valid date (YYYY-MM-DD)."
+    assert paths["customer.months_on_book"] == '"twelve" is not an integer'
+    assert paths["loans.0.dpd"] == '"x" is not an integer'
+    assert paths["credit_report.as_of"] == '"31/03/2026" is not a date (YYYY-MM-DD)'
     assert exc.value.customer_id == "C-1"
     with pytest.raises(RowError, match="Expected 5 cells, found 2"):
         decoder.decode(["C-1", "mass"])

@@ -173,8 +173,8 @@ def test_gunicorn_refuses_stored_rulesets_that_do_not_compile(make_server):
 def test_a_chunked_body_over_the_limit_is_413_like_any_other(live_server):
     limit = 2 * 1024 * 1024  # VIGIL_MAX_CONTENT_LENGTH's default
     body = json.dumps(decision_request(customer_id="x" * (limit + 10))).encode()
-    for headers, payload in (({"Transfer-Encoding": "chunked"}, (body[i:i + 65536] for i in range(0, len(body), 65536))),
-                             ({}, body)):
+    chunks = (body[i:i + 65536] for i in range(0, len(body), 65536))
+    for headers, payload in (({"Transfer-Encoding": "chunked"}, chunks), ({}, body)):
         conn = http.client.HTTPConnection("127.0.0.1", live_server.port, timeout=60)
         try:
             conn.request("POST", "/v1/decisions", body=payload, encode_chunked="Transfer-Encoding" in headers,

@@ -215,15 +215,12 @@ def test_a_port_another_program_holds_stops_the_start_with_one_line(make_server)
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", server.port))
         holder.listen()
-        started = time.monotonic()
         server.start(wait=False)
         assert server.process.wait(timeout=60) != 0
-        took = time.monotonic() - started
     log = server.log()
     [line] = _error_lines(log)
     assert f"cannot listen on 127.0.0.1:{server.port}: the address is already in use" in line
-    assert "Retrying" not in log and "Booting worker" not in log
-    assert took < 30
+    assert "Retrying" not in log and "Booting worker" not in log  # no retries, no worker started
 
 
 @pytest.mark.parametrize("reuse_port", ["0", "1"])

@@ -25,10 +25,10 @@ def _fill_up(app) -> None:
     """Make the log full for the connection the test client's requests use (the test
     thread's): SQLite may not add a page to it. A failed request drops that connection,
     so this is done again before each request that should find the log full."""
-    from app.api.database import get_log
+    from app.api.database import get_db
 
     with app.app_context():
-        db = get_log()
+        db = get_db()
         [pages] = db.execute("PRAGMA page_count").fetchone()
         db.execute(f"PRAGMA max_page_count = {pages}")
 

@@ -66,6 +66,9 @@ def parse_json_body(data: bytes, parse_float=Decimal):
     return document
 
 
+_DRAIN = 64 * 1024
+
+
 def request_body(req) -> bytes:
     """The request body, or RequestEntityTooLarge (413) when it is over the size limit.
 
@@ -76,7 +79,11 @@ def request_body(req) -> bytes:
     data = req.get_data(cache=True)
     limit = req.max_content_length
     if req.content_length is None and limit is not None and len(data) >= limit:
-        if req.environ["wsgi.input"].read(1):
+        stream = req.environ["wsgi.input"]
+        if stream.read(1):
+            # Read a little of the rest, no more: a body just over the limit is then read
+            # to its end, and the client gets the 413 rather than a reset connection.
+            stream.read(_DRAIN)
             raise RequestEntityTooLarge()
     return data
 

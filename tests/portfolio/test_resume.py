@@ -207,8 +207,8 @@ def test_ctrl_c_stops_with_a_checkpoint_and_says_how_to_carry_on(tmp_path, db_pa
         # reaches it; the lock is held until it has exited.
         lock = _hold_the_log(proc, db_path)
         assert _lines(results) < ROWS
+        os.killpg(proc.pid, signal.SIGCONT)    # running again, and waiting for the lock
         os.killpg(proc.pid, signal.SIGINT)     # what Ctrl-C sends to the terminal's process group
-        os.killpg(proc.pid, signal.SIGCONT)
         proc.wait(timeout=120)
     finally:
         if proc.poll() is None:

@@ -48,6 +48,10 @@ def _wait_for_lines(proc, results: Path, lines: int, stderr: Path) -> None:
         time.sleep(0.005)
 
 
+def _ctrl_c_as_from_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _hold_the_log(proc, db_path) -> sqlite3.Connection:
     """Stop the review where it is (SIGSTOP to its process group acts at once, however
     loaded the machine), then take the log's write lock, which it needs to log, and so to
@@ -199,7 +203,10 @@ def test_ctrl_c_stops_with_a_checkpoint_and_says_how_to_carry_on(tmp_path, db_pa
     command = _flask("review", str(source), "--ruleset", "personal_loan", "--out", str(results), "--log",
                      "--workers", "2", "--chunk-size", "10", "--no-progress")
     with open(tmp_path / "stdout.txt", "wb") as out, open(tmp_path / "stderr.txt", "wb") as err:
-        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err, start_new_session=True)
+        # As from a terminal: a test run started in the background (nohup, `&` in a script)
+        # ignores SIGINT, and a child would inherit that and never see the Ctrl-C.
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err, start_new_session=True,
+                                preexec_fn=_ctrl_c_as_from_a_terminal)
     lock = None
     try:
         _wait_for_lines(proc, results, 200, tmp_path / "stderr.txt")

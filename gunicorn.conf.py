@@ -5,9 +5,14 @@ rulesets in C state that must belong to one process, and each worker builds its 
 Migrations are applied before gunicorn starts (see Makefile and Dockerfile), never here.
 """
 
+import errno
 import os
 import shutil
+import socket
+import sys
 import tempfile
+
+from app.config import ConfigError, flag
 
 bind = os.environ.get("VIGIL_BIND", "127.0.0.1:8000")
 from app.config import default_workers  # noqa: E402 - one per CPU of the container's limit, at most 8
@@ -16,11 +21,16 @@ workers = int(os.environ.get("VIGIL_WORKERS") or default_workers())
 # keep a worker answering health checks and keep-alive clients while one request runs.
 threads = int(os.environ.get("VIGIL_THREADS", "4"))
 worker_class = os.environ.get("VIGIL_WORKER_CLASS", "gthread")
-# Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads new
-# connections evenly. With one shared socket, whichever worker wakes first accepts,
-# and a keep-alive connection then stays with that worker: a few clients with
-# long-lived connections could load one worker and leave the others idle.
-reuse_port = os.environ.get("VIGIL_REUSE_PORT", "1") == "1"
+# Off: the master binds one socket the workers share, and a port already taken stops
+# the start (on_starting below). On: each worker binds its own SO_REUSEPORT socket and
+# the kernel spreads new connections evenly (with one shared socket, a keep-alive
+# connection stays with the worker that accepted it, so a few long-lived clients can
+# load one worker); but then another server that also sets SO_REUSEPORT on the same
+# port (a second Vigil on another database) silently takes a share of the requests.
+try:
+    reuse_port = flag("VIGIL_REUSE_PORT", os.environ.get("VIGIL_REUSE_PORT", "0"))
+except ConfigError as exc:
+    sys.exit(f"vigil: {exc}")
 preload_app = False
 keepalive = int(os.environ.get("VIGIL_KEEPALIVE", "5"))
 timeout = int(os.environ.get("VIGIL_TIMEOUT", "30"))
@@ -53,7 +63,38 @@ _metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(pr
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
 
 
+def _addresses(bind) -> list[str]:
+    return [bind] if isinstance(bind, str) else list(bind)
+
+
+def _refuse_taken_addresses(server) -> None:
+    """Stop with one line and a non-zero exit when an address is taken, instead of
+    gunicorn's five retries (or, with reuse_port, workers retrying forever). The
+    check binds without SO_REUSEPORT, so another Vigil that set it counts as taken."""
+    for address in _addresses(server.cfg.bind):
+        if address.startswith(("unix:", "fd://")):
+            continue
+        host, _, port = address.rpartition(":")
+        host = host.strip("[]") or "0.0.0.0"
+        try:
+            infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+        except (OSError, ValueError):
+            continue  # gunicorn reports an address it cannot use
+        family, kind, proto, _, sockaddr = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+            try:
+                probe.bind(sockaddr)
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+                server.log.error("vigil: cannot listen on %s: the address is already in use (another Vigil or "
+                                 "another program); stop it or set VIGIL_BIND to a free address", address)
+                sys.exit(1)
+
+
 def on_starting(server):
+    _refuse_taken_addresses(server)
     # Samples left by an earlier run would be added to this one's.
     if os.path.isdir(_metrics_dir):
         for name in os.listdir(_metrics_dir):
@@ -72,6 +113,11 @@ def child_exit(server, worker):
 def on_exit(server):
     if _metrics_dir.startswith(tempfile.gettempdir()) and "vigil-metrics-" in _metrics_dir:
         shutil.rmtree(_metrics_dir, ignore_errors=True)
+
+
+def when_ready(server):
+    # gunicorn names its own socket; with reuse_port each worker binds one, so say it here.
+    server.log.info("vigil: listening on %s", ", ".join(f"http://{a}" for a in _addresses(server.cfg.bind)))
 
 
 def post_worker_init(worker):

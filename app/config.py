@@ -68,6 +68,16 @@ class ConfigError(ValueError):
     """A setting has a value the service cannot run with."""
 
 
+def flag(key: str, raw: str) -> bool:
+    """An on/off setting: 1, true, yes, on or 0, false, no, off (any case), else ConfigError."""
+    value = str(raw).strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"{key} must be on or off (1, true, yes, on / 0, false, no, off), not {raw!r}")
+
+
 def _from_env(key: str, raw: str) -> object:
     if key in _INTS:
         try:
@@ -80,7 +90,7 @@ def _from_env(key: str, raw: str) -> object:
         except ValueError:
             raise ConfigError(f"{key} must be a number, not {raw!r}") from None
     if key in _BOOLS:
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
+        return flag(key, raw)
     return raw
 
 

@@ -53,3 +53,18 @@ def test_dockerfile():
     entry = (ROOT / "bin" / "docker-entrypoint").read_text()
     assert entry.index('exec "$@"') < entry.index("db migrate") < entry.index("exec gunicorn -c gunicorn.conf.py wsgi:app")
     assert "--preload" not in docker
+
+
+def test_on_off_settings_are_read_one_way_and_refuse_anything_else():
+    import pytest
+
+    from app.config import ConfigError, flag, load_config
+
+    for raw in ("1", "true", "YES", " on "):
+        assert flag("X", raw) is True
+    for raw in ("0", "false", "No", "off", ""):
+        assert flag("X", raw) is False
+    with pytest.raises(ConfigError, match="VIGIL_MASK_PERSONAL must be on or off"):
+        load_config(environ={"VIGIL_MASK_PERSONAL": "maybe"})
+    conf = (ROOT / "gunicorn.conf.py").read_text()
+    assert 'flag("VIGIL_REUSE_PORT", os.environ.get("VIGIL_REUSE_PORT", "0"))' in conf

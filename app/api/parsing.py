@@ -8,6 +8,7 @@ from decimal import Decimal
 from marshmallow.utils import missing
 from webargs.core import is_json
 from webargs.flaskparser import FlaskParser
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.api.errors import MalformedJSON, RequestInvalid, UnsupportedMediaType
 from app.core.bounds import find_unbounded
@@ -69,11 +70,33 @@ def parse_json_body(data: bytes, parse_float=Decimal):
     return document
 
 
+_DRAIN = 64 * 1024
+
+
+def request_body(req) -> bytes:
+    """The request body, or RequestEntityTooLarge (413) when it is over the size limit.
+
+    A body with Content-Length over the limit is refused before it is read. One sent
+    chunked has no length: Werkzeug reads it up to the limit and silently stops there,
+    which would hand a cut-off body to the JSON parser. So a chunked body that fills the
+    limit is checked for one byte more, and refused like any other body that is too large."""
+    data = req.get_data(cache=True)
+    limit = req.max_content_length
+    if req.content_length is None and limit is not None and len(data) >= limit:
+        stream = req.environ["wsgi.input"]
+        if stream.read(1):
+            # Read a little of the rest, no more: a body just over the limit is then read
+            # to its end, and the client gets the 413 rather than a reset connection.
+            stream.read(_DRAIN)
+            raise RequestEntityTooLarge()
+    return data
+
+
 class DecimalJSONParser(FlaskParser):
     def load_json(self, req, schema):
         if not is_json(req.mimetype):
             raise UnsupportedMediaType()
-        return parse_json_body(req.get_data(cache=True))
+        return parse_json_body(request_body(req))
 
 
 class PolicyJSONParser(FlaskParser):
@@ -82,7 +105,7 @@ class PolicyJSONParser(FlaskParser):
     YAML text are stored, and hashed, alike. An empty body is no arguments."""
 
     def load_json(self, req, schema):
-        data = req.get_data(cache=True)
+        data = request_body(req)
         if not data:
             return missing
         if not is_json(req.mimetype):
@@ -95,6 +118,6 @@ class OptionalJSONParser(DecimalJSONParser):
     arguments; a body is JSON, numbers with a fraction exact decimals."""
 
     def load_json(self, req, schema):
-        if not req.get_data(cache=True):
+        if not request_body(req):
             return missing
         return super().load_json(req, schema)

@@ -107,6 +107,42 @@ def still_on_disk(db: sqlite_utils.Database) -> bool:
     return (st.st_dev, st.st_ino) == identity and bool(st.st_mode & 0o222) and os.access(db.path, os.W_OK)
 
 
+# What the log must still be able to take for the service to say it is ready: room in
+# the database for a large decision (a full trail, a big snapshot) or a batch of ordinary
+# ones, and room on the disk for the write-ahead log frames that many decisions write.
+WRITE_HEADROOM = 256 * 1024
+DISK_HEADROOM = 16 * 1024 * 1024
+
+
+class _Probed(Exception):
+    """Raised to roll the probe write back."""
+
+
+def writable(db: sqlite_utils.Database, headroom: int | None = None, disk: int | None = None) -> bool:
+    """True if the log can take a write now: the file system it is on has ``disk`` bytes
+    free, and SQLite can allocate ``headroom`` bytes of new pages (a probe table and row
+    written, then rolled back: nothing reaches the file, and a database at its
+    max_page_count says no). Takes the write lock for well under a millisecond. Raises
+    LogUnavailable when the lock cannot be had within the busy timeout."""
+    headroom = WRITE_HEADROOM if headroom is None else headroom
+    disk = DISK_HEADROOM if disk is None else disk
+    try:
+        fs = os.statvfs(os.path.dirname(os.path.abspath(db.path)) if getattr(db, "path", None) else ".")
+    except OSError:
+        return False
+    if fs.f_bavail * fs.f_frsize < disk:
+        return False
+    try:
+        with immediate(db):
+            db.execute("CREATE TABLE vigil_write_probe (b BLOB)")
+            db.execute("INSERT INTO vigil_write_probe VALUES (zeroblob(?))", [int(headroom)])
+            raise _Probed
+    except _Probed:
+        return True
+    except sqlite3.Error:
+        return False
+
+
 # Threads of one process queue for the write lock here, where a release wakes the next
 # writer at once, rather than in SQLite's busy handler, which sleeps 1, 2, 5, 10 ... ms.
 _process_writer = threading.Lock()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from app.store import chain
-from app.store.db import immediate, still_on_disk
+from app.store.db import immediate, still_on_disk, writable
 from app.store.errors import DecisionNotFound, DecisionPurged, LogUnavailable
 
 
@@ -146,13 +146,17 @@ def count(db: sqlite_utils.Database) -> int:
 
 
 def check(db: sqlite_utils.Database) -> None:
-    """Raise LogUnavailable unless the log can be read and is on disk."""
+    """Raise LogUnavailable unless the log can be read, is on disk and can take a write
+    (the disk or the database is not full)."""
     try:
         db.execute("SELECT seq FROM decisions LIMIT 0").fetchall()
     except sqlite3.Error as exc:
         raise LogUnavailable() from exc
     if not still_on_disk(db):
         raise LogUnavailable()
+    if not writable(db):
+        raise LogUnavailable("The decision log cannot take a write (the disk or the database is full); "
+                             "no decision can be made.")
 
 
 def latest_per_customer(db: sqlite_utils.Database, ruleset_id: str, since: str,

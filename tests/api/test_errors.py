@@ -87,6 +87,32 @@ def test_413_oversized_body(app, client):
                     413, "payload_too_large")
 
 
+def _chunked(client, path: str, body: bytes):
+    """POST ``body`` with no Content-Length, as a server hands over a chunked body."""
+    import io
+
+    return client.post(path, input_stream=io.BytesIO(body), content_type="application/json",
+                       headers={"Transfer-Encoding": "chunked"}, environ_overrides={"wsgi.input_terminated": True})
+
+
+@pytest.mark.parametrize("path", ["/v1/decisions", "/v1/decisions/batch", "/v1/rulesets/retail_card/versions"])
+def test_413_oversized_chunked_body(app, client, path):
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    for size in (limit + 1, 3 * limit):
+        body = json.dumps(decision_request(customer_id="x" * size)).encode()
+        assert_envelope(_chunked(client, path, body), 413, "payload_too_large")
+
+
+def test_a_chunked_body_within_the_limit_is_read_whole(app, client):
+    body = json.dumps(decision_request()).encode()
+    assert _chunked(client, "/v1/decisions", body).status_code == 201
+    # Exactly at the limit is not over it (the padding is JSON whitespace).
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    padded = body + b" " * (limit - len(body))
+    assert len(padded) == limit
+    assert _chunked(client, "/v1/decisions", padded).status_code == 201
+
+
 @pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded",
                                           "multipart/form-data; boundary=x"])
 def test_415_wrong_content_type(client, content_type):

@@ -168,3 +168,83 @@ def test_gunicorn_refuses_stored_rulesets_that_do_not_compile(make_server):
     server.start(wait=False)
     assert server.process.wait(timeout=60) != 0
     assert "stored rulesets invalid" in server.log()
+
+
+def test_a_chunked_body_over_the_limit_is_413_like_any_other(live_server):
+    limit = 2 * 1024 * 1024  # VIGIL_MAX_CONTENT_LENGTH's default
+    body = json.dumps(decision_request(customer_id="x" * (limit + 10))).encode()
+    conn = http.client.HTTPConnection("127.0.0.1", live_server.port, timeout=60)
+    try:
+        conn.request("POST", "/v1/decisions", body=(body[i:i + 65536] for i in range(0, len(body), 65536)),
+                     encode_chunked=True,
+                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {live_server.key}",
+                              "Transfer-Encoding": "chunked"})
+        response = conn.getresponse()
+        answer = json.loads(response.read())
+    finally:
+        conn.close()
+    assert response.status == 413 and answer["error"]["reason"] == "payload_too_large", answer
+    # A chunked body within the limit is read whole.
+    conn = http.client.HTTPConnection("127.0.0.1", live_server.port, timeout=60)
+    try:
+        small = json.dumps(decision_request()).encode()
+        conn.request("POST", "/v1/decisions", body=iter([small[:100], small[100:]]), encode_chunked=True,
+                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {live_server.key}",
+                              "Transfer-Encoding": "chunked"})
+        assert conn.getresponse().status == 201
+    finally:
+        conn.close()
+
+
+def _error_lines(log: str) -> list[str]:
+    return [line for line in log.splitlines() if '"level": "error"' in line or "[ERROR]" in line]
+
+
+def test_the_start_up_log_names_the_address(live_server):
+    log = live_server.log()
+    assert f"listening on http://127.0.0.1:{live_server.port}" in log
+    assert f"Listening at: http://127.0.0.1:{live_server.port}" in log  # gunicorn's own socket: reuse_port off
+
+
+def test_a_port_another_program_holds_stops_the_start_with_one_line(make_server):
+    import socket
+
+    server = make_server(workers=2)
+    server.migrate()
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", server.port))
+        holder.listen()
+        server.start(wait=False)
+        assert server.process.wait(timeout=60) != 0
+    log = server.log()
+    [line] = _error_lines(log)
+    assert f"cannot listen on 127.0.0.1:{server.port}: the address is already in use" in line
+    assert "Retrying" not in log and "Booting worker" not in log  # no retries, no worker started
+
+
+@pytest.mark.parametrize("reuse_port", ["0", "1"])
+def test_a_second_vigil_on_the_same_port_is_refused(make_server, reuse_port):
+    first = make_server(workers=2, env={"VIGIL_REUSE_PORT": reuse_port})
+    first.migrate()
+    first.start()
+    second = make_server(workers=1, env={"VIGIL_REUSE_PORT": reuse_port})
+    second.port = first.port
+    second.env["VIGIL_BIND"] = f"127.0.0.1:{first.port}"
+    second.migrate()
+    second.start(wait=False)
+    assert second.process.wait(timeout=60) != 0
+    [line] = _error_lines(second.log())
+    assert f"cannot listen on 127.0.0.1:{first.port}" in line
+    # Every request still reaches the first, and only its log has the decisions.
+    for _ in range(6):
+        assert first.request("POST", "/v1/decisions", decision_request())[0] == 201
+    assert logged_rows(first.db_path) == 6 and logged_rows(second.db_path) == 0
+    assert first.process.poll() is None
+
+
+def test_reuse_port_must_be_on_or_off(make_server):
+    server = make_server(workers=1, env={"VIGIL_REUSE_PORT": "maybe"})
+    server.migrate()
+    server.start(wait=False)
+    assert server.process.wait(timeout=60) != 0
+    assert "VIGIL_REUSE_PORT must be on or off" in server.log()

@@ -21,6 +21,51 @@ def test_readyz_not_ready_without_the_log(client, db_path):
     assert client.get("/healthz").status_code == 200
 
 
+def _fill_up(app) -> None:
+    """Make the log full for the connection the test client's requests use (the test
+    thread's): SQLite may not add a page to it. A failed request drops that connection,
+    so this is done again before each request that should find the log full."""
+    from app.api.database import get_db
+
+    with app.app_context():
+        db = get_db()
+        [pages] = db.execute("PRAGMA page_count").fetchone()
+        db.execute(f"PRAGMA max_page_count = {pages}")
+
+
+def test_readyz_not_ready_when_the_log_is_full(app, client, db_path):
+    import sqlite3
+
+    conn = sqlite3.connect(db_path)
+    conn.execute("VACUUM")  # no free pages left inside the file either
+    conn.close()
+    _fill_up(app)
+    refused = client.post("/v1/decisions", json=decision_request())
+    assert refused.status_code == 503 and b"decision_id" not in refused.data
+    _fill_up(app)
+    ready = client.get("/readyz")
+    assert ready.status_code == 503, ready.get_json()
+    assert ready.get_json()["error"]["reason"] == "decision_log_unavailable"
+    assert "full" in ready.get_json()["error"]["message"]
+    # The probe wrote nothing: once there is room again, ready, and the decision is made.
+    assert client.get("/readyz").status_code == 200
+    assert client.post("/v1/decisions", json=decision_request()).status_code == 201
+    conn = sqlite3.connect(db_path)
+    assert [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE name LIKE '%probe%'")] == []
+    conn.close()
+
+
+def test_readyz_not_ready_when_the_disk_is_nearly_full(app, client, monkeypatch):
+    from app.store import db as store_db
+
+    free = os.statvfs(os.path.dirname(app.config["VIGIL_DATABASE"]))
+    free_bytes = free.f_bavail * free.f_frsize
+    assert client.get("/readyz").status_code == 200
+    # A disk cannot be filled here; ask for more headroom than this one has instead.
+    monkeypatch.setattr(store_db, "DISK_HEADROOM", free_bytes + (1 << 30))
+    assert client.get("/readyz").status_code == 503
+
+
 def sample(text: str, name: str, **labels) -> float | None:
     for line in text.splitlines():
         if line.startswith(name + "{") or line.startswith(name + " "):

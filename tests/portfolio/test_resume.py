@@ -40,6 +40,37 @@ def _lines(path: Path) -> int:
     return path.read_bytes().count(b"\n") if path.exists() else 0
 
 
+def _wait_for_lines(proc, results: Path, lines: int, stderr: Path) -> None:
+    deadline = time.monotonic() + 120
+    while _lines(results) < lines:
+        assert proc.poll() is None, stderr.read_text()[-2000:]
+        assert time.monotonic() < deadline, "the review made no progress"
+        time.sleep(0.005)
+
+
+def _ctrl_c_as_from_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _hold_the_log(proc, db_path) -> sqlite3.Connection:
+    """Stop the review where it is (SIGSTOP to its process group acts at once, however
+    loaded the machine), then take the log's write lock, which it needs to log, and so to
+    write, another chunk. Waiting for the lock while the review runs instead could let it
+    finish first: it takes the lock back within a fraction of a millisecond, while
+    SQLite's busy handler sleeps up to 100 ms between tries."""
+    os.killpg(proc.pid, signal.SIGSTOP)
+    lock = sqlite3.connect(db_path, timeout=0, isolation_level=None)
+    while True:
+        try:
+            lock.execute("BEGIN IMMEDIATE")
+            return lock
+        except sqlite3.OperationalError:
+            # Stopped in the middle of logging a chunk: let it commit, and stop it again.
+            os.killpg(proc.pid, signal.SIGCONT)
+            time.sleep(0.001)
+            os.killpg(proc.pid, signal.SIGSTOP)
+
+
 def test_killed_review_resumes_to_the_same_file_and_logs_no_one_twice(tmp_path, db_path):
     source = generated(tmp_path / "portfolio.jsonl", ROWS)
     results = tmp_path / "results.jsonl"
@@ -50,26 +81,16 @@ def test_killed_review_resumes_to_the_same_file_and_logs_no_one_twice(tmp_path, 
     with open(stderr, "wb") as err:
         proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err,
                                 start_new_session=True)
-    lock = None
     try:
-        deadline = time.monotonic() + 120
-        while _lines(results) < 300:
-            assert proc.poll() is None, stderr.read_text()[-2000:]
-            assert time.monotonic() < deadline, "the review made no progress"
-            time.sleep(0.005)
-        # Hold the log's write lock: the review cannot log (and so cannot write) another
-        # chunk, so it is surely killed midway.
-        lock = sqlite3.connect(db_path, timeout=60, isolation_level=None)
-        lock.execute("BEGIN IMMEDIATE")
+        _wait_for_lines(proc, results, 300, stderr)
+        # Stopped at once, then killed: it is surely killed midway.
+        os.killpg(proc.pid, signal.SIGSTOP)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-        if lock is not None:
-            lock.execute("ROLLBACK")
-            lock.close()
     assert proc.returncode == -signal.SIGKILL
     killed_at = _lines(results)
     assert 300 <= killed_at < ROWS
@@ -185,21 +206,27 @@ def test_ctrl_c_stops_with_a_checkpoint_and_says_how_to_carry_on(tmp_path, db_pa
     command = _flask("review", str(source), "--ruleset", "personal_loan", "--out", str(results), "--log",
                      "--workers", "2", "--chunk-size", "10", "--no-progress")
     with open(tmp_path / "stdout.txt", "wb") as out, open(tmp_path / "stderr.txt", "wb") as err:
-        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err, start_new_session=True)
+        # As from a terminal: a test run started in the background (nohup, `&` in a script)
+        # ignores SIGINT, and a child would inherit that and never see the Ctrl-C.
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err, start_new_session=True,
+                                preexec_fn=_ctrl_c_as_from_a_terminal)
+    lock = None
     try:
-        deadline = time.monotonic() + 120
-        while _lines(results) < 200:
-            assert proc.poll() is None, (tmp_path / "stderr.txt").read_text()[-2000:]
-            assert time.monotonic() < deadline, "the review made no progress"
-            time.sleep(0.005)
-        # At once: waiting for the log's write lock first let a fast review finish the
-        # other records (thousands) before the signal was sent.
+        _wait_for_lines(proc, results, 200, tmp_path / "stderr.txt")
+        # With the review stopped and the log's lock held, it cannot finish before Ctrl-C
+        # reaches it; the lock is held until it has exited.
+        lock = _hold_the_log(proc, db_path)
+        assert _lines(results) < ROWS
+        os.killpg(proc.pid, signal.SIGCONT)    # running again, and waiting for the lock
         os.killpg(proc.pid, signal.SIGINT)     # what Ctrl-C sends to the terminal's process group
         proc.wait(timeout=120)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        if lock is not None:
+            lock.execute("ROLLBACK")
+            lock.close()
     stderr = (tmp_path / "stderr.txt").read_text()
     assert proc.returncode == 130, stderr[-2000:]
     assert f"Interrupted. Carry on with: flask --app wsgi portfolio review {source} --out {results} --resume" in stderr

@@ -191,7 +191,8 @@ def test_writer_gives_up_after_its_busy_timeout(db_path):
         started = time.monotonic()
         with pytest.raises(store.LogUnavailable):
             decision_log.record(writer, [make(1)])
-        assert 0.14 <= time.monotonic() - started < 2
+        # Its own 150 ms, not the default 5 s (the upper bound leaves room for a loaded machine).
+        assert 0.14 <= time.monotonic() - started < 4.5
         holder.execute("ROLLBACK")
         decision_log.record(writer, [make(2)])  # and works again once the lock is free
         assert decision_log.count(writer) == 1

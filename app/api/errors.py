@@ -130,10 +130,13 @@ _SERVER_MESSAGES = {
 }
 
 
-def envelope(status: int, reason: str, message: str, details: list | None = None) -> dict:
+def envelope(status: int, reason: str, message: str, details: list | None = None,
+             request_id: str | None = None) -> dict:
+    """The error body. ``request_id`` for an error answered outside a request (the
+    gunicorn worker's own); otherwise the request's."""
     return {
         "error": {"status": status, "reason": reason, "message": message, "details": details or []},
-        "request_id": getattr(g, "request_id", None),
+        "request_id": request_id if request_id is not None else getattr(g, "request_id", None),
     }
 
 

@@ -107,6 +107,15 @@ def on_starting(server):
     os.makedirs(_metrics_dir, exist_ok=True)
 
 
+def when_ready(server):
+    # Said once, at start: a default install keeps customers' personal data in clear.
+    from app.api.operations import CLEAR_NOTE
+    from app.config import load_config
+
+    if not load_config()["VIGIL_MASK_PERSONAL"]:
+        server.log.warning(CLEAR_NOTE)
+
+
 def child_exit(server, worker):
     from prometheus_client import multiprocess
 

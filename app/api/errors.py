@@ -71,6 +71,7 @@ STATUS = {
     "simulation_not_done": 409,
     "unsupported_media_type": 415,
     "validation_error": 422,
+    "too_many_requests": 429,
     "rulesets_unavailable": 503,
     # the engine's
     "not_found": 404,
@@ -197,7 +198,7 @@ def error_parts(exc: VigilError) -> tuple[int, str, str, list]:
 
 
 def handle_vigil_error(exc: VigilError) -> Response:
-    return error_response(*error_parts(exc))
+    return error_response(*error_parts(exc), getattr(exc, "headers", None))
 
 
 def handle_http_exception(exc: HTTPException) -> Response:

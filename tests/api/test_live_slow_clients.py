@@ -158,6 +158,10 @@ def test_requests_refused_before_a_thread_sees_them_get_the_envelope(live_server
     got, body, head = _envelope(_exchange(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n"))
     assert got == 400 and body["error"]["reason"] == "bad_request", head
     assert "Traceback" not in live_server.log()
+    # A default install says at start that masking is off.
+    from app.api.operations import CLEAR_NOTE
+
+    assert live_server.log().count(CLEAR_NOTE) == 1
 
 
 def test_whole_requests_of_every_framing_are_served(live_server):

@@ -156,7 +156,10 @@ def test_options_on_the_batch_endpoint_advertises_only_post(anonymous):
 # ---------------------------------------------------------------- four eyes
 
 
-def _key(client, owner, *roles, name="k"):
+def _key(client, owner, *roles, name=None):
+    import uuid
+
+    name = name or f"key-{uuid.uuid4().hex[:12]}"  # active keys' names are unique
     response = client.post("/v1/keys", json={"name": name, "owner": owner, "roles": list(roles)})
     assert response.status_code == 201, response.data
     return response.get_json()["key"]

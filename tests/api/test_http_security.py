@@ -235,7 +235,7 @@ def test_client_request_ids_belong_to_their_caller(app, client, anonymous, log_d
 
 
 def test_a_caller_name_cannot_forge_another_scope():
-    from app.store.decisions import scoped_request_id
+    from app.store.decision_log import scoped_request_id
 
     assert scoped_request_id("a/b", "c") != scoped_request_id("a", "b/c")
     assert scoped_request_id("a%2Fb", "c") != scoped_request_id("a/b", "c")
@@ -393,7 +393,7 @@ def test_a_masking_key_rotates_the_newest_masks_and_every_one_checks(db_path, ap
     # ... and new decisions are masked with the new key.
     new = rotated.post("/v1/decisions", json=decision_request(snapshot), headers=bearer(api_keys["admin"]))
     from app import store
-    from app.store import decisions as decision_log
+    from app.store import decision_log
 
     db = store.connect(db_path)
     try:

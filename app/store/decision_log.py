@@ -18,7 +18,6 @@ import sqlite_utils
 from app.store import chain
 from app.store.db import immediate, still_on_disk, writable
 from app.store.audit import person_id
-from app.store.db import immediate, still_on_disk
 from app.store.errors import DecisionNotFound, DecisionPurged, LogUnavailable
 
 

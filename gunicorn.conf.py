@@ -107,15 +107,6 @@ def on_starting(server):
     os.makedirs(_metrics_dir, exist_ok=True)
 
 
-def when_ready(server):
-    # Said once, at start: a default install keeps customers' personal data in clear.
-    from app.api.operations import CLEAR_NOTE
-    from app.config import load_config
-
-    if not load_config()["VIGIL_MASK_PERSONAL"]:
-        server.log.warning(CLEAR_NOTE)
-
-
 def child_exit(server, worker):
     from prometheus_client import multiprocess
 
@@ -130,6 +121,12 @@ def on_exit(server):
 def when_ready(server):
     # gunicorn names its own socket; with reuse_port each worker binds one, so say it here.
     server.log.info("vigil: listening on %s", ", ".join(f"http://{a}" for a in _addresses(server.cfg.bind)))
+    # Said once, at start: a default install keeps customers' personal data in clear.
+    from app.api.operations import CLEAR_NOTE
+    from app.config import load_config
+
+    if not load_config()["VIGIL_MASK_PERSONAL"]:
+        server.log.warning(CLEAR_NOTE)
 
 
 def post_worker_init(worker):

@@ -34,6 +34,7 @@ import json
 import os
 import re
 import selectors
+import socket
 import time
 import uuid
 from collections import deque
@@ -44,6 +45,7 @@ from gunicorn.workers.gthread import ThreadWorker, TConn
 HEAD_LIMIT = 64 * 1024
 _DEFAULT_BODY_LIMIT = 2 * 1024 * 1024
 _RECV = 64 * 1024
+LINGER_SECONDS = 2.0
 
 _EXPECT_CONTINUE = re.compile(rb"^expect[ \t]*:[ \t]*100-continue[ \t]*\r?\n", re.I | re.M)
 _CHUNK_SIZE = re.compile(rb"^([0-9A-Fa-f]{1,16})(;[^\r\n]*)?$")
@@ -169,6 +171,9 @@ class BufferedThreadWorker(ThreadWorker):
         self.reading: dict[TConn, _Reading] = {}
         self.deadlines: deque[tuple[float, TConn]] = deque()
         self.buffered = 0
+        # Connections answered 413 whose body is still arriving: read and thrown away for
+        # a moment, so the client reads the answer instead of a reset (bounded in time).
+        self.lingering: dict[TConn, float] = {}
 
     # ------------------------------------------------------------ connections in
 
@@ -261,14 +266,14 @@ class BufferedThreadWorker(ThreadWorker):
                     return
                 if end is None:
                     if len(buf) - body_start > self._body_limit():
-                        self._drop(conn, 413)
+                        self._drop(conn, 413, linger=True)
                         return
                     self._continue(conn, state, head)
                     return
             elif len(lengths) == 1 and lengths[0].isdigit() and not codings:
                 size = int(lengths[0])
                 if size > self._body_limit():
-                    self._drop(conn, 413)
+                    self._drop(conn, 413, linger=True)
                     return
                 if len(buf) < body_start + size:
                     self._continue(conn, state, head)
@@ -316,15 +321,45 @@ class BufferedThreadWorker(ThreadWorker):
         conn.sock.setblocking(True)
         self.enqueue_req(conn)
 
-    def _drop(self, conn, status: int | None = None) -> None:
-        """Close a connection that is being read, answering ``status`` first."""
+    def _drop(self, conn, status: int | None = None, linger: bool = False) -> None:
+        """Close a connection that is being read, answering ``status`` first. With
+        ``linger``, the rest of what the client is sending is read and thrown away for
+        up to LINGER_SECONDS first: closing with unread data would reset the connection
+        and the client could lose the answer."""
         self._stop_reading(conn)
         if status is not None:
             self.log.warning("Refused a request from ip=%s: %s", (conn.client or ("",))[0], status)
             try:
                 conn.sock._sock.send(error_bytes(status))
+                if linger:
+                    conn.sock._sock.shutdown(socket.SHUT_WR)
+                    deadline = time.monotonic() + LINGER_SECONDS
+                    self.lingering[conn] = deadline
+                    self.deadlines.append((deadline, conn))
+                    self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_lingering, conn))
+                    return
             except OSError:
                 pass
+        self.nr_conns -= 1
+        conn.close()
+
+    def _on_lingering(self, conn, _client) -> None:
+        try:
+            data = conn.sock._sock.recv(_RECV)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._end_lingering(conn)
+
+    def _end_lingering(self, conn) -> None:
+        if self.lingering.pop(conn, None) is None:
+            return
+        try:
+            self.poller.unregister(conn.sock)
+        except (KeyError, ValueError, OSError):
+            pass
         self.nr_conns -= 1
         conn.close()
 
@@ -336,6 +371,8 @@ class BufferedThreadWorker(ThreadWorker):
             state = self.reading.get(conn)
             if state is not None and state.deadline == deadline:
                 self._drop(conn, 408 if state.buf else None)
+            elif self.lingering.get(conn) == deadline:
+                self._end_lingering(conn)
 
     # ------------------------------------------------------------ errors gunicorn finds
 

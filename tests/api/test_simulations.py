@@ -143,12 +143,12 @@ def test_a_simulation_over_an_empty_window_says_so(as_role, draft):
     response = as_role("approve").post("/v1/simulations", json={
         "ruleset_id": "retail_card", "candidate_version": draft, "from": "2001-01-01", "until": "2001-02-01"})
     assert response.status_code == 202, response.data
-    body = wait_done(as_role("author"), response.get_json()["id"])
+    body = wait_done(as_role("approve"), response.get_json()["id"])
     assert body["status"] == "done" and body["report"]["snapshots"] == 0
     assert body["report"]["note"].startswith("No snapshots to simulate on: the decision log, 2001-01-01")
     assert body["report"]["candidate"]["origin"] == "stored, draft"
     assert body["report"]["baseline"]["origin"] == "stored, published, in effect"
-    page = as_role("author").get(f"/v1/simulations/{response.get_json()['id']}/report.html")
+    page = as_role("approve").get(f"/v1/simulations/{response.get_json()['id']}/report.html")
     assert page.mimetype == "text/html" and '<p class="note">No snapshots to simulate on' in page.get_data(as_text=True)
 
 

@@ -20,7 +20,10 @@ workers = int(os.environ.get("VIGIL_WORKERS") or default_workers())
 # The rules engine holds the GIL while it evaluates, so threads add no speed; a few
 # keep a worker answering health checks and keep-alive clients while one request runs.
 threads = int(os.environ.get("VIGIL_THREADS", "4"))
-worker_class = os.environ.get("VIGIL_WORKER_CLASS", "gthread")
+# gthread, except that the worker's main loop reads each request whole (headers and
+# body, within VIGIL_REQUEST_READ_TIMEOUT) before a thread takes it, so slow or idle
+# clients never hold a thread (app/worker.py).
+worker_class = os.environ.get("VIGIL_WORKER_CLASS", "app.worker.BufferedThreadWorker")
 # Off: the master binds one socket the workers share, and a port already taken stops
 # the start (on_starting below). On: each worker binds its own SO_REUSEPORT socket and
 # the kernel spreads new connections evenly (with one shared socket, a keep-alive
@@ -118,6 +121,12 @@ def on_exit(server):
 def when_ready(server):
     # gunicorn names its own socket; with reuse_port each worker binds one, so say it here.
     server.log.info("vigil: listening on %s", ", ".join(f"http://{a}" for a in _addresses(server.cfg.bind)))
+    # Said once, at start: a default install keeps customers' personal data in clear.
+    from app.api.operations import CLEAR_NOTE
+    from app.config import load_config
+
+    if not load_config()["VIGIL_MASK_PERSONAL"]:
+        server.log.warning(CLEAR_NOTE)
 
 
 def post_worker_init(worker):

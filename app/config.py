@@ -41,6 +41,12 @@ DEFAULTS: dict[str, object] = {
     # decisions must be replayed). The decision is made on the real values.
     "VIGIL_MASK_PERSONAL": False,
     "VIGIL_MASK_KEY": "",
+    # Failed authentications an address may make (per worker), earned back over the
+    # window in seconds; past them, 429 before any key is hashed (app/api/ratelimit.py).
+    "VIGIL_AUTH_FAILURES": 10,
+    "VIGIL_AUTH_FAILURE_WINDOW": 60.0,
+    # Reverse proxies whose X-Forwarded-For names the client: addresses or networks.
+    "VIGIL_TRUSTED_PROXIES": "",
     # `portfolio review` and `portfolio simulate` run on the Dask cluster whose scheduler
     # is here (tcp://host:8786, tls://host:8786) unless told --scheduler; empty: on this
     # machine. The TLS files are the CA, this client's certificate and its key.
@@ -57,8 +63,8 @@ DEFAULTS: dict[str, object] = {
 }
 
 _INTS = {"VIGIL_BATCH_LIMIT", "MAX_CONTENT_LENGTH", "VIGIL_SQLITE_BUSY_TIMEOUT_MS", "VIGIL_RETENTION_DAYS",
-         "VIGIL_CONSOLE_IDLE_SECONDS", "VIGIL_CONSOLE_SESSION_SECONDS"}
-_FLOATS = {"VIGIL_POLICY_CHECK_SECONDS", "VIGIL_DASK_CONNECT_TIMEOUT"}
+         "VIGIL_CONSOLE_IDLE_SECONDS", "VIGIL_CONSOLE_SESSION_SECONDS", "VIGIL_AUTH_FAILURES"}
+_FLOATS = {"VIGIL_POLICY_CHECK_SECONDS", "VIGIL_AUTH_FAILURE_WINDOW", "VIGIL_DASK_CONNECT_TIMEOUT"}
 _BOOLS = {"VIGIL_REQUIRE_RULESETS", "VIGIL_MASK_PERSONAL"}
 _PATHS = {"VIGIL_DATABASE", "VIGIL_RULESETS_DIR", "VIGIL_SCHEMAS_DIR"}
 _SYNCHRONOUS = {"OFF", "NORMAL", "FULL", "EXTRA"}
@@ -94,6 +100,12 @@ def _from_env(key: str, raw: str) -> object:
     return raw
 
 
+def mask_keys(setting) -> list[str]:
+    """VIGIL_MASK_KEY: one key, or several separated by commas, the newest first: the
+    newest masks, all of them check what they masked (a rotation)."""
+    return [k.strip() for k in str(setting or "").split(",") if k.strip()]
+
+
 def load_config(overrides: dict | None = None, environ: dict | None = None) -> dict:
     environ = os.environ if environ is None else environ
     config = dict(DEFAULTS)
@@ -115,10 +127,15 @@ def load_config(overrides: dict | None = None, environ: dict | None = None) -> d
     for key in ("VIGIL_CONSOLE_IDLE_SECONDS", "VIGIL_CONSOLE_SESSION_SECONDS"):
         if int(config[key]) < 1:
             raise ConfigError(f"{key} must be at least 1")
+    if int(config["VIGIL_AUTH_FAILURES"]) < 1 or float(config["VIGIL_AUTH_FAILURE_WINDOW"]) <= 0:
+        raise ConfigError("VIGIL_AUTH_FAILURES must be at least 1 and VIGIL_AUTH_FAILURE_WINDOW above 0")
     if int(config["VIGIL_RETENTION_DAYS"]) < 1:
         raise ConfigError("VIGIL_RETENTION_DAYS must be at least 1")
-    if config["VIGIL_MASK_PERSONAL"] and len(str(config["VIGIL_MASK_KEY"]).encode()) < 16:
-        raise ConfigError("VIGIL_MASK_PERSONAL needs VIGIL_MASK_KEY, a secret of at least 16 bytes")
+    if config["VIGIL_MASK_PERSONAL"]:
+        keys = mask_keys(config["VIGIL_MASK_KEY"])
+        if not keys or any(len(k.encode()) < 16 for k in keys):
+            raise ConfigError("VIGIL_MASK_PERSONAL needs VIGIL_MASK_KEY: a secret of at least 16 bytes, or several "
+                              "separated by commas (the newest first), each at least 16 bytes")
     return config
 
 

@@ -157,6 +157,7 @@ def init_app(app: Flask) -> None:
     # first, so a document read back and sent again must keep its key order.
     app.json.sort_keys = False
     metrics.init_app(app)
+    auth.init_app(app)
     database.init_app(app)
     serving.init_app(app)
     api = Api(app)

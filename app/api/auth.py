@@ -21,9 +21,10 @@ from __future__ import annotations
 
 from copy import deepcopy
 
-from flask import current_app, g, request
+from flask import Flask, current_app, g, request
 from flask_smorest.utils import load_info_from_docstring
 
+from app.api import ratelimit
 from app.api.errors import ApiError
 from app.store import keys as key_store
 from app.store.audit import Actor
@@ -50,6 +51,26 @@ class Unauthenticated(ApiError):
 class Forbidden(ApiError):
     reason = "forbidden"
     message = "This API key does not have a role this endpoint requires."
+
+
+class TooManyFailures(ApiError):
+    reason = "too_many_requests"
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"Too many requests with an invalid API key from this address; retry in {retry_after} s.")
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["vigil.auth_failures"] = ratelimit.FailureLimiter(
+        int(app.config["VIGIL_AUTH_FAILURES"]), float(app.config["VIGIL_AUTH_FAILURE_WINDOW"]))
+    app.extensions["vigil.trusted_proxies"] = ratelimit.trusted_proxies(app.config["VIGIL_TRUSTED_PROXIES"])
+
+
+def client_address() -> str:
+    """Who a request comes from: the peer, or what a trusted proxy says (app/api/ratelimit.py)."""
+    return ratelimit.client_address(request.remote_addr, request.headers.get("X-Forwarded-For"),
+                                    current_app.extensions["vigil.trusted_proxies"])
 
 
 def declare(func, roles: frozenset[str]) -> None:
@@ -108,8 +129,16 @@ def check_request() -> None:
         raise Unauthenticated()
     from app.api.database import get_db
 
-    key = key_store.authenticate(get_db(), token)
+    failures = current_app.extensions["vigil.auth_failures"]
+    address = client_address()
+    wait = failures.retry_after(address)
+    # An address that failed too often gets no more hashing: only a key already
+    # checked in this worker (one SHA-256) still passes.
+    key = key_store.authenticate(get_db(), token, may_hash=wait is None)
     if key is None:
+        if wait is not None:
+            raise TooManyFailures(wait)
+        failures.failed(address)
         raise Unauthenticated("This API key is not valid: unknown, malformed or revoked.")
     g.api_key = key
     g.actor = key.actor

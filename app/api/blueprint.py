@@ -19,6 +19,8 @@ _DESCRIPTIONS = {
     410: "The decision's content was purged at the end of its retention period (reason `decision_purged`).",
     413: "The request body is larger than the service accepts.",
     415: "The body is not application/json.",
+    429: "Too many failed authentications from this address (reason `too_many_requests`); `Retry-After` "
+         "says when to try again.",
     422: "The request or the snapshot breaks its schema; every bad field is in `details` with its path.",
     503: "The decision log or the rulesets are unavailable; no decision was made.",
 }
@@ -51,7 +53,7 @@ class Blueprint(flask_smorest.Blueprint):
         document the security scheme and the 401 and 403 answers."""
 
         def decorator(func):
-            func = self.errors(401, 403)(func)
+            func = self.errors(401, 403, 429)(func)
             auth.declare(func, frozenset(roles))
             return func
 

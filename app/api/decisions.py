@@ -77,7 +77,7 @@ def create_decision(item):
 
     The decision is committed to the decision log before it is answered; if it
     cannot be logged the answer is 503 and no decision id."""
-    request = DecisionRequest.from_item(item)
+    request = DecisionRequest.from_item(item, caller=auth.actor().person)
     db = get_db()
     earlier = _earlier(db, request)
     if earlier is None:
@@ -118,7 +118,7 @@ def create_batch(args):
     pending: list[tuple[int, decide.Decided]] = []
     for index, raw in enumerate(items):
         try:
-            request = DecisionRequest.from_item(_request_schema.load(raw))
+            request = DecisionRequest.from_item(_request_schema.load(raw), caller=auth.actor().person)
             earlier = _earlier(db, request)
             if earlier is None:
                 pending.append((index, decide.decide(request, policies, masker=masker, started=g.started)))

@@ -71,6 +71,7 @@ STATUS = {
     "simulation_not_done": 409,
     "unsupported_media_type": 415,
     "validation_error": 422,
+    "too_many_requests": 429,
     "rulesets_unavailable": 503,
     # the engine's
     "not_found": 404,
@@ -130,10 +131,13 @@ _SERVER_MESSAGES = {
 }
 
 
-def envelope(status: int, reason: str, message: str, details: list | None = None) -> dict:
+def envelope(status: int, reason: str, message: str, details: list | None = None,
+             request_id: str | None = None) -> dict:
+    """The error body. ``request_id`` for an error answered outside a request (the
+    gunicorn worker's own); otherwise the request's."""
     return {
         "error": {"status": status, "reason": reason, "message": message, "details": details or []},
-        "request_id": getattr(g, "request_id", None),
+        "request_id": request_id if request_id is not None else getattr(g, "request_id", None),
     }
 
 
@@ -194,7 +198,7 @@ def error_parts(exc: VigilError) -> tuple[int, str, str, list]:
 
 
 def handle_vigil_error(exc: VigilError) -> Response:
-    return error_response(*error_parts(exc))
+    return error_response(*error_parts(exc), getattr(exc, "headers", None))
 
 
 def handle_http_exception(exc: HTTPException) -> Response:

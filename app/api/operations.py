@@ -12,6 +12,9 @@ from app.api.errors import RulesetsUnavailable
 from app.api.schemas import HealthSchema, ReadySchema, RootSchema
 from app.store import decision_log
 
+CLEAR_NOTE = ("Masking is off: personal fields are stored, indexed and exported in clear. "
+              "Set VIGIL_MASK_PERSONAL=true and VIGIL_MASK_KEY (README, Production).")
+
 blp = Blueprint("operations", __name__, description="Health and metrics.")
 
 
@@ -47,7 +50,10 @@ def readyz():
     decision_log.check(db)
     if store.pending_migrations(db):
         raise store.LogUnavailable("The decision log has migrations not yet applied.")
-    return {"status": "ready", "rulesets": len(library.rulesets())}
+    masked = current_app.extensions.get("vigil.masker") is not None
+    return {"status": "ready", "rulesets": len(library.rulesets()),
+            "personal_fields": "masked" if masked else "clear",
+            "notes": [] if masked else [CLEAR_NOTE]}
 
 
 @blp.route("/metrics", methods=["GET"])

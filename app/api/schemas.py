@@ -234,6 +234,9 @@ class HealthSchema(Schema):
 class ReadySchema(Schema):
     status = fields.String(required=True)
     rulesets = fields.Integer(required=True, metadata={"description": "Ruleset versions loaded."})
+    personal_fields = fields.String(required=True, metadata={
+        "description": "`masked` (logged as keyed hashes) or `clear` (logged, indexed and exported as sent)."})
+    notes = fields.List(fields.String(), required=True, metadata={"description": "What an operator should know."})
 
 
 # ---------------------------------------------------------------- governance

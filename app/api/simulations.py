@@ -3,8 +3,15 @@ compared with another (by default the published one in effect), on snapshots sen
 inline or on those in the decision log over a time window.
 
     POST /v1/simulations                     author, approve   202 {id, status, links}
-    GET  /v1/simulations/{id}                author, approve   status, progress, the report
-    GET  /v1/simulations/{id}/report.html    author, approve   the report as an HTML page
+    GET  /v1/simulations/{id}                its requester; audit   status, progress, the report
+    GET  /v1/simulations/{id}/report.html    its requester; audit   the report as an HTML page
+
+A simulation over the decision log reads customers' data, so it is a read of the log
+like a search: an audit event (``decision.simulate``) when it is asked for, naming the
+window and how many customers it covers, and another (``decision.simulation_read``)
+each time its results are fetched. Results are shown to the person who asked (by key
+owner) and to the roles that may read the log (audit, admin); to anyone else a
+simulation does not exist (404).
 
 The worker that receives the request runs the simulation in a background thread, in
 its own process (``workers=0``: no process is forked from a web worker), one at a time
@@ -17,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from flask import Response, current_app, url_for
+from flask import Response, current_app, g, url_for
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app import store
@@ -29,6 +36,7 @@ from app.engine import EngineError, RulesetInvalid
 from app.portfolio import Change, SimulationReport, count_logged, log_time, logged_snapshots, render_html, simulate
 from app.service import policies
 from app.store import simulations as simulation_store
+from app.store.audit import person_id, record_event
 from app.store.errors import PolicyNotFound
 
 log = logging.getLogger("vigil.simulations")
@@ -161,6 +169,11 @@ def start(db, actor, ruleset_id: str, candidate_version: int, *, baseline_versio
     else:
         params["from"], params["until"] = log_time(since), log_time(until)
     simulation = simulation_store.create(db, actor, params, len(snapshots) if snapshots is not None else None)
+    if snapshots is None:
+        customers = count_logged(db, ruleset_id, params["from"], params["until"])
+        record_event(db, actor, "decision.simulate", "decisions",
+                     {"simulation_id": simulation.id, "ruleset_id": ruleset_id, "from": params["from"],
+                      "until": params["until"], "customers": customers})
     app = current_app._get_current_object()
     thread = threading.Thread(target=_run, args=(app, simulation.id, baseline, candidate, snapshots, params),
                               name=f"simulation-{simulation.id}", daemon=True)
@@ -168,24 +181,43 @@ def start(db, actor, ruleset_id: str, candidate_version: int, *, baseline_versio
     return simulation
 
 
+def _readable(simulation_id: str) -> simulation_store.Simulation:
+    """The simulation, if this caller may see it: the person who asked for it, or a role
+    that may read the decision log. Fetching the results of one over the log is a read of
+    the log, and an audit event."""
+    db = get_db()
+    simulation = simulation_store.get(db, simulation_id)
+    actor = auth.actor()
+    if person_id(simulation.requested_by) != person_id(actor.person) and \
+            not {"audit", "admin"} & set(g.api_key.roles):
+        raise simulation_store.SimulationNotFound()
+    if simulation.status == "done" and "from" in simulation.params:
+        record_event(db, actor, "decision.simulation_read", "decisions",
+                     {"simulation_id": simulation.id, "ruleset_id": simulation.params.get("ruleset_id"),
+                      "from": simulation.params["from"], "until": simulation.params["until"]})
+    return simulation
+
+
 @blp.route("/<string:simulation_id>", methods=["GET"])
-@blp.roles("author", "approve")
+@blp.roles("author", "approve", "audit")
 @blp.response(200, SimulationSchema)
 @blp.errors(404, 503)
 def get_simulation(simulation_id):
     """A simulation's status and progress (`done` of `total` snapshots); once `done`, the
-    report; once `failed`, the reason in `error`."""
-    return _body(simulation_store.get(get_db(), simulation_id))
+    report; once `failed`, the reason in `error`. Only for the person who asked for it
+    and for `audit`; fetching a finished simulation over the log is a `decision.simulation_read`
+    audit event."""
+    return _body(_readable(simulation_id))
 
 
 @blp.route("/<string:simulation_id>/report.html", methods=["GET"])
-@blp.roles("author", "approve")
+@blp.roles("author", "approve", "audit")
 @blp.response(200, {"type": "string"}, content_type="text/html", description="A self-contained HTML page with charts.")
 @blp.errors(404, 409, 503)
 def get_report_html(simulation_id):
     """The report of a finished simulation as a self-contained HTML page (inline style
     and SVG charts, no script). 409 `simulation_not_done` before it is done."""
-    simulation = simulation_store.get(get_db(), simulation_id)
+    simulation = _readable(simulation_id)
     if simulation.status != "done" or simulation.report is None:
         raise SimulationNotDone(f"Simulation {simulation_id} is {simulation.status}; the report is not ready.")
     return Response(render_html(report_from_dict(simulation.report)), mimetype="text/html",

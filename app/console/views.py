@@ -35,7 +35,7 @@ from app.portfolio.report_html import grouped_bars, move_matrix, render_html
 from app.service import policies
 from app.store import StoreError, keys as key_store, sessions, times
 from app.store import simulations as simulation_store
-from app.store.audit import list_events
+from app.store.audit import list_events, person_id
 from app.store.errors import InvalidRequest
 
 # What a redirect after a change says, by its code in ?done=.
@@ -376,7 +376,7 @@ def _version_page(ruleset_id, version, *, errors=None, status=200):
         in_effect=current is not None and current.version == version,
         publications_of=[p for p in history if p.version == version], events=events,
         allowed={step: policies.allowed(stored, step) for step in policies.STEPS},
-        own=g.actor.person in policies.writers(stored), errors=errors or {},
+        own=person_id(g.actor.person) in policies.writers(stored), errors=errors or {},
         other_versions=[v.version for v in versions if v.version != version],
         done=DONE.get(request.args.get("done"))), status
 

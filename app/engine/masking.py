@@ -36,7 +36,7 @@ class Masker:
     """Masks values with one key. ``label`` names the scheme and the key (not the key
     itself), and is logged with each masked decision."""
 
-    def __init__(self, key: str | bytes):
+    def __init__(self, key: str | bytes, older=()):
         key = key.encode() if isinstance(key, str) else bytes(key)
         if len(key) < 16:
             raise ValueError("the masking key must be at least 16 bytes")
@@ -44,6 +44,15 @@ class Masker:
         self.key_id = hashlib.sha256(b"vigil mask key id|" + key).hexdigest()[:12]
         self.label = f"{SCHEME}:{self.key_id}"
         self._redactions: dict[str, Redaction] = {}
+        # Keys retired from masking, kept to check what they masked (a rotation).
+        self._older = tuple(Masker(k) for k in older)
+
+    def with_label(self, label: str | None) -> "Masker | None":
+        """The masker, this one or an older key's, that masked what carries ``label``."""
+        for masker in (self, *self._older):
+            if masker.label == label:
+                return masker
+        return None
 
     def token(self, value: Any) -> str:
         # A number masks the same whatever its trailing zeros or its type (8000, 8000.0,

@@ -9,7 +9,10 @@ def init_app(app) -> None:
     """What every caller of the service shares, in ``app.extensions``: the one masker of
     personal fields (``vigil.masker``; None unless VIGIL_MASK_PERSONAL is on), used by
     every path that writes the decision log."""
+    from app.config import mask_keys
     from app.engine.masking import Masker
 
     config = app.config
-    app.extensions["vigil.masker"] = Masker(config["VIGIL_MASK_KEY"]) if config.get("VIGIL_MASK_PERSONAL") else None
+    # The first key of VIGIL_MASK_KEY masks; the others (older ones, kept after a rotation) only check.
+    keys = mask_keys(config.get("VIGIL_MASK_KEY"))
+    app.extensions["vigil.masker"] = Masker(keys[0], older=keys[1:]) if config.get("VIGIL_MASK_PERSONAL") else None

@@ -65,13 +65,23 @@ class DecisionRequest:
     ruleset_version: int | None = None
     explain: str = "summary"
     client_request_id: str | None = None
+    # Who asks (an API key's owner): their client_request_ids are theirs alone. None for
+    # the service's own ids (a portfolio review's), which are unique by construction.
+    caller: str | None = None
 
     @classmethod
-    def from_item(cls, item: dict) -> "DecisionRequest":
+    def from_item(cls, item: dict, caller: str | None = None) -> "DecisionRequest":
         """From a ``POST /v1/decisions`` body as its schema loaded it."""
         return cls(ruleset_id=item["ruleset_id"], customer_id=item["customer_id"], snapshot=item["snapshot"],
                    ruleset_version=item.get("ruleset_version"), explain=item.get("explain") or "summary",
-                   client_request_id=item.get("client_request_id"))
+                   client_request_id=item.get("client_request_id"), caller=caller)
+
+    @property
+    def logged_request_id(self) -> str | None:
+        """The client_request_id as the log keeps it: scoped to the caller."""
+        if self.caller is None:
+            return self.client_request_id
+        return decision_log.scoped_request_id(self.caller, self.client_request_id)
 
 
 def utc_now() -> dt.datetime:
@@ -151,7 +161,7 @@ class Decided:
         return Decision(
             id=decision_id, decided_at=decided_at, customer_id=request.customer_id,
             ruleset_id=self.evaluation.ruleset_id, ruleset_version=self.evaluation.ruleset_version,
-            ruleset_hash=self.evaluation.ruleset_hash, client_request_id=request.client_request_id,
+            ruleset_hash=self.evaluation.ruleset_hash, client_request_id=request.logged_request_id,
             request_hash=request_hash(request, self.masker), level=outcome["level"],
             review_frequency=outcome["review_frequency"], snapshot=codec.dumps(snapshot), result=result_json,
             trail=trail_json, response=response, masked=self.redaction.label if self.redaction is not None else None,
@@ -194,7 +204,10 @@ def earlier(db: sqlite_utils.Database, request: DecisionRequest, masker: Masker 
     Raises RequestIdReused when that id was logged for a different request."""
     if request.client_request_id is None:
         return None
-    found = decision_log.by_client_request_id(db, request.client_request_id)
+    found = decision_log.by_client_request_id(db, request.logged_request_id)
+    if masker is not None and found is not None and found.masked:
+        # Masked with an older key (before a rotation): its hash is that key's.
+        masker = masker.with_label(found.masked) or masker
     if found is not None and found.request_hash != request_hash(request, masker):
         raise RequestIdReused()
     return found

@@ -36,7 +36,7 @@ from app.engine.scenarios import check_scenario
 from app.service.decide import Decided, DecisionRequest, Pinned, decide, named_customer
 from app.store import policies as store
 from app.store import publications, times
-from app.store.audit import SYSTEM, Actor, record_event
+from app.store.audit import SYSTEM, Actor, person_id, record_event
 from app.store.errors import ApprovalRefused, EditConflict, FourEyes
 # The rows and the steps that need no checking, for callers of the policy service.
 from app.store.policies import SERVABLE, ContractVersion, RulesetVersion, get_contract, get_version  # noqa: F401
@@ -241,9 +241,13 @@ def approve(db: sqlite_utils.Database, ruleset_id: str, number: int, actor: Acto
     checked again now, not taken from the submission. A refusal is an audit event too
     (``version.approve_refused``): who tried, and why it was refused."""
     before = store.expect(store.get_version(db, ruleset_id, number), STEPS["approve"], "approve")
-    if actor.person in writers(before):
+    if person_id(actor.person) in writers(before):
         raise _refused(db, before, actor, FourEyes(
             f"{actor.person} wrote or submitted version {number} of {ruleset_id}; someone else must approve it."))
+    if actor.key_created_by is not None and person_id(actor.key_created_by) in writers(before):
+        raise _refused(db, before, actor, FourEyes(
+            f"The key {actor.key_id} was made by {actor.key_created_by}, who wrote or submitted version {number} "
+            f"of {ruleset_id}; approve with a key someone else made."))
     try:
         ruleset = compile_document(db, before.document, before.target)
     except RulesetInvalid as exc:
@@ -267,9 +271,9 @@ def approve(db: sqlite_utils.Database, ruleset_id: str, number: int, actor: Acto
 
 
 def writers(version: RulesetVersion) -> set[str]:
-    """The people who wrote a version (created, edited or submitted it): none of them
-    may approve it."""
-    return set(version.contributors) | {version.submitted_by}
+    """The people who wrote a version (created, edited or submitted it), as
+    ``person_id`` compares them: none of them may approve it."""
+    return {person_id(p) for p in (*version.contributors, version.submitted_by) if p}
 
 
 def _refused(db, version: RulesetVersion, actor: Actor, error: Exception) -> Exception:

@@ -69,7 +69,8 @@ def stored_version(db: sqlite_utils.Database, ruleset_id: str, version: int) -> 
 
 
 def _redaction(decision: decision_log.Decision, ruleset: Ruleset, masker: Masker | None) -> Redaction | None:
-    if not decision.masked or masker is None or decision.masked != masker.label:
+    masker = masker.with_label(decision.masked) if masker is not None and decision.masked else None
+    if masker is None:
         return None
     return masker.redaction(ruleset.contract)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import unicodedata
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,12 +28,31 @@ from app.store.db import immediate
 from app.store.errors import LogUnavailable, InvalidRequest
 
 
+# The command line acts as the operating-system user, named "<user> (command line)".
+COMMAND_LINE = " (command line)"
+
+
+def person_id(name: str | None) -> str:
+    """Who a name means, for comparing people (four eyes, whose request id): case, width
+    and spacing do not make another person ("Alice", " alice ", "ALICE" are one), and a
+    command-line user is the same person as the key owner of that name."""
+    text = unicodedata.normalize("NFKC", name or "")
+    text = " ".join(text.split()).casefold()
+    if text.endswith(COMMAND_LINE):
+        text = text[:-len(COMMAND_LINE)].strip()
+    return text
+
+
 @dataclass(frozen=True)
 class Actor:
-    """A person acting: a key's owner with the key's id, or a command-line user."""
+    """A person acting: a key's owner with the key's id and who made that key, or a
+    command-line user."""
 
     person: str
     key_id: str | None = None
+    # Whoever created the key in use: four eyes hold them to the same rule as its owner,
+    # so an admin cannot make a key for a stand-in and approve their own draft with it.
+    key_created_by: str | None = None
 
 
 SYSTEM = Actor("system")

@@ -17,7 +17,20 @@ import sqlite_utils
 
 from app.store import chain
 from app.store.db import immediate, still_on_disk, writable
+from app.store.audit import person_id
 from app.store.errors import DecisionNotFound, DecisionPurged, LogUnavailable
+
+
+def scoped_request_id(caller: str, client_request_id: str | None) -> str | None:
+    """How the log keeps a caller's client_request_id: one caller's ids never meet
+    another's, so no caller can replay, block or probe another's. ``caller`` is the
+    person behind the key (its owner, as app.store.audit.person_id compares people), so a
+    retry with a rotated key of the same owner still finds the first decision. The log
+    keeps ``<caller>/<id>`` with ``%`` and ``/`` in the caller escaped, so the first ``/``
+    ends it."""
+    if client_request_id is None:
+        return None
+    return f"{person_id(caller).replace('%', '%25').replace('/', '%2F')}/{client_request_id}"
 
 
 @dataclass(frozen=True)

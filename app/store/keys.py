@@ -38,6 +38,9 @@ PREFIX = "vgl"
 _TOKEN = re.compile(r"vgl_([0-9a-f]{12})_([A-Za-z0-9_-]{20,128})")
 _SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
 _MAXMEM = 64 * 1024 * 1024
+# Hashed with a secret sent for an unknown or revoked key id, so that refusing it costs
+# what refusing a wrong secret for a real key costs.
+_DUMMY_SALT = secrets.token_bytes(16)
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ class ApiKey:
 
     @property
     def actor(self) -> Actor:
-        return Actor(self.owner, self.key_id)
+        return Actor(self.owner, self.key_id, self.created_by)
 
     def to_dict(self) -> dict:
         return {**self.__dict__, "roles": list(self.roles), "active": self.active}
@@ -184,9 +187,14 @@ def _other_active_admins(db: sqlite_utils.Database, key_id: str) -> int:
     return sum(1 for key in list_keys(db, include_revoked=False) if ADMIN in key.roles and key.key_id != key_id)
 
 
-def authenticate(db: sqlite_utils.Database, token: str) -> ApiKey | None:
+def authenticate(db: sqlite_utils.Database, token: str, *, may_hash: bool = True) -> ApiKey | None:
     """The active key this token belongs to, or None. Raises LogUnavailable when the
-    database cannot be read."""
+    database cannot be read.
+
+    A wrong secret costs one scrypt hash whether the key id is real, revoked or unknown,
+    so timing tells nothing about which ids exist. Only a secret that already passed in
+    this process is cheaper to check (one SHA-256). With ``may_hash`` false (a client
+    that failed too often), nothing but that cheap check is done."""
     match = _TOKEN.fullmatch(token or "")
     if not match:
         return None
@@ -195,16 +203,18 @@ def authenticate(db: sqlite_utils.Database, token: str) -> ApiKey | None:
         row = db.execute(f"{_SELECT} WHERE key_id = ?", [key_id]).fetchone()
     except sqlite3.Error as exc:
         raise LogUnavailable() from exc
-    if row is None:
+    key = _key(row) if row is not None else None
+    fingerprint = hashlib.sha256(secret.encode()).digest()
+    if key is not None and key.active:
+        remembered = _verified.get((key_id, row[-1]))
+        if remembered is not None and hmac.compare_digest(remembered, fingerprint):
+            return key
+    if not may_hash:
         return None
-    key = _key(row)
-    if not key.active:
+    if key is None or not key.active:
+        _scrypt(secret, _DUMMY_SALT, **_SCRYPT)  # the work a real key's check costs
         return None
     salt_hex, stored = row[-2], row[-1]
-    fingerprint = hashlib.sha256(secret.encode()).digest()
-    remembered = _verified.get((key_id, stored))
-    if remembered is not None:
-        return key if hmac.compare_digest(remembered, fingerprint) else None
     if not _matches(secret, salt_hex, stored):
         return None
     if len(_verified) >= _VERIFIED_MAX:

@@ -1,6 +1,7 @@
 import os
 import re
 
+from app.api.operations import CLEAR_NOTE
 from tests.conftest import clean_snapshot, decision_request
 
 
@@ -12,7 +13,8 @@ def test_healthz(client):
 def test_readyz(client, app):
     r = client.get("/readyz")
     assert r.status_code == 200
-    assert r.get_json() == {"status": "ready", "rulesets": len(app.extensions["vigil.library"].rulesets())}
+    assert r.get_json() == {"status": "ready", "rulesets": len(app.extensions["vigil.library"].rulesets()),
+                            "personal_fields": "clear", "notes": [CLEAR_NOTE]}
 
 
 def test_readyz_not_ready_without_the_log(client, db_path):

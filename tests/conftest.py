@@ -140,6 +140,16 @@ def app(db_path):
 
 
 @pytest.fixture
+def as_role(app, api_keys):
+    """as_role("author").post(...): a test client sending that role's key."""
+    def make(role):
+        client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {api_keys[role]}"
+        return client
+    return make
+
+
+@pytest.fixture
 def client(app, api_keys):
     """A test client that sends the admin key (admin may call every endpoint)."""
     client = app.test_client()

@@ -13,16 +13,6 @@ from tests.conftest import KEY_OWNERS, decision_request
 from tests.policies import RETAIL, RETAIL_SCENARIOS, act010_cut, draft_body, misspelt
 
 
-@pytest.fixture
-def as_role(app, api_keys):
-    """as_role("author").post(...): a client sending that role's key."""
-    def make(role):
-        client = app.test_client()
-        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {api_keys[role]}"
-        return client
-    return make
-
-
 def upload(client, policy, tests=None, ruleset_id="retail_card"):
     return client.post(f"/v1/rulesets/{ruleset_id}/versions", data=draft_body(policy, tests),
                        content_type="application/json")

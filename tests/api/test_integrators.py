@@ -10,15 +10,6 @@ from tests.conftest import ROOT, decision_request
 from tests.policies import RETAIL, RETAIL_SCENARIOS, draft_body
 
 
-@pytest.fixture
-def as_role(app, api_keys):
-    def make(role):
-        client = app.test_client()
-        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {api_keys[role]}"
-        return client
-    return make
-
-
 def test_openapi_describes_each_ruleset_s_snapshot_and_request(anonymous):
     spec = anonymous.get("/openapi.json").get_json()
     schemas = spec["components"]["schemas"]

@@ -14,15 +14,6 @@ from tests.policies import act010_cut, draft_body
 
 
 @pytest.fixture
-def as_role(app, api_keys):
-    def make(role):
-        client = app.test_client()
-        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {api_keys[role]}"
-        return client
-    return make
-
-
-@pytest.fixture
 def draft(as_role):
     """Version 2 of retail_card, a draft: ACT-010 cuts the limit by 35% instead of 30%."""
     response = as_role("author").post("/v1/rulesets/retail_card/versions", data=draft_body(*act010_cut(35)),

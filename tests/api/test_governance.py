@@ -4,7 +4,6 @@ rollback, the diff, the audit trail, and how a worker picks up what another publ
 import datetime as dt
 import json
 
-import pytest
 
 from app import create_app
 from app.api.schemas import AuditPageSchema, DiffSchema, VersionDetailSchema

@@ -2,7 +2,6 @@
 published, and errors that say what to fix."""
 from __future__ import annotations
 
-import pytest
 import yaml
 
 from tests.api.test_errors import assert_envelope

@@ -506,3 +506,22 @@ def m011_console_sessions(db):
         """
     )
     db.execute("CREATE INDEX console_sessions_expiry ON console_sessions (expires_at)")
+
+
+# Migrations added after m011 follow, each group in its own section so that
+# independent changes add their own without touching another's lines.
+# Registration order is file order; the numbers only name them.
+
+# --- follow-up tasks (m012, m013) ---
+
+
+# --- contract lifecycle (m014) ---
+
+
+# --- audit chain (m015) ---
+
+
+# --- decision log write path (m016) ---
+
+
+# --- policy loading (m017) ---

@@ -15,6 +15,7 @@ from marshmallow import ValidationError
 
 from app.api import auth, examples, metrics, serving
 from app.api.database import get_db
+from app.api.parsing import RefusedItem
 from app.api.blueprint import Blueprint
 from app.api.errors import (
     ClientRequestIdReused,
@@ -117,6 +118,10 @@ def create_batch(args):
     results: list[tuple[int, object]] = []  # (index, Decision | error dict)
     pending: list[tuple[int, decide.Decided]] = []
     for index, raw in enumerate(items):
+        if isinstance(raw, RefusedItem):
+            results.append((index, _item_error(422, "validation_error", "The item does not match its schema.",
+                                               raw.details)))
+            continue
         try:
             request = DecisionRequest.from_item(_request_schema.load(raw), caller=auth.actor().person)
             earlier = _earlier(db, request)

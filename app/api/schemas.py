@@ -142,6 +142,9 @@ class BatchItem(fields.Raw):
 
 
 class BatchRequestSchema(Schema):
+    # Read one by one: an item with a number out of range or a text that is not Unicode
+    # fails alone (app/api/parsing.py).
+    items_one_by_one = "items"
     items = fields.List(BatchItem(), required=True, validate=validate.Length(min=1), metadata={
         "description": f"At most VIGIL_BATCH_LIMIT items (default {DEFAULTS['VIGIL_BATCH_LIMIT']})."})
 

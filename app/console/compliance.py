@@ -93,8 +93,8 @@ def decisions():
     page, searched = None, bool(given)
     if query is not None and searched:
         db = _db()
-        filters = filters_from(query)
         try:
+            filters = filters_from(query)
             page = search.search(db, filters, cursor=query.get("cursor"), limit=PAGE_SIZE)
         except InvalidRequest as exc:
             error = {"message": exc.message, "details": exc.details}

@@ -25,7 +25,8 @@ import sqlite_utils
 from app.core import codec
 from app.store import times
 from app.store.db import immediate
-from app.store.errors import LogUnavailable, InvalidRequest
+from app.store.errors import LogUnavailable
+from app.store.queries import check_text, seq_from_cursor
 
 
 # The command line acts as the operating-system user, named "<user> (command line)".
@@ -134,15 +135,11 @@ def list_events(db: sqlite_utils.Database, *, actor: str | None = None, action: 
     ``until`` bound ``at`` (inclusive, exclusive). ``cursor`` is the ``next_cursor`` of
     the page before.
     """
+    check_text(actor=actor, action=action, target=target)
     where, params = [], []
     if cursor:
-        try:
-            after = int(cursor)
-        except ValueError:
-            raise InvalidRequest("The cursor is not one this service gave out.",
-                                       [{"path": "cursor", "message": "Not a cursor."}]) from None
         where.append("seq > ?")
-        params.append(after)
+        params.append(seq_from_cursor(cursor))
     if actor:
         where.append("actor = ?")
         params.append(actor)

@@ -56,8 +56,8 @@ logconfig_dict = {
     },
 }
 
-# A worker must never serve with a half-loaded ruleset library: create_app raises,
-# the worker fails to boot and gunicorn stops.
+# Each worker loads the stored policies as it starts, before its first request; a
+# version that does not compile is left out and named in the log and /readyz.
 os.environ.setdefault("VIGIL_REQUIRE_RULESETS", "1")
 
 # Metrics from every worker, summed by whichever worker answers /metrics. Must be set

@@ -24,9 +24,10 @@ DEFAULTS: dict[str, object] = {
     "VIGIL_SQLITE_SYNCHRONOUS": "NORMAL",
     # How long a writer waits for another worker's write lock before giving up (503).
     "VIGIL_SQLITE_BUSY_TIMEOUT_MS": 5000,
-    # When true, create_app refuses to start if any ruleset or contract is invalid
-    # (gunicorn sets it: a worker must never serve a half-loaded library). When
-    # false, the app starts so the CLI can report the problems, and /readyz says 503.
+    # When true, create_app loads and compiles the stored policies at once (gunicorn
+    # sets it, so a worker is ready before its first request); when false, on first use
+    # (a command that never evaluates never compiles). Either way a version that does
+    # not compile is left out and named (log, /readyz); the others are served.
     "VIGIL_REQUIRE_RULESETS": False,
     "VIGIL_LOG_LEVEL": "INFO",
     # How often, at most, a worker checks whether the published policies changed (one

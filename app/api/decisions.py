@@ -34,6 +34,7 @@ from app.engine import EngineError
 from app.engine.masking import Masker
 from app.service import decide
 from app.service.decide import DecisionRequest
+from app.service.served import VersionUnavailable
 from app.store import decision_log
 from app.store.audit import record_event
 
@@ -131,7 +132,7 @@ def create_batch(args):
         except ValidationError as exc:
             results.append((index, _item_error(422, "validation_error", "The item does not match its schema.",
                                                validation_details(exc.messages))))
-        except ClientRequestIdReused as exc:
+        except (ClientRequestIdReused, VersionUnavailable) as exc:
             results.append((index, _item_error(*error_parts(exc))))
         except EngineError as exc:
             results.append((index, _item_error(*error_parts(exc))))

@@ -234,9 +234,18 @@ class HealthSchema(Schema):
     status = fields.String(required=True)
 
 
+class FailedVersionSchema(Schema):
+    version = fields.String(required=True, metadata={"description": "`ruleset:id@version` or `contract:id@version`."})
+    problems = fields.List(fields.Dict(), required=True, metadata={"description": "Why it could not be loaded."})
+
+
 class ReadySchema(Schema):
-    status = fields.String(required=True)
+    status = fields.String(required=True, metadata={
+        "description": "`ready`, or `degraded` when some stored versions could not be loaded (listed in `failed`): "
+                       "the others are served."})
     rulesets = fields.Integer(required=True, metadata={"description": "Ruleset versions loaded."})
+    failed = fields.List(fields.Nested(FailedVersionSchema), required=True, metadata={
+        "description": "Approved or published versions (and contracts) that could not be loaded and are not served."})
     personal_fields = fields.String(required=True, metadata={
         "description": "`masked` (logged as keyed hashes) or `clear` (logged, indexed and exported as sent)."})
     notes = fields.List(fields.String(), required=True, metadata={"description": "What an operator should know."})

@@ -224,12 +224,12 @@ def test_another_worker_serves_a_publication_on_its_next_check(db_path, api_keys
     assert cut(decide(other)) == 35
 
 
-def test_policies_that_fail_to_load_leave_the_old_ones_serving(app, as_role, monkeypatch):
-    from app.engine import Problem, RulesetInvalid
+def test_policies_that_cannot_be_read_leave_the_old_ones_serving(app, as_role, monkeypatch):
     from app.service import served as serving
+    from app.store.errors import LogUnavailable
 
     def broken(*args, **kwargs):
-        raise RulesetInvalid([Problem("x", "does not compile")])
+        raise LogUnavailable("The database is unavailable; the rulesets could not be loaded.")
 
     monkeypatch.setattr(serving, "load", broken)
     author, approver = as_role("author"), as_role("approve")

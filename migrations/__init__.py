@@ -517,6 +517,36 @@ def m011_console_sessions(db):
 
 # --- contract lifecycle (m014) ---
 
+@MIGRATIONS()
+def m014_contract_lifecycle(db):
+    # Contract versions go through the rulesets' four-eyes lifecycle; serving reads only
+    # the published ones. Every version stored before this was served, so it counts as
+    # published. A contract's content never changes (there is no draft editing: a fix is
+    # a new version), only its status, and only along the lifecycle.
+    db.execute("ALTER TABLE contract_versions ADD COLUMN status TEXT NOT NULL DEFAULT 'published' "
+               "CHECK (status IN ('draft', 'submitted', 'approved', 'published', 'rejected', 'retired'))")
+    for column in ("submitted_by", "submitted_at", "approved_by", "approved_at", "rejected_by", "rejected_at",
+                   "rejection_reason", "published_by", "published_at", "retired_by", "retired_at"):
+        db.execute(f"ALTER TABLE contract_versions ADD COLUMN {column} TEXT")
+    db.execute("DROP TRIGGER contract_versions_no_update")
+    db.execute(
+        """
+        CREATE TRIGGER contract_versions_frozen BEFORE UPDATE OF contract_id, version, hash, document,
+            created_by, created_at ON contract_versions
+        BEGIN SELECT RAISE(ABORT, 'a contract version is immutable'); END
+        """
+    )
+    db.execute(
+        """
+        CREATE TRIGGER contract_versions_lifecycle BEFORE UPDATE OF status ON contract_versions
+        WHEN OLD.status != NEW.status AND OLD.status || '>' || NEW.status NOT IN (
+            'draft>submitted', 'submitted>approved', 'submitted>rejected', 'approved>published',
+            'draft>retired', 'submitted>retired', 'approved>retired', 'published>retired')
+        BEGIN SELECT RAISE(ABORT, 'not a lifecycle step'); END
+        """
+    )
+    db.execute("CREATE INDEX contract_versions_by_status ON contract_versions (status, contract_id, version)")
+
 
 # --- audit chain (m015) ---
 

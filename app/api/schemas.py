@@ -412,8 +412,30 @@ class ContractVersionSchema(Schema):
     id = fields.String(required=True)
     version = fields.Integer(required=True)
     hash = fields.String(required=True)
+    status = fields.String(required=True, metadata={
+        "description": "`draft`, `submitted`, `approved`, `published`, `rejected` or `retired`; serving reads "
+                       "only published versions."})
     created_by = fields.String(required=True)
     created_at = fields.String(required=True)
+    submitted_by = fields.String(allow_none=True)
+    submitted_at = fields.String(allow_none=True)
+    approved_by = fields.String(allow_none=True)
+    approved_at = fields.String(allow_none=True)
+    rejected_by = fields.String(allow_none=True)
+    rejected_at = fields.String(allow_none=True)
+    rejection_reason = fields.String(allow_none=True)
+    published_by = fields.String(allow_none=True)
+    published_at = fields.String(allow_none=True)
+    retired_by = fields.String(allow_none=True)
+    retired_at = fields.String(allow_none=True)
+
+
+class ContractVersionDetailSchema(ContractVersionSchema):
+    document = fields.Dict(required=True, metadata={"description": "The contract document as stored."})
+
+
+class ContractVersionListSchema(Schema):
+    versions = fields.List(fields.Nested(ContractVersionSchema), required=True)
 
 
 # ---------------------------------------------------------------- audit

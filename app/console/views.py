@@ -569,7 +569,9 @@ def compiled(db, stored):
         if key in _compiled:
             _compiled.move_to_end(key)
             return _compiled[key]
-    ruleset = policies.compile_document(db, stored.document, stored.target)
+    # a draft's own trial may read a contract version still under review; nothing served does
+    ruleset = policies.compile_document(db, stored.document, stored.target,
+                                        drafts=stored.status not in policies.SERVABLE)
     with _compiled_lock:
         _compiled[key] = ruleset
         while len(_compiled) > _COMPILED_MAX:

@@ -37,7 +37,7 @@ from app.service.decide import Decided, DecisionRequest, Pinned, decide, named_c
 from app.store import policies as store
 from app.store import publications, times
 from app.store.audit import SYSTEM, Actor, person_id, record_event
-from app.store.errors import ApprovalRefused, EditConflict, FourEyes
+from app.store.errors import ApprovalRefused, EditConflict, FourEyes, PolicyNotFound
 # The rows and the steps that need no checking, for callers of the policy service.
 from app.store.policies import SERVABLE, ContractVersion, RulesetVersion, get_contract, get_version  # noqa: F401
 from app.store.policies import count_versions, list_contracts, list_versions, reject, token  # noqa: F401
@@ -83,16 +83,40 @@ def check_scenarios(document: dict | None, ruleset_id: str, source: str) -> None
 
 
 def library_of_contracts(db: sqlite_utils.Database) -> Library:
-    """A Library holding every stored contract version, to compile a ruleset against."""
+    """A Library holding every published contract version, to compile a ruleset against."""
     library = Library()
-    for version in store.list_contracts(db):
+    for version in store.list_contracts(db, statuses=store.CONTRACT_SERVED):
         library.add_contract(version.document, version.target)
     return library
 
 
-def compile_document(db: sqlite_utils.Database, document: dict, source: str) -> Ruleset:
-    """Check and compile a ruleset document against the stored contracts. Raises RulesetInvalid."""
-    return library_of_contracts(db).compile_ruleset(document, source)
+def compile_document(db: sqlite_utils.Database, document: dict, source: str, drafts: bool = False) -> Ruleset:
+    """Check and compile a ruleset document against the contract version it names,
+    which must be published; with ``drafts`` (an author's own check and trial of a
+    ruleset draft, never serving) it may also be a draft, submitted or approved one.
+    Only that one contract is read and checked. Raises RulesetInvalid."""
+    statuses = store.CONTRACT_DRAFTABLE if drafts else store.CONTRACT_SERVED
+    ref = document.get("contract") if isinstance(document, dict) else None
+    cid, _, number = ref.partition("@") if isinstance(ref, str) else ("", "", "")
+    stored = None
+    if number.isdigit() and len(number) < 10:
+        try:
+            stored = store.get_contract(db, cid, int(number))
+        except PolicyNotFound:
+            pass
+    library = Library()
+    if stored is not None and stored.status in statuses:
+        library.add_contract(stored.document, stored.target)
+    elif stored is not None:
+        raise RulesetInvalid([Problem(source, f"contract {ref} is {stored.status}: "
+                                              + ("only a published contract version can be used here"
+                                                 if not drafts else "it can no longer be used"),
+                                      path="contract")])
+    elif isinstance(ref, str) and "@" in ref:
+        known = ", ".join(store.contract_keys(db, statuses)) or "none"
+        raise RulesetInvalid([Problem(source, f"contract {ref!r} is not stored (usable: {known}); "
+                                              "write it as id@version", path="contract")])
+    return library.compile_ruleset(document, source)
 
 
 def run_scenarios(ruleset: Ruleset, scenarios: dict | None) -> dict:
@@ -128,27 +152,13 @@ def try_version(db: sqlite_utils.Database, ruleset_id: str, version: int, snapsh
     submitted, say): compiled as stored, decided as a trial, nothing logged. Raises
     PolicyNotFound, RulesetInvalid (it no longer compiles) or EngineError."""
     stored = store.get_version(db, ruleset_id, version)
-    return trial(compile_document(db, stored.document, stored.target), snapshot, explain, masker)
+    drafts = stored.status not in SERVABLE
+    return trial(compile_document(db, stored.document, stored.target, drafts), snapshot, explain, masker)
 
 
 def review(ruleset: Ruleset, scenarios: dict | None) -> tuple[list[dict], dict]:
     """The static-check findings and the scenario results a reviewer sees."""
     return [f.to_dict() for f in analyse(ruleset)], run_scenarios(ruleset, scenarios)
-
-
-def add_contract(db: sqlite_utils.Database, contract_id: str, document, actor: Actor) -> ContractVersion:
-    """Store a new contract version (numbered by the server). Raises RulesetInvalid."""
-    source = f"contract {contract_id}"
-    document = parse_document(document, source)
-    _own_id(document, contract_id, source)
-    while True:
-        number = store.next_contract_number(db, contract_id)
-        document["version"] = number
-        contract = FactContract(document, source)
-        with store.writing(db):
-            if store.contract_stored(db, contract_id, number):
-                continue  # someone else took this number meanwhile
-            return store.insert_contract(db, contract, actor, {})
 
 
 def _own_id(document: dict, expected: str, source: str) -> None:
@@ -167,7 +177,7 @@ def _prepare(db, ruleset_id: str, document, scenarios, number: int) -> tuple[dic
     if scenarios is not None:
         scenarios = parse_document(scenarios, f"{source} scenarios")
         check_scenarios(scenarios, ruleset_id, f"{source} scenarios")
-    return document, scenarios, compile_document(db, document, source)
+    return document, scenarios, compile_document(db, document, source, drafts=True)
 
 
 def check_draft(db: sqlite_utils.Database, ruleset_id: str, number: int, document, scenarios=None) -> Ruleset:
@@ -222,7 +232,7 @@ def submit(db: sqlite_utils.Database, ruleset_id: str, number: int, actor: Actor
     """Freeze a draft for review: run the static checks and the scenarios, and keep
     what they found with the version. A note for the approver goes in the audit event."""
     before = store.expect(store.get_version(db, ruleset_id, number), STEPS["submit"], "submit")
-    ruleset = compile_document(db, before.document, before.target)
+    ruleset = compile_document(db, before.document, before.target, drafts=True)
     findings, results = review(ruleset, before.scenarios)
     at = times.iso(times.now())
     with store.step(db, before):
@@ -248,6 +258,14 @@ def approve(db: sqlite_utils.Database, ruleset_id: str, number: int, actor: Acto
         raise _refused(db, before, actor, FourEyes(
             f"The key {actor.key_id} was made by {actor.key_created_by}, who wrote or submitted version {number} "
             f"of {ruleset_id}; approve with a key someone else made."))
+    contract = f"{before.contract_id}@{before.contract_version}"
+    status = store.get_contract(db, before.contract_id, before.contract_version).status
+    if status not in store.CONTRACT_SERVED:
+        # An approved version is served (it can be pinned): so is everything it reads.
+        raise _refused(db, before, actor, ApprovalRefused(
+            f"Version {number} of {ruleset_id} reads contract {contract}, which is {status}; "
+            "the contract version must be approved and published first.",
+            [{"path": "contract", "message": f"contract {contract} is {status}, not published"}]))
     try:
         ruleset = compile_document(db, before.document, before.target)
     except RulesetInvalid as exc:
@@ -304,8 +322,9 @@ def import_files(db: sqlite_utils.Database, rulesets_dir, schemas_dir, actor: Ac
     """Import the shipped contracts and rulesets (with their scenarios).
 
     Into a database with no ruleset yet, each shipped ruleset becomes a published
-    version, with the version number its file gives, by ``actor``. Into one that has
-    rulesets, a contract version not yet stored is added, and a ruleset whose content
+    version, with the version number its file gives, by ``actor``, and so does each
+    contract. Into one that has rulesets, a contract version not yet stored becomes a
+    *submitted* version, and a ruleset whose content
     differs from every stored version becomes a new *submitted* version, which someone
     must still approve and publish; content already stored is skipped. Everything is
     checked before anything is written: any problem raises RulesetInvalid listing them
@@ -315,7 +334,8 @@ def import_files(db: sqlite_utils.Database, rulesets_dir, schemas_dir, actor: Ac
     stored = {(c.contract_id, c.version): c for c in store.list_contracts(db)}
     library = Library()
     for c in stored.values():
-        library.add_contract(c.document, c.target)
+        if c.status in store.CONTRACT_DRAFTABLE:
+            library.add_contract(c.document, c.target)
     new_contracts: list[tuple[FactContract, str]] = []
     for path in sorted(Path(schemas_dir).glob("*.yaml")):
         try:
@@ -368,8 +388,15 @@ def import_files(db: sqlite_utils.Database, rulesets_dir, schemas_dir, actor: Ac
     with store.writing(db, "The database is unavailable; nothing was imported."):
         if True:
             for contract, path in new_contracts:
-                store.insert_contract(db, contract, actor, {"file": path})
-                report.lines.append(f"contract {contract.key} imported from {path}")
+                if bootstrap:
+                    store.insert_contract(db, contract, actor, {"file": path}, "published",
+                                          published_by=actor.person, published_at=times.iso(times.now()))
+                    report.lines.append(f"contract {contract.key} imported from {path} and published")
+                else:
+                    store.insert_contract(db, contract, actor, {"file": path}, "submitted",
+                                          submitted_by=actor.person, submitted_at=times.iso(times.now()))
+                    report.lines.append(f"contract {contract.key} imported from {path} as submitted: "
+                                        "approve and publish it to serve it")
             for ruleset, document, scenarios, path, reviewed in planned:
                 if bootstrap:
                     version = store.insert_version(db, ruleset, document, scenarios, "published", actor)

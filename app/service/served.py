@@ -1,4 +1,4 @@
-"""What a worker serves (ServedPolicies): every contract, every approved or published
+"""What a worker serves (ServedPolicies): every published contract, every approved or published
 ruleset version compiled, and the publications, read from the database in one read
 transaction.
 
@@ -97,7 +97,7 @@ def load(db: sqlite_utils.Database, previous: Library | None = None, *, warm: bo
         db.execute("BEGIN")  # one read transaction: the token and the rows agree
         try:
             token = policies.token(db)
-            contracts = policies.list_contracts(db)
+            contracts = policies.list_contracts(db, statuses=policies.CONTRACT_SERVED)  # never a draft
             versions = policies.list_versions(db, statuses=policies.SERVABLE)
             history = publications.list_publications(db)
         finally:

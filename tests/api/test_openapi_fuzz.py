@@ -56,6 +56,13 @@ OPERATIONS = [
     "GET /v1/schemas",
     "GET /v1/schemas/{schema_id}",
     "POST /v1/schemas/{schema_id}/versions",
+    "GET /v1/schemas/{schema_id}/versions",
+    "GET /v1/schemas/{schema_id}/versions/{version}",
+    "POST /v1/schemas/{schema_id}/versions/{version}/submit",
+    "POST /v1/schemas/{schema_id}/versions/{version}/approve",
+    "POST /v1/schemas/{schema_id}/versions/{version}/reject",
+    "POST /v1/schemas/{schema_id}/versions/{version}/publish",
+    "POST /v1/schemas/{schema_id}/versions/{version}/retire",
     "GET /v1/audit-events",
     "POST /v1/keys",
     "GET /v1/keys",
@@ -80,6 +87,10 @@ NO_SUCCESS = {
     "POST /v1/rulesets/{ruleset_id}/versions/{version}/retire",
     "POST /v1/rulesets/{ruleset_id}/rollback",
     "POST /v1/schemas/{schema_id}/versions",
+    "POST /v1/schemas/{schema_id}/versions/{version}/submit",
+    "POST /v1/schemas/{schema_id}/versions/{version}/approve",
+    "POST /v1/schemas/{schema_id}/versions/{version}/reject",
+    "POST /v1/schemas/{schema_id}/versions/{version}/publish",
 }
 
 

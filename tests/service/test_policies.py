@@ -302,15 +302,17 @@ def test_retire(log_db):
 
 
 def test_contract_versions_are_numbered_and_immutable(log_db):
+    from app.service import contracts
+
     doc = yaml.safe_load((ROOT / "schemas" / "retail_card.v1.yaml").read_text())
-    stored = policies.add_contract(log_db, "retail_card", doc, ALICE)
-    assert stored.version == 3 and stored.document["version"] == 3
+    stored = contracts.create(log_db, "retail_card", doc, ALICE)
+    assert stored.version == 3 and stored.document["version"] == 3 and stored.status == "draft"
     assert events(log_db, stored.target)[0].action == "contract.create"
     with pytest.raises(sqlite3.IntegrityError):
         log_db.execute("UPDATE contract_versions SET hash = 'x'")
     doc["fields"] = "nonsense"
     with pytest.raises(RulesetInvalid):
-        policies.add_contract(log_db, "retail_card", doc, ALICE)
+        contracts.create(log_db, "retail_card", doc, ALICE)
 
 
 # ---------------------------------------------------------------- import

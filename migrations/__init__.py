@@ -550,6 +550,64 @@ def m014_contract_lifecycle(db):
 
 # --- audit chain (m015) ---
 
+class _AuditChain1:
+    """The audit events' hash format vigil.audit.v1 (app/store/audit_chain.py) as m015
+    wrote it, frozen here."""
+
+    FORMAT = b"vigil.audit.v1"
+    GENESIS = hashlib.sha256(b"vigil audit events genesis v1").hexdigest()
+    CONTENT = ("id", "at", "actor", "key_id", "action", "target", "hash_before", "hash_after", "details")
+
+    @classmethod
+    def content_hash(cls, row: dict) -> str:
+        h = hashlib.sha256(cls.FORMAT)
+        for value in (row[c] for c in cls.CONTENT):
+            h.update(_Chain1._field(value))
+        return h.hexdigest()
+
+    @staticmethod
+    def chain_hash(previous: str, content: str, seq: int) -> str:
+        return hashlib.sha256(f"{previous}|{content}|{int(seq)}".encode()).hexdigest()
+
+
+@MIGRATIONS()
+def m015_audit_chain(db):
+    # Audit events become a hash chain like the decision log: a content hash and a
+    # chain hash per event. Existing events are chained here in seq order; the
+    # append-only trigger is lifted for that and put back, and an insert without
+    # hashes is refused from now on.
+    chain = _AuditChain1
+    db.execute("ALTER TABLE audit_events ADD COLUMN content_hash TEXT")
+    db.execute("ALTER TABLE audit_events ADD COLUMN chain_hash TEXT")
+    db.execute("DROP TRIGGER audit_events_no_update")
+    previous, last = chain.GENESIS, 0
+    columns = ("seq", *chain.CONTENT)
+    while True:  # in batches, so memory does not grow with the number of events
+        rows = db.execute(f"SELECT {', '.join(columns)} FROM audit_events WHERE seq > ? ORDER BY seq LIMIT 5000",
+                          [last]).fetchall()
+        if not rows:
+            break
+        for raw in rows:
+            row = dict(zip(columns, raw))
+            content = chain.content_hash(row)
+            previous = chain.chain_hash(previous, content, row["seq"])
+            db.execute("UPDATE audit_events SET content_hash = ?, chain_hash = ? WHERE seq = ?",
+                       [content, previous, row["seq"]])
+        last = rows[-1][0]
+    db.execute(
+        """
+        CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+        BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END
+        """
+    )
+    db.execute(
+        """
+        CREATE TRIGGER audit_events_chained BEFORE INSERT ON audit_events
+        WHEN NEW.content_hash IS NULL OR NEW.chain_hash IS NULL
+        BEGIN SELECT RAISE(ABORT, 'audit events are chained: content_hash and chain_hash are required'); END
+        """
+    )
+
 
 # --- decision log write path (m016) ---
 

@@ -465,6 +465,8 @@ class AuditEventSchema(Schema):
     hash_before = fields.String(allow_none=True, required=True)
     hash_after = fields.String(allow_none=True, required=True)
     details = fields.Dict(required=True)
+    chain_hash = fields.String(allow_none=True, required=True, metadata={
+        "description": "Links this event to the one before (see `GET /v1/decisions/verify`)."})
 
 
 class AuditPageSchema(Schema):
@@ -589,8 +591,23 @@ class BreakSchema(Schema):
         "description": "The other record involved (the one swapped with, the first one missing ...)."})
 
 
-class VerificationSchema(Schema):
+class AuditBreakSchema(Schema):
+    kind = fields.String(required=True, metadata={"description": "`edited`, `deleted`, `inserted` or `truncated`."})
+    seq = fields.Integer(required=True)
+    event_id = fields.String(required=True, allow_none=True)
+    message = fields.String(required=True)
+
+
+class AuditVerificationSchema(Schema):
     ok = fields.Boolean(required=True)
+    checked = fields.Integer(required=True, metadata={"description": "Audit events checked before the first broken one."})
+    last_seq = fields.Integer(required=True, metadata={"description": "The last audit event that links."})
+    problem = fields.Nested(AuditBreakSchema, required=True, allow_none=True, metadata={
+        "description": "The first broken audit event and how it broke."})
+
+
+class VerificationSchema(Schema):
+    ok = fields.Boolean(required=True, metadata={"description": "The decisions and the audit events both intact."})
     checked = fields.Integer(required=True, metadata={"description": "Records checked before the first broken one."})
     purged = fields.Integer(required=True, metadata={"description": "Of those, purged records (still linked)."})
     head = fields.Nested(HeadSchema, required=True, metadata={"description": "The log's head now."})
@@ -598,6 +615,8 @@ class VerificationSchema(Schema):
         "description": "The first broken record and how it broke."})
     against_head = fields.Dict(required=True, allow_none=True, metadata={
         "description": "The exported head checked against, when one was given, and whether the log reaches it."})
+    audit_events = fields.Nested(AuditVerificationSchema, required=True, metadata={
+        "description": "The audit events' hash chain, checked the same way."})
 
 
 class ExplanationSchema(Schema):

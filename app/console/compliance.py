@@ -242,10 +242,7 @@ def verify():
                 error = exc.message
         if error is None:
             result = chain.verify(db, against)
-            record_event(db, g.actor, "decision.verify", "decisions",
-                         {"ok": result.ok, "checked": result.checked,
-                          "problem": result.problem.to_dict() if result.problem else None,
-                          "against_head": result.against})
+            record_event(db, g.actor, "decision.verify", "decisions", result.summary())
             report = result
     return render_template("console/compliance/verify.html", nav="log", report=report, error=error,
                            against=against), 422 if error else 200

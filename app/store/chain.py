@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 
 import sqlite_utils
 
-from app.store import times
+from app.store import audit_chain, hashing, times
 from app.store.errors import InvalidRequest, LogUnavailable
 
 FORMAT = b"vigil.decision.v1"
@@ -43,31 +43,8 @@ PURGED = ("customer_id", "client_request_id", "request_hash", "snapshot", "resul
 SEMANTICS = "semantics_version"
 
 
-def _field(value) -> bytes:
-    """One column, unambiguously: a type tag, the length, the bytes. Text is hashed as its
-    UTF-8 bytes (SQLite's own storage), so verify can read columns as blobs and still
-    check a column that was made invalid UTF-8."""
-    if value is None:
-        return b"n;"
-    if isinstance(value, bool):  # never stored, but never hashed like an integer either
-        raise TypeError("a decision column cannot be a boolean")
-    if isinstance(value, int):
-        return b"i" + str(value).encode() + b";"
-    if isinstance(value, float):
-        return b"f" + repr(value).encode() + b";"
-    if isinstance(value, str):
-        value = value.encode("utf-8", "surrogatepass")
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        data = bytes(value)
-        return b"s" + str(len(data)).encode() + b":" + data + b";"
-    raise TypeError(f"cannot hash a {type(value).__name__}")
-
-
 def digest(values) -> str:
-    h = hashlib.sha256(FORMAT)
-    for value in values:
-        h.update(_field(value))
-    return h.hexdigest()
+    return hashing.digest(FORMAT, values)
 
 
 def content_hash(kept_digest: str, purged_digest: str) -> str:
@@ -166,16 +143,27 @@ class Break:
 
 @dataclass(frozen=True)
 class Verification:
+    """``ok`` when the decisions and the audit events are both intact; ``problem`` is the
+    first broken decision, ``audit.problem`` the first broken audit event."""
+
     ok: bool
     checked: int
     purged: int
     head: Head
     problem: Break | None = None
     against: dict | None = field(default=None)
+    audit: audit_chain.AuditVerification | None = None
 
     def to_dict(self) -> dict:
         return {"ok": self.ok, "checked": self.checked, "purged": self.purged, "head": self.head.to_dict(),
-                "problem": self.problem.to_dict() if self.problem else None, "against_head": self.against}
+                "problem": self.problem.to_dict() if self.problem else None, "against_head": self.against,
+                "audit_events": self.audit.to_dict() if self.audit else None}
+
+    def summary(self) -> dict:
+        """What the verification found, without the head: the details of its audit event."""
+        out = self.to_dict()
+        del out["head"], out["purged"]
+        return out
 
 
 _COLUMNS = ("seq", *KEPT, *PURGED, "content_hash", "chain_hash", "purged_at", "purged_digest")
@@ -230,24 +218,36 @@ def _one(db, seq: int) -> _Row | None:
     return next(_rows(db, "WHERE seq = ?", [seq]), None)
 
 
-def verify(db: sqlite_utils.Database, against: Head | None = None) -> Verification:
+def verify(db: sqlite_utils.Database, against: Head | None = None,
+           progress: Callable[[int, int], None] | None = None) -> Verification:
     """Walk the whole log in seq order, in one read transaction and constant memory, and
-    report the first broken record and how it broke. With ``against`` (a head exported
-    earlier), also check that the log still reaches that head unchanged.
+    report the first broken record and how it broke; then the audit events' chain the
+    same way (audit_chain.py). With ``against`` (a head exported earlier), also check
+    that the log still reaches that head unchanged. ``progress(done, total)``, when
+    given, is called every few thousand records (decisions and events together).
 
     Only when a record is found broken are further passes made over the log, to tell
     a record moved elsewhere from one edited or inserted."""
     try:
         db.execute("BEGIN")
         try:
-            return _verify(db, against)
+            total = 0
+            if progress is not None:
+                total = db.execute("SELECT count(*) FROM decisions").fetchone()[0] + audit_chain.count(db)
+                progress(0, total)
+            report = _verify(db, against, (lambda done: progress(done, total)) if progress else None)
+            decisions = report.checked + (report.problem is not None)
+            audit = audit_chain.verify(db, (lambda done: progress(decisions + done, total)) if progress else None)
+            if progress is not None:
+                progress(total, total)
+            return replace(report, ok=report.ok and audit.ok, audit=audit)
         finally:
             db.execute("COMMIT")
     except sqlite3.Error as exc:
         raise LogUnavailable() from exc
 
 
-def _verify(db, against: Head | None) -> Verification:
+def _verify(db, against: Head | None, progress: Callable[[int], None] | None = None) -> Verification:
     prev_seq, prev_chain = 0, GENESIS
     checked = purged = 0
     problem: Break | None = None
@@ -263,6 +263,8 @@ def _verify(db, against: Head | None) -> Verification:
             checked += 1
             purged += row.purged
             prev_seq, prev_chain = row.seq, row.chain_hash
+            if progress is not None and checked % 2000 == 0:
+                progress(checked)
             if against is not None and row.seq == against.seq:
                 chains_at[row.seq] = row.chain_hash
     finally:

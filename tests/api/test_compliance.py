@@ -227,6 +227,28 @@ def test_verify_names_a_tampered_record_and_checks_an_exported_head(client, audi
     assert_envelope(bad, 422, "validation_error")
 
 
+def test_verify_names_a_tampered_audit_event(client, auditor, db_path):
+    decide(client, customer_id="C-1")
+    assert auditor.get("/v1/audit-events?action=decision.read").status_code == 200
+    intact = auditor.get("/v1/decisions/verify").get_json()
+    assert intact["ok"] is True and intact["audit_events"]["ok"] is True and intact["audit_events"]["checked"] >= 1
+    events = auditor.get("/v1/audit-events?limit=1000").get_json()["events"]
+    assert all(e["chain_hash"] for e in events)
+    victim = events[len(events) // 2]
+    conn = sqlite3.connect(db_path)
+    conn.execute("DROP TRIGGER audit_events_no_update")
+    conn.execute("UPDATE audit_events SET actor = 'someone else' WHERE seq = ?", [victim["seq"]])
+    conn.commit()
+    conn.close()
+    report = auditor.get("/v1/decisions/verify").get_json()
+    assert report["ok"] is False and report["problem"] is None  # the decisions themselves are intact
+    problem = report["audit_events"]["problem"]
+    assert (problem["kind"], problem["seq"], problem["event_id"]) == ("edited", victim["seq"], victim["id"])
+    # the verification is itself an audit event, which says what it found
+    [last] = [e for e in auditor.get("/v1/audit-events?action=decision.verify").get_json()["events"]][-1:]
+    assert last["details"]["audit_events"]["problem"]["seq"] == victim["seq"]
+
+
 # ---------------------------------------------------------------- holds and purge
 
 

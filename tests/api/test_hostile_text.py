@@ -141,3 +141,10 @@ def test_a_nul_byte_in_a_search_filter_is_a_422_and_keeps_the_connection(app, cl
     assert [d["path"] for d in error["details"]] == [param]
     assert connections.db is before  # not dropped: nothing was wrong with the database
     assert client.get("/v1/decisions?q=debt").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/v1/decisions", "/v1/decisions/export", "/v1/audit-events", "/v1/legal-holds"])
+def test_a_misspelt_query_parameter_is_a_422_naming_it_not_a_search_of_everything(client, path):
+    client.post("/v1/decisions", json=decision_request())
+    error = assert_envelope(client.get(f"{path}?custmer_id=C-100001"), 422, "validation_error")["error"]
+    assert [d["path"] for d in error["details"]] == ["query.custmer_id"]

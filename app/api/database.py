@@ -15,6 +15,8 @@ import threading
 from flask import Flask, current_app
 
 from app import store
+from app.service import decide
+from app.store.group_commit import GroupCommit
 
 
 def get_db() -> store.LogDatabase:
@@ -43,5 +45,13 @@ def drop_db() -> None:
             pass
 
 
+def log_decisions(db: store.LogDatabase, rows: list) -> list:
+    """``decide.log`` through this process's group commit: the rows share one write
+    transaction with what other threads of the process log at the same moment, and the
+    call returns once that transaction has committed."""
+    return current_app.extensions["vigil.group_commit"].write(db, rows)
+
+
 def init_app(app: Flask) -> None:
     app.extensions["vigil.log_connections"] = threading.local()
+    app.extensions["vigil.group_commit"] = GroupCommit(decide.log)

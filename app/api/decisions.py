@@ -7,14 +7,13 @@ a retry with the same client_request_id.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from flask import Response, current_app, g
 from marshmallow import ValidationError
 
 from app.api import auth, examples, metrics, serving
-from app.api.database import get_db
+from app.api.database import get_db, log_decisions
 from app.api.parsing import RefusedItem
 from app.api.blueprint import Blueprint
 from app.api.errors import (
@@ -55,12 +54,13 @@ def _earlier(db, request: DecisionRequest):
         raise ClientRequestIdReused() from None
 
 
-def _count(logged: list) -> None:
-    for entry in logged:
+def _count(decided: list[decide.Decided], logged: list) -> None:
+    """Count the decisions newly logged, from their evaluations (not by reading back
+    the logged text)."""
+    for made, entry in zip(decided, logged):
         if isinstance(entry, decision_log.Logged) and not entry.replayed:
-            result = json.loads(entry.decision.result)
-            metrics.decision(entry.decision.ruleset_id, [a.get("action") for a in result["actions"]],
-                             entry.decision.level)
+            evaluation = made.evaluation
+            metrics.decision(evaluation.ruleset_id, evaluation.action_names, evaluation.level)
 
 
 def _json(text: str, status: int = 200, headers: dict | None = None) -> Response:
@@ -84,10 +84,10 @@ def create_decision(item):
     earlier = _earlier(db, request)
     if earlier is None:
         decided = decide.decide(request, serving.library(), masker=_masker(), started=g.started)
-        [logged] = decide.log(db, [decided.row])
+        [logged] = log_decisions(db, [decided.row])
         if isinstance(logged, decide.RequestIdReused):
             raise ClientRequestIdReused()
-        _count([logged])
+        _count([decided], [logged])
         earlier = logged.decision if logged.replayed else None
         if earlier is None:
             decision = logged.decision
@@ -139,8 +139,8 @@ def create_batch(args):
         except Exception:  # one item's failure must not take the batch down
             log.exception("batch item failed", extra={"index": index})
             results.append((index, _item_error(500, "internal_error", "This item could not be decided.")))
-    logged = decide.log(db, [d.row for _, d in pending]) if pending else []
-    _count(logged)
+    logged = log_decisions(db, [d.row for _, d in pending]) if pending else []
+    _count([d for _, d in pending], logged)
     by_index = {}
     for (index, _), entry in zip(pending, logged):
         if isinstance(entry, decide.RequestIdReused):

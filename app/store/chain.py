@@ -103,10 +103,15 @@ class Head:
 def last_link(db: sqlite_utils.Database) -> tuple[int, str, int]:
     """(seq of the last record, its chain hash, the last seq ever issued) - what the next
     record chains from. Call inside the writing transaction."""
-    row = db.execute("SELECT seq, chain_hash FROM decisions ORDER BY seq DESC LIMIT 1").fetchone()
-    issued = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'decisions'").fetchone()
-    last_seq, last_chain = (row[0], row[1]) if row else (0, GENESIS)
-    return last_seq, last_chain, max(last_seq, issued[0] if issued else 0)
+    # One statement: the write lock is held while this runs.
+    last_seq, last_chain, issued = db.execute(_LAST_LINK).fetchone()
+    if last_seq is None:
+        last_seq, last_chain = 0, GENESIS
+    return last_seq, last_chain, max(last_seq, issued or 0)
+
+
+_LAST_LINK = ("SELECT last.seq, last.chain_hash, (SELECT seq FROM sqlite_sequence WHERE name = 'decisions') "
+              "FROM (SELECT 1) LEFT JOIN (SELECT seq, chain_hash FROM decisions ORDER BY seq DESC LIMIT 1) AS last")
 
 
 def head(db: sqlite_utils.Database) -> Head:

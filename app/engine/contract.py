@@ -722,15 +722,19 @@ def _fast_integer(spec: FieldSpec):
 def _fast_decimal(spec: FieldSpec):
     lo, hi = spec.min, spec.max
     places = -spec.places
+    # a plain numeric string within the places: always a finite Decimal of that exponent
+    plain = re.compile(r"-?[0-9]+" + (rf"(?:\.[0-9]{{1,{spec.places}}})?" if spec.places else "")).fullmatch
 
     def check(v):
         t = type(v)
         if t is str:
-            v = v.strip()
-            if len(v) > 40 or not _NUMBER_RE.fullmatch(v):
+            if len(v) > 40 or plain(v) is None:
                 raise _Unsure
             v = Decimal(v)
-        elif t is int:
+            if (lo is not None and v < lo) or (hi is not None and v > hi):
+                raise _Unsure
+            return v
+        if t is int:
             v = Decimal(v)
         elif t is float:
             v = Decimal(repr(v))

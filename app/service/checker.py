@@ -210,14 +210,17 @@ def _serve(conn, settings: Settings) -> None:
             answer = ("budget", "memory")
         except VigilError as exc:
             answer = ("error", _shortened(exc))
-        except RecursionError:
-            answer = ("budget", "memory")
         except Exception:  # noqa: BLE001 - a defect: said to the caller, who logs it
             answer = ("crash", traceback.format_exc(limit=20))
         try:
             conn.send(answer)
         except MemoryError:
             answer = ("budget", "memory")
+            conn.send(answer)
+        except (EOFError, OSError):
+            return
+        except Exception:  # noqa: BLE001 - an answer that cannot be sent (not picklable): a defect
+            answer = ("crash", traceback.format_exc(limit=20))
             conn.send(answer)
         if answer[0] == "budget":
             os._exit(3)  # the process may be in any state: let the pool start a fresh one
@@ -226,10 +229,23 @@ def _serve(conn, settings: Settings) -> None:
 # ---------------------------------------------------------------- the pool
 
 
-def main(fd: int, settings: dict) -> None:
-    """A checker process's entry point (see _Checker)."""
-    import app.service.policies  # noqa: F401 - the jobs' module, imported once, before any check
+# The modules whose functions are sent as jobs: a checker imports them as it starts, so
+# that its first check does not wait for them (see ``preload``).
+_PRELOAD: set[str] = set()
 
+
+def preload(module: str) -> None:
+    """Have every checker started from now on import ``module`` (one whose functions are
+    sent as jobs) before its first check."""
+    _PRELOAD.add(module)
+
+
+def main(fd: int, settings: dict, modules: list[str]) -> None:
+    """A checker process's entry point (see _Checker)."""
+    import importlib
+
+    for module in modules:
+        importlib.import_module(module)
     _serve(Connection(fd), Settings(**settings))
 
 
@@ -240,9 +256,11 @@ class _Checker:
     def __init__(self, settings: Settings):
         ours, theirs = socket.socketpair()
         with theirs:
-            code = f"from app.service.checker import main; main({theirs.fileno()}, {asdict(settings)!r})"
+            code = (f"from app.service.checker import main; "
+                    f"main({theirs.fileno()}, {asdict(settings)!r}, {sorted(_PRELOAD)!r})")
+            path = os.pathsep.join(p for p in (_ROOT, os.environ.get("PYTHONPATH")) if p)
             self.process = subprocess.Popen([sys.executable, "-c", code], cwd=_ROOT, pass_fds=[theirs.fileno()],
-                                            stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": _ROOT})
+                                            stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": path})
         self.conn = Connection(ours.detach())
         self.checks = 0
         self.ready = False
@@ -348,7 +366,10 @@ class CheckerPool:
                 checker = self._spawn()
             checker.wait_ready()  # a checker's own start is not the check's time
             checker.checks += 1
-            checker.conn.send((job, args))
+            try:
+                checker.conn.send((job, args))
+            except OSError:  # it died just now
+                raise CheckFailed() from None
             if not checker.conn.poll(settings.wall_seconds):
                 log.warning("a check ran past its time budget; its checker is replaced",
                             extra={"job": job.__name__, "budget": "time"})
@@ -362,13 +383,14 @@ class CheckerPool:
                                 extra={"job": job.__name__, "budget": "cpu"})
                     raise _over(settings, "cpu") from None
                 if code in (-signal.SIGKILL, -signal.SIGSEGV, -signal.SIGABRT, -signal.SIGBUS):
-                    log.error("a checker stopped during a check (exit %s)", code, extra={"job": job.__name__, "exitcode": code})
+                    log.error("a checker stopped during a check (exit %s)", code,
+                              extra={"job": job.__name__, "exitcode": code})
                 raise CheckFailed() from None
             if kind == "ok":
                 keep = checker.checks < RECYCLE_AFTER
                 return value
             if kind == "error":
-                keep = True
+                keep = checker.checks < RECYCLE_AFTER
                 raise value
             if kind == "budget":
                 log.warning("a check ran past its memory budget; its checker is replaced",
@@ -385,6 +407,8 @@ class CheckerPool:
     def _replacement(self) -> _Checker | None:
         """A new checker, starting now (it imports the engine while no one waits for it);
         None if it cannot be started, and the next check tries again."""
+        if self._closed:
+            return None
         try:
             return self._spawn()
         except Exception as exc:  # noqa: BLE001 - the slot stays empty rather than lost

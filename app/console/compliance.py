@@ -272,7 +272,7 @@ def _holds_page(status=200, **extra):
 
 @bp.route("/holds")
 def holds():
-    _require("holds")
+    _require("holds_read")
     return _holds_page(done={"placed": "Hold placed.", "released": "Hold released."}.get(request.args.get("done")))
 
 

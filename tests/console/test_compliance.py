@@ -177,6 +177,11 @@ def test_a_tampered_copy_names_the_edited_record(browser, console_server, histor
     # as someone with the file could: the log's triggers out of the way
     target.execute("DROP TRIGGER decisions_only_purged")
     target.execute("UPDATE decisions SET level = 'green' WHERE id = ?", [red["decision_id"]])
+    # and an audit event of the first decision's read, its reader changed
+    target.execute("DROP TRIGGER audit_events_no_update")
+    event_seq = target.execute("SELECT min(seq) FROM audit_events WHERE action = 'decision.read'").fetchone()[0] \
+        or target.execute("SELECT max(seq) FROM audit_events").fetchone()[0]
+    target.execute("UPDATE audit_events SET actor = 'nobody' WHERE seq = ?", [event_seq])
     target.commit()
     seq = target.execute("SELECT seq FROM decisions WHERE id = ?", [red["decision_id"]]).fetchone()[0]
     target.close()
@@ -190,9 +195,38 @@ def test_a_tampered_copy_names_the_edited_record(browser, console_server, histor
         expect(result).to_contain_text("tampered with")
         expect(result.locator(".seq")).to_have_text(str(seq))
         expect(result.locator(".kind")).to_have_text("edited")
+        expect(result.locator("#audit-problem .audit-seq")).to_have_text(str(event_seq))
+        expect(result.locator("#audit-problem .audit-kind")).to_have_text("edited")
         context.close()
     finally:
         server.stop()
+
+
+def test_the_verify_page_shows_progress_and_then_the_result(new_page, console_server, history):
+    """A verification of a big log takes a while: its page shows how far it got and
+    refreshes itself (no script) until the result is there."""
+    from app import store
+    from app.store import verifications
+    from app.store.audit import Actor
+
+    db = store.connect(console_server.db_path)
+    job = verifications.create(db, Actor("carol.compliance"), None)
+    verifications.progress(db, job.id, 5000, 20000)
+    page = sign_in(new_page(), console_server.keys["carol"], f"/console/log/verifications/{job.id}")
+    progress = page.locator("#progress progress")
+    expect(progress).to_have_attribute("value", "5000")
+    expect(progress).to_have_attribute("max", "20000")
+    expect(page.locator("#progress")).to_contain_text("5,000 of 20,000 records and audit events checked")
+    verifications.progress(db, job.id, 15000, 20000)
+    expect(page.locator("#progress #done")).to_have_text("15,000", timeout=10000)  # refreshed by itself
+    report = {"ok": True, "checked": 19990, "purged": 0, "problem": None, "against_head": None,
+              "head": {"seq": 19990, "chain_hash": "0" * 64, "count": 19990, "at": "2026-04-01T00:00:00Z"},
+              "audit_events": {"ok": True, "checked": 10, "last_seq": 10, "problem": None}}
+    verifications.finish(db, job.id, report, 20000)
+    db.close()
+    expect(page.locator("#result")).to_contain_text("The log is intact. 19990 records verified", timeout=10000)
+    expect(page.locator("#progress")).to_have_count(0)
+    assert not page.console_errors  # nothing the content policy refused
 
 
 def test_holds_and_purge_preview(new_page, console_server, history):

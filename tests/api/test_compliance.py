@@ -254,6 +254,25 @@ def test_verify_names_a_tampered_audit_event(client, auditor, db_path):
     assert last["details"]["audit_events"]["problem"]["seq"] == victim["seq"]
 
 
+def test_an_exported_head_holds_the_audit_events_end_too(client, auditor, db_path):
+    decide(client, customer_id="C-1")
+    head = auditor.get("/v1/decisions/head").get_json()
+    assert head["audit_seq"] >= 1 and len(head["audit_chain_hash"]) == 64
+    query = (f"head_seq={head['seq']}&head_chain_hash={head['chain_hash']}"
+             f"&head_audit_seq={head['audit_seq']}&head_audit_chain_hash={head['audit_chain_hash']}")
+    assert auditor.get(f"/v1/decisions/verify?{query}").get_json()["ok"] is True
+    conn = sqlite3.connect(db_path)
+    conn.execute("DROP TRIGGER audit_events_no_delete")
+    conn.execute("DELETE FROM audit_events WHERE seq >= ?", [head["audit_seq"]])
+    conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'audit_events'", [head["audit_seq"] - 1])
+    conn.commit()
+    conn.close()
+    report = auditor.get(f"/v1/decisions/verify?{query}").get_json()
+    assert report["ok"] is False
+    assert report["audit_events"]["problem"]["kind"] == "truncated"
+    assert_envelope(auditor.get("/v1/decisions/verify?head_audit_seq=3"), 422, "validation_error")
+
+
 # ---------------------------------------------------------------- holds and purge
 
 

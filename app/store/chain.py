@@ -19,6 +19,7 @@ long as the record is kept. A new format would be a new name below, never a chan
 from __future__ import annotations
 
 import hashlib
+import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -70,6 +71,8 @@ def chain_hash(previous: str, content: str, seq: int) -> str:
 
 # ---------------------------------------------------------------- the head
 
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+
 
 @dataclass(frozen=True)
 class Head:
@@ -97,7 +100,7 @@ class Head:
             seq, chain, count = data["seq"], data["chain_hash"], data.get("count")
             if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
                 raise ValueError("seq")
-            if not isinstance(chain, str) or len(chain) != 64:
+            if not isinstance(chain, str) or not _HEX64.fullmatch(chain):
                 raise ValueError("chain_hash")
             if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
                 raise ValueError("count")
@@ -105,7 +108,7 @@ class Head:
             if audit_seq is not None or audit_chain is not None:
                 if isinstance(audit_seq, bool) or not isinstance(audit_seq, int) or audit_seq < 0:
                     raise ValueError("audit_seq")
-                if not isinstance(audit_chain, str) or len(audit_chain) != 64:
+                if not isinstance(audit_chain, str) or not _HEX64.fullmatch(audit_chain):
                     raise ValueError("audit_chain_hash")
                 audit_chain = audit_chain.lower()
         except (KeyError, TypeError, ValueError, AttributeError) as exc:

@@ -190,3 +190,13 @@ def test_a_head_exported_before_the_events_were_chained_still_reads(db):
     assert parsed.audit_seq is None and chain.verify(db, parsed).ok
     with pytest.raises(Exception, match="not one this service exports"):
         chain.Head.from_dict({**old, "audit_seq": 1, "audit_chain_hash": "x"})
+
+
+@pytest.mark.parametrize("field", ["chain_hash", "audit_chain_hash"])
+def test_a_head_whose_hashes_are_not_hex_is_refused(db, field):
+    head = {**chain.head(db).to_dict(), "audit_seq": 0, "audit_chain_hash": audit_chain.GENESIS}
+    # 64 characters, but not a hash: "\ud800" from a JSON file would reach the database
+    with pytest.raises(Exception, match="not one this service exports"):
+        chain.Head.from_dict({**head, field: "\ud800" * 64})
+    with pytest.raises(Exception, match="not one this service exports"):
+        chain.Head.from_dict({**head, field: "g" * 64})

@@ -609,6 +609,29 @@ def m015_audit_chain(db):
     )
 
 
+@MIGRATIONS()
+def m015_log_verifications(db):
+    # Verifications started from the console run in the background; their progress and
+    # result are kept here so that any worker can show them (app/store/verifications.py).
+    db.execute(
+        """
+        CREATE TABLE log_verifications (
+            id TEXT PRIMARY KEY,
+            status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed')),
+            requested_by TEXT NOT NULL,
+            key_id TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            against TEXT,
+            progress_done INTEGER NOT NULL DEFAULT 0,
+            progress_total INTEGER,
+            report TEXT,
+            error TEXT
+        )
+        """
+    )
+
+
 # --- decision log write path (m016) ---
 
 

@@ -570,6 +570,8 @@ class HeadSchema(Schema):
     chain_hash = fields.String(required=True, metadata={"description": "Its chain hash."})
     count = fields.Integer(required=True, metadata={"description": "Records up to it."})
     at = fields.String(required=True, metadata={"description": "When the head was read."})
+    audit_seq = fields.Integer(metadata={"description": "The last audit event's seq (0 when there is none)."})
+    audit_chain_hash = fields.String(metadata={"description": "Its chain hash."})
 
 
 class VerifyQuerySchema(Schema):
@@ -579,6 +581,10 @@ class VerifyQuerySchema(Schema):
         "description": "That head's `chain_hash` (with `head_seq`)."})
     head_count = fields.Integer(strict=False, validate=validate.Range(min=0, max=2 ** 62), metadata={
         "description": "That head's `count` (optional)."})
+    head_audit_seq = fields.Integer(strict=False, validate=validate.Range(min=0, max=2 ** 62), metadata={
+        "description": "That head's `audit_seq` (optional): check the audit events still reach it unchanged."})
+    head_audit_chain_hash = fields.String(validate=validate.Regexp(r"[0-9a-fA-F]{64}\Z"), metadata={
+        "description": "That head's `audit_chain_hash` (with `head_audit_seq`)."})
 
 
 class BreakSchema(Schema):

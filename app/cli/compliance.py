@@ -32,7 +32,7 @@ def _fail(exc: store.StoreError):
 @decisions_cli.command("head")
 @click.option("--output", "-o", type=click.File("w"), default="-", help="Write the head here (default: stdout).")
 def head_command(output):
-    """Print the log's head as JSON ({seq, chain_hash, count, at}); keep it outside the
+    """Print the log's head as JSON ({seq, chain_hash, count, at, audit_seq, audit_chain_hash}); keep it outside the
     service and give it to `verify --head` later."""
     db = open_database()
     try:

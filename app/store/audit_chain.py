@@ -34,6 +34,13 @@ def chain_hash(previous: str, content: str, seq: int) -> str:
     return hashlib.sha256(f"{previous}|{content}|{int(seq)}".encode()).hexdigest()
 
 
+def last(db) -> tuple[int, str]:
+    """(seq, chain hash) of the last event (0 and the genesis value when there is none),
+    for the exported head."""
+    row = db.execute("SELECT seq, chain_hash FROM audit_events ORDER BY seq DESC LIMIT 1").fetchone()
+    return (row[0], row[1]) if row else (0, GENESIS)
+
+
 def next_link(db) -> tuple[int, str]:
     """(the seq the next event gets, the chain hash it chains from). Call inside the
     writing transaction."""
@@ -96,12 +103,15 @@ def count(db) -> int:
     return db.execute("SELECT count(*) FROM audit_events").fetchone()[0]
 
 
-def verify(db, progress: Callable[[int], None] | None = None) -> AuditVerification:
+def verify(db, progress: Callable[[int], None] | None = None, against=None) -> AuditVerification:
     """Walk every audit event in seq order and name the first broken one. Call inside a
     read transaction (chain.verify does, for the decisions and the events together).
-    ``progress(checked)`` is called every few thousand events."""
+    ``progress(checked)`` is called every few thousand events. ``against``: an exported
+    head (chain.Head); when it names where the events ended, they must still reach it."""
     prev_seq, prev_chain, checked = 0, GENESIS, 0
     problem = None
+    head_seq = getattr(against, "audit_seq", None)
+    at_head = GENESIS if head_seq == 0 else None
     rows = _rows(db)
     try:
         for row in rows:
@@ -110,6 +120,8 @@ def verify(db, progress: Callable[[int], None] | None = None) -> AuditVerificati
                 break
             checked += 1
             prev_seq, prev_chain = row["seq"], _text(row["chain_hash"])
+            if prev_seq == head_seq:
+                at_head = prev_chain
             if progress is not None and checked % 2000 == 0:
                 progress(checked)
     finally:
@@ -122,6 +134,16 @@ def verify(db, progress: Callable[[int], None] | None = None) -> AuditVerificati
             problem = AuditBreak("truncated", prev_seq + 1, None,
                                  f"audit events were numbered up to {issued} but end at {prev_seq}: "
                                  f"events {span} were deleted from the end")
+    if problem is None and head_seq is not None:
+        if head_seq > prev_seq:
+            span = str(head_seq) if head_seq == prev_seq + 1 else f"{prev_seq + 1} to {head_seq}"
+            problem = AuditBreak("truncated", prev_seq + 1, None,
+                                 f"the exported head ends the audit events at seq {head_seq} but they end at "
+                                 f"{prev_seq}: events {span} are missing")
+        elif at_head != against.audit_chain_hash:
+            problem = AuditBreak("edited", head_seq, None,
+                                 f"the audit event at the exported head's seq {head_seq} no longer has the head's "
+                                 "chain hash: the events up to it were rewritten")
     return AuditVerification(problem is None, checked, prev_seq, problem)
 
 

@@ -19,6 +19,7 @@ long as the record is kept. A new format would be a new name below, never a chan
 from __future__ import annotations
 
 import hashlib
+import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -70,6 +71,8 @@ def chain_hash(previous: str, content: str, seq: int) -> str:
 
 # ---------------------------------------------------------------- the head
 
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+
 
 @dataclass(frozen=True)
 class Head:
@@ -80,9 +83,16 @@ class Head:
     chain_hash: str
     count: int
     at: str
+    # Where the audit events' chain ended (audit_chain.py); None in a head exported
+    # before they were chained.
+    audit_seq: int | None = None
+    audit_chain_hash: str | None = None
 
     def to_dict(self) -> dict:
-        return {"seq": self.seq, "chain_hash": self.chain_hash, "count": self.count, "at": self.at}
+        out = {"seq": self.seq, "chain_hash": self.chain_hash, "count": self.count, "at": self.at}
+        if self.audit_seq is not None:
+            out.update(audit_seq=self.audit_seq, audit_chain_hash=self.audit_chain_hash)
+        return out
 
     @classmethod
     def from_dict(cls, data) -> "Head":
@@ -90,14 +100,22 @@ class Head:
             seq, chain, count = data["seq"], data["chain_hash"], data.get("count")
             if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
                 raise ValueError("seq")
-            if not isinstance(chain, str) or len(chain) != 64:
+            if not isinstance(chain, str) or not _HEX64.fullmatch(chain):
                 raise ValueError("chain_hash")
             if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
                 raise ValueError("count")
-        except (KeyError, TypeError, ValueError) as exc:
+            audit_seq, audit_chain = data.get("audit_seq"), data.get("audit_chain_hash")
+            if audit_seq is not None or audit_chain is not None:
+                if isinstance(audit_seq, bool) or not isinstance(audit_seq, int) or audit_seq < 0:
+                    raise ValueError("audit_seq")
+                if not isinstance(audit_chain, str) or not _HEX64.fullmatch(audit_chain):
+                    raise ValueError("audit_chain_hash")
+                audit_chain = audit_chain.lower()
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InvalidRequest("The head is not one this service exports: {seq, chain_hash, count, at}.",
                                  [{"path": "head", "message": f"bad or missing {exc}"}]) from None
-        return cls(seq, chain.lower(), count if count is not None else -1, str(data.get("at") or ""))
+        return cls(seq, chain.lower(), count if count is not None else -1, str(data.get("at") or ""),
+                   audit_seq, audit_chain)
 
 
 def last_link(db: sqlite_utils.Database) -> tuple[int, str, int]:
@@ -120,12 +138,13 @@ def head(db: sqlite_utils.Database) -> Head:
         try:
             row = db.execute("SELECT seq, chain_hash FROM decisions ORDER BY seq DESC LIMIT 1").fetchone()
             count = db.execute("SELECT count(*) FROM decisions").fetchone()[0]
+            audit_seq, audit_chain_hash = audit_chain.last(db)
         finally:
             db.execute("COMMIT")
     except sqlite3.Error as exc:
         raise LogUnavailable() from exc
     seq, chain = (row[0], row[1]) if row else (0, GENESIS)
-    return Head(seq, chain, count, times.iso(times.now()))
+    return Head(seq, chain, count, times.iso(times.now()), audit_seq, audit_chain_hash)
 
 
 # ---------------------------------------------------------------- verify
@@ -242,7 +261,8 @@ def verify(db: sqlite_utils.Database, against: Head | None = None,
                 progress(0, total)
             report = _verify(db, against, (lambda done: progress(done, total)) if progress else None)
             decisions = report.checked + (report.problem is not None)
-            audit = audit_chain.verify(db, (lambda done: progress(decisions + done, total)) if progress else None)
+            audit = audit_chain.verify(db, (lambda done: progress(decisions + done, total)) if progress else None,
+                                       against=against)
             if progress is not None:
                 progress(total, total)
             return replace(report, ok=report.ok and audit.ok, audit=audit)
@@ -276,7 +296,8 @@ def _verify(db, against: Head | None, progress: Callable[[int], None] | None = N
         rows.close()
     last = db.execute("SELECT seq, chain_hash FROM decisions ORDER BY seq DESC LIMIT 1").fetchone()
     count = db.execute("SELECT count(*) FROM decisions").fetchone()[0]
-    now = Head(last[0] if last else 0, last[1] if last else GENESIS, count, times.iso(times.now()))
+    now = Head(last[0] if last else 0, last[1] if last else GENESIS, count, times.iso(times.now()),
+               *audit_chain.last(db))
     if problem is None:
         issued = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'decisions'").fetchone()
         issued = issued[0] if issued else 0

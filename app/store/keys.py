@@ -30,8 +30,9 @@ from app.store.errors import InvalidRequest, KeyNameTaken, KeyNotFound, LastAdmi
 
 # decide: loan and card systems asking for decisions. author: write ruleset drafts and
 # submit them. approve: approve or reject submitted versions, publish, schedule, roll
-# back, retire. audit: compliance reading the record. admin: everything, and keys.
-ROLES = ("decide", "author", "approve", "audit", "admin")
+# back, retire. audit: compliance reading the record, changing nothing. legal: place and
+# release legal holds, see what a purge would remove. admin: everything, and keys.
+ROLES = ("decide", "author", "approve", "audit", "legal", "admin")
 ADMIN = "admin"
 
 PREFIX = "vgl"

@@ -12,7 +12,7 @@ import pytest
 from tests.api.test_errors import assert_envelope
 from tests.conftest import bearer
 
-ALL = {"decide", "author", "approve", "audit", "admin"}
+ALL = {"decide", "author", "approve", "audit", "legal", "admin"}
 PUBLIC = "public"
 
 EXPECTED = {
@@ -25,9 +25,9 @@ EXPECTED = {
     ("GET", "/v1/decisions/verify"): {"audit"},
     ("GET", "/v1/decisions/<string:decision_id>/explanation"): {"audit"},
     ("POST", "/v1/decisions/<string:decision_id>/replay"): {"audit"},
-    ("POST", "/v1/legal-holds"): {"audit"},
-    ("GET", "/v1/legal-holds"): {"audit"},
-    ("POST", "/v1/legal-holds/<string:hold_id>/release"): {"audit"},
+    ("POST", "/v1/legal-holds"): {"legal"},
+    ("GET", "/v1/legal-holds"): {"audit", "legal"},
+    ("POST", "/v1/legal-holds/<string:hold_id>/release"): {"legal"},
     ("GET", "/v1/rulesets"): ALL,
     ("GET", "/v1/rulesets/<string:ruleset_id>"): ALL,
     ("GET", "/v1/rulesets/<string:ruleset_id>/versions"): ALL,

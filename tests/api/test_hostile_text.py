@@ -148,3 +148,13 @@ def test_a_misspelt_query_parameter_is_a_422_naming_it_not_a_search_of_everythin
     client.post("/v1/decisions", json=decision_request())
     error = assert_envelope(client.get(f"{path}?custmer_id=C-100001"), 422, "validation_error")["error"]
     assert [d["path"] for d in error["details"]] == ["query.custmer_id"]
+
+
+@pytest.mark.parametrize("url", ["/v1/decisions?customer_id=%ED%A0%80", "/v1/decisions?q=%ED%A0%80",
+                                 "/v1/audit-events?actor=%ED%A0%80", "/v1/legal-holds?customer_id=%ED%A0%80",
+                                 "/v1/decisions/%ED%A0%80", "/v1/rulesets/%ED%A0%80"])
+def test_a_surrogate_sent_as_bytes_in_a_query_or_path_is_not_text_and_breaks_nothing(client, url):
+    # UTF-8 cannot encode a surrogate: its bytes are invalid and read as U+FFFD, never a lone surrogate
+    response = client.get(url)
+    assert response.status_code in (200, 404), response.data
+    response.get_data().decode("utf-8")

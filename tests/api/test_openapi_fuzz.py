@@ -6,7 +6,7 @@ fails here.
 Each operation runs the documented examples (so real decisions are checked, not only
 422s for random snapshots), then positive and negative fuzzing, then fuzzing with path
 parameters that exist, with a real API key of a role the operation documents in
-`x-roles` (the least one: `decide` before `audit`, `author`, `approve`; `admin` only for
+`x-roles` (the least one: `decide` before `audit`, `legal`, `author`, `approve`; `admin` only for
 the operations only admin may call). The examples are derandomized and their number per
 operation fixed, so every run tries the same cases, in about half a minute. The
 operations are driven with hypothesis directly, since schemathesis' pytest plugin does
@@ -34,7 +34,7 @@ CHECKS = [
     schemathesis.checks.negative_data_rejection,
 ]
 # The least role first: a key of the first of these an operation allows calls it.
-ROLE_PREFERENCE = ("decide", "audit", "author", "approve", "admin")
+ROLE_PREFERENCE = ("decide", "audit", "legal", "author", "approve", "admin")
 EXAMPLES_PER_OPERATION = 60
 OPERATIONS = [
     "POST /v1/decisions",
@@ -193,6 +193,7 @@ def test_each_operation_is_fuzzed_with_a_key_of_a_role_it_documents(api_schema):
     assert roles["POST /v1/rulesets/{ruleset_id}/versions"] == "author"
     assert roles["POST /v1/rulesets/{ruleset_id}/versions/{version}/approve"] == "approve"
     assert roles["GET /v1/rulesets"] == "decide"
+    assert roles["POST /v1/legal-holds"] == "legal"
     assert roles["POST /v1/keys"] == "admin"
     assert roles["GET /healthz"] is None
 

@@ -154,7 +154,7 @@ def test_compliance_examples_run_against_a_live_server(live_server):
     assert out[6] == "True 2 True"
     assert out[7].startswith("ok: 2 decisions verified (0 purged), head seq 2 ")
     assert "; reaches the exported head at seq 2; " in out[7] and out[7].endswith(" audit events verified")
-    assert out[8] == "C-100001 carol True"
+    assert out[8] == "C-100001 dana True"
     assert out[9].startswith("dry run: 0 decisions before ") and out[9].endswith("0 kept by legal holds")
     assert [line.split()[1] for line in out[10:]] == [
         "decision.search", "decision.explain", "decision.search", "decision.replay", "decision.export",

@@ -148,3 +148,55 @@ def test_events_recorded_before_the_chain_are_chained_by_the_migration(tmp_path)
             db.execute("UPDATE audit_events SET actor = 'x' WHERE seq = 1")
     finally:
         db.close()
+
+
+def test_the_head_names_the_last_event_and_verify_checks_the_events_still_reach_it(db):
+    events = record(db, 6)
+    head = chain.head(db)
+    assert (head.audit_seq, head.audit_chain_hash) == (6, events[-1].chain_hash)
+    assert chain.Head.from_dict(head.to_dict()) == head
+    record(db, 2)  # events after the head do not matter to it
+    report = chain.verify(db, head)
+    assert report.ok and report.audit.ok
+    # cut the last events and the record of their numbers, as someone with the file could
+    tamper(db, "DELETE FROM audit_events WHERE seq >= 5")
+    db.execute("UPDATE sqlite_sequence SET seq = 4 WHERE name = 'audit_events'")
+    assert chain.verify(db).ok  # without the head, nothing shows
+    problem = chain.verify(db, head).audit.problem
+    assert (problem.kind, problem.seq) == ("truncated", 5)
+
+
+def test_events_rewritten_up_to_the_head_with_every_hash_recomputed_are_found(db):
+    record(db, 4)
+    head = chain.head(db)
+    tamper(db, "UPDATE audit_events SET actor = 'mallory' WHERE seq = 2")
+    previous = audit_chain.GENESIS
+    for seq in range(1, 5):  # the whole chain made again, so it holds on its own
+        row = dict(zip(audit_chain.CONTENT, db.execute(
+            f"SELECT {', '.join(audit_chain.CONTENT)} FROM audit_events WHERE seq = ?", [seq]).fetchone()))
+        content = audit_chain.content_hash(row)
+        previous = audit_chain.chain_hash(previous, content, seq)
+        db.execute("UPDATE audit_events SET content_hash = ?, chain_hash = ? WHERE seq = ?", [content, previous, seq])
+    assert chain.verify(db).ok
+    problem = chain.verify(db, head).audit.problem
+    assert (problem.kind, problem.seq) == ("edited", 4)
+
+
+def test_a_head_exported_before_the_events_were_chained_still_reads(db):
+    record(db, 2)
+    head = chain.head(db)
+    old = {k: v for k, v in head.to_dict().items() if not k.startswith("audit_")}
+    parsed = chain.Head.from_dict(old)
+    assert parsed.audit_seq is None and chain.verify(db, parsed).ok
+    with pytest.raises(Exception, match="not one this service exports"):
+        chain.Head.from_dict({**old, "audit_seq": 1, "audit_chain_hash": "x"})
+
+
+@pytest.mark.parametrize("field", ["chain_hash", "audit_chain_hash"])
+def test_a_head_whose_hashes_are_not_hex_is_refused(db, field):
+    head = {**chain.head(db).to_dict(), "audit_seq": 0, "audit_chain_hash": audit_chain.GENESIS}
+    # 64 characters, but not a hash: "\ud800" from a JSON file would reach the database
+    with pytest.raises(Exception, match="not one this service exports"):
+        chain.Head.from_dict({**head, field: "\ud800" * 64})
+    with pytest.raises(Exception, match="not one this service exports"):
+        chain.Head.from_dict({**head, field: "g" * 64})

@@ -49,18 +49,28 @@ def drop_db() -> None:
             pass
 
 
-def log_decisions(db: store.LogDatabase, rows: list) -> list:
-    """``decide.log`` through this process's group commit: the rows share one write
-    transaction with what other threads of the process log at the same moment, and the
-    call returns once that transaction has committed."""
-    logged = current_app.extensions["vigil.group_commit"].write(db, rows)
+def log_decisions(db: store.LogDatabase, rows: list, follow_ups: list | None = None) -> list:
+    """``decide.log`` through this process's group commit: the rows (with what each
+    asks to be done in the same transaction, ``follow_ups``, one per row or None) share
+    one write transaction with what other threads of the process log at the same
+    moment, and the call returns once that transaction has committed."""
+    items = list(zip(rows, follow_ups if follow_ups is not None else [None] * len(rows)))
+    logged = current_app.extensions["vigil.group_commit"].write(db, items)
     current_app.extensions["vigil.checkpointer"].written()
     return logged
 
 
+def _log_group(db: store.LogDatabase, items: list) -> list:
+    rows = [row for row, _ in items]
+    follow_ups = [follow_up for _, follow_up in items]
+    if any(follow_up is not None for follow_up in follow_ups):
+        return decide.log(db, rows, follow_ups)
+    return decide.log(db, rows)
+
+
 def init_app(app: Flask) -> None:
     app.extensions["vigil.log_connections"] = threading.local()
-    app.extensions["vigil.group_commit"] = GroupCommit(decide.log)
+    app.extensions["vigil.group_commit"] = GroupCommit(_log_group)
     # The write-ahead log is checkpointed by a thread of the worker's, not by the
     # decision whose commit happens to fill it.
     app.extensions["vigil.checkpointer"] = Checkpointer(app.config["VIGIL_DATABASE"])

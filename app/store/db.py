@@ -160,20 +160,17 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
 
 def _begin_immediate(db: sqlite_utils.Database, deadline: float) -> None:
     """BEGIN IMMEDIATE, retried every ~0.2 ms while another process holds the write
-    lock, until the deadline (then LogUnavailable)."""
+    lock, until the deadline (then LogUnavailable). The connection's busy timeout is 0
+    here (immediate() sets it), so that SQLite's busy handler never sleeps instead."""
     conn = db.conn
-    conn.execute("PRAGMA busy_timeout = 0")
-    try:
-        while True:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if not _is_busy(exc) or time.monotonic() >= deadline:
-                    raise
-            time.sleep(0.0001 + random.random() * 0.0002)
-    finally:
-        conn.execute(f"PRAGMA busy_timeout = {int(getattr(db, 'busy_timeout_ms', 5000))}")
+    while True:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.0001 + random.random() * 0.0002)
 
 
 @contextlib.contextmanager
@@ -184,26 +181,39 @@ def immediate(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     SQLITE_BUSY when another worker wrote in between; taking the lock up front makes
     concurrent writers queue instead. Raises LogUnavailable if the lock cannot be had
     within the connection's busy timeout.
+
+    The connection's busy timeout is set to 0 before the locks are taken and back after
+    they are released: every statement run while holding the write lock keeps every
+    other writer waiting, and in a worker whose other threads are busy evaluating, each
+    one costs a wait for the interpreter's lock as well.
     """
     timeout = getattr(db, "busy_timeout_ms", 5000) / 1000
     deadline = time.monotonic() + timeout
-    if not _process_writer.acquire(timeout=timeout):
-        raise LogUnavailable("The decision log is busy; no decision was made.")
+    conn = db.conn
+    conn.execute("PRAGMA busy_timeout = 0")
     try:
-        _begin_immediate(db, deadline)
+        if not _process_writer.acquire(timeout=timeout):
+            raise LogUnavailable("The decision log is busy; no decision was made.")
         try:
-            yield db
-        except BaseException:
-            db.rollback()
-            raise
-        else:
+            _begin_immediate(db, deadline)
             try:
-                db.conn.execute("COMMIT")
+                yield db
             except BaseException:
                 db.rollback()
                 raise
+            else:
+                try:
+                    conn.execute("COMMIT")
+                except BaseException:
+                    db.rollback()
+                    raise
+        finally:
+            _process_writer.release()
     finally:
-        _process_writer.release()
+        # After a COMMIT nothing may fail: what was committed is answered. A connection
+        # that cannot take this fails on its next statement and is opened again.
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute(f"PRAGMA busy_timeout = {int(getattr(db, 'busy_timeout_ms', 5000))}")
 
 
 # A checkpoint copies the write-ahead log back into the database file and syncs it:

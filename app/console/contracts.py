@@ -11,7 +11,15 @@ from flask import abort, g, redirect, render_template, request, url_for
 from app.api.errors import status_of
 from app.api.schemas import RejectRequestSchema
 from app.console import access, bp
-from app.console.views import _api_body, _db, _error_dict, _roles, _served_changed, _upload_text, _yaml_text
+from app.console.views import (
+    _api_body,
+    _db,
+    _error_dict,
+    _roles,
+    _served_changed,
+    _upload_text,
+    _yaml_text,
+)
 from app.engine import RulesetInvalid
 from app.service import contracts
 from app.store import StoreError

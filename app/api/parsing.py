@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 
+from marshmallow import RAISE
 from marshmallow.utils import missing
 from webargs.core import is_json
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.api.errors import MalformedJSON, RequestInvalid, UnsupportedMediaType
-from app.core.bounds import find_unbounded
+from app.core.bounds import TEXT_PROBLEM, find_unbounded
 
 
 def _no_constants(name: str):
@@ -38,10 +40,44 @@ def _unique_keys(pairs: list) -> dict:
     return obj
 
 
-def parse_json_body(data: bytes, parse_float=Decimal):
+class RefusedItem:
+    """An item of a list read one by one (a batch's items) that holds a number out of
+    range or text that is not Unicode: it fails alone, with these details."""
+
+    def __init__(self, details: list[dict]):
+        self.details = details
+
+
+# The only way a lone surrogate gets into a string: a \uD800-\uDFFF escape (UTF-8
+# cannot encode one). A body without such an escape needs no look at its strings.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+
+
+def _refuse_items(document, items: str, problems: list[dict]) -> list[dict]:
+    """Replace each item of ``document[items]`` that has a problem by a RefusedItem with
+    its problems (paths from the item); return the problems outside the items."""
+    listed = document.get(items) if isinstance(document, dict) else None
+    if not isinstance(listed, list):
+        return problems
+    rest, by_item = [], {}
+    for problem in problems:
+        head, _, tail = problem["path"].partition(".")
+        index, _, inner = tail.partition(".")
+        if head == items and index.isdigit() and int(index) < len(listed):
+            by_item.setdefault(int(index), []).append({**problem, "path": inner or "$"})
+        else:
+            rest.append(problem)
+    for index, details in by_item.items():
+        listed[index] = RefusedItem(details)
+    return rest
+
+
+def parse_json_body(data: bytes, parse_float=Decimal, items: str | None = None):
     """Parse a request body. Money must never pass through a float, so every number
     with a fraction or exponent becomes a Decimal; NaN and Infinity are refused, and so
-    is an object that has the same key twice."""
+    is an object that has the same key twice, any number out of bounds and any text that
+    is not Unicode (a lone surrogate), each named by its path. ``items``: the key of a
+    list whose items are read one by one; a bad item becomes a ``RefusedItem`` instead."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -64,10 +100,21 @@ def parse_json_body(data: bytes, parse_float=Decimal):
         # RecursionError a body nested deeper than the parser can follow.
         raise MalformedJSON() from None
     # before any schema turns a number into an int: 1e1000000 is a million digits
-    unbounded = find_unbounded(document)
-    if unbounded:
-        raise RequestInvalid("A number in the request is out of range.", unbounded)
+    problems = find_unbounded(document, strings=_SURROGATE_ESCAPE.search(text) is not None)
+    if problems and items:
+        problems = _refuse_items(document, items, problems)
+    if problems:
+        raise RequestInvalid(_problem_message(problems), problems)
     return document
+
+
+def _problem_message(problems: list[dict]) -> str:
+    texts = sum(1 for p in problems if p["message"] == TEXT_PROBLEM)
+    if not texts:
+        return "A number in the request is out of range."
+    if texts == len(problems):
+        return "A text in the request is not valid Unicode (a lone UTF-16 surrogate)."
+    return "A number in the request is out of range, and a text is not valid Unicode."
 
 
 _DRAIN = 64 * 1024
@@ -93,10 +140,14 @@ def request_body(req) -> bytes:
 
 
 class DecimalJSONParser(FlaskParser):
+    # A query parameter no operation reads is refused (422 naming it), as an unknown key
+    # of a body is: a misspelt filter (`custmer_id=`) must not search, or export, everything.
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": RAISE, "querystring": RAISE}
+
     def load_json(self, req, schema):
         if not is_json(req.mimetype):
             raise UnsupportedMediaType()
-        return parse_json_body(request_body(req))
+        return parse_json_body(request_body(req), items=getattr(schema, "items_one_by_one", None))
 
 
 class PolicyJSONParser(FlaskParser):

@@ -31,7 +31,8 @@ ENDPOINTS = {
     "try": "simulations.create_simulation",
     # Compliance: reading the decision log and the audit trail, and legal holds.
     "audit": "decision-log.search_decisions",
-    "holds": "legal-holds.place_hold",
+    "holds": "legal-holds.place_hold",        # place and release, see what a purge would remove
+    "holds_read": "legal-holds.list_holds",
 }
 
 # The console is for people: a key that may only ask for decisions (a loan system's)

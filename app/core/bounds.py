@@ -5,6 +5,9 @@ as an integer is a million digits, and a decimal of 30 digits cannot be rounded 
 28 digits Python's decimals work with. Every number that enters (a snapshot, a request
 body, a policy document) is checked here first; no number Vigil handles comes near
 these bounds (contracts keep decimals to 15 significant digits, integers below 2**53).
+
+The same walk finds text that is not Unicode: JSON can write half of a surrogate pair
+(``"\\udc80"``), which Python reads into a string that nothing can store or answer.
 """
 from __future__ import annotations
 
@@ -63,17 +66,48 @@ def bounded_decimal(value: Any) -> Decimal:
     return Decimal(value.strip() if isinstance(value, str) else value)
 
 
-def find_unbounded(document: Any) -> list[dict]:
+def lone_surrogate(text: str) -> bool:
+    """Whether ``text`` holds half of a UTF-16 surrogate pair on its own (JSON's
+    ``"\\ud800"``): no UTF-8 can encode it, so neither the log, nor an index, nor an
+    answer could hold it."""
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def shown_path(key: str) -> str:
+    """A key as it can be named in an error: a lone surrogate written as its escape."""
+    return key.encode("utf-8", "backslashreplace").decode("utf-8") if lone_surrogate(key) else key
+
+
+TEXT_PROBLEM = "Not valid Unicode: a lone UTF-16 surrogate (\\ud800-\\udfff) is not a character."
+
+
+def find_unbounded(document: Any, *, strings: bool = False) -> list[dict]:
     """``[{"path", "message"}]`` for every number in a parsed JSON or YAML document
-    that breaks the bounds, paths dotted (list items by index)."""
+    that breaks the bounds, paths dotted (list items by index). With ``strings``, also
+    for every key and text that holds a lone surrogate (see ``lone_surrogate``)."""
     out: list[dict] = []
     todo: list[tuple[str, Any]] = [("", document)]
     while todo:
         path, node = todo.pop()
         if isinstance(node, dict):
-            todo.extend((f"{path}.{k}" if path else str(k), v) for k, v in node.items())
+            for k, v in node.items():
+                key = str(k)
+                if strings and lone_surrogate(key):
+                    key = shown_path(key)
+                    out.append({"path": f"{path}.{key}" if path else key, "message": TEXT_PROBLEM})
+                    continue
+                todo.append((f"{path}.{key}" if path else key, v))
         elif isinstance(node, list):
             todo.extend((f"{path}.{i}" if path else str(i), v) for i, v in enumerate(node))
+        elif isinstance(node, str):
+            if strings and lone_surrogate(node):
+                out.append({"path": path or "$", "message": TEXT_PROBLEM})
         elif isinstance(node, (int, float, Decimal)) and not isinstance(node, bool):
             problem = number_problem(node)
             if problem:

@@ -24,6 +24,7 @@ from app.store import chain, search, times
 from app.store.audit import Actor, record_event
 from app.store.db import immediate
 from app.store.errors import HoldNotFound, InvalidRequest, LogUnavailable, WrongStatus
+from app.store.queries import check_text
 
 PURGE_BATCH = 500
 
@@ -103,6 +104,7 @@ def release_hold(db: sqlite_utils.Database, hold_id: str, actor: Actor, reason: 
 
 
 def list_holds(db: sqlite_utils.Database, customer_id: str | None = None, include_released: bool = False) -> list[Hold]:
+    check_text(customer_id=customer_id)
     where, params = [], []
     if customer_id is not None:
         where.append("customer_id = ?")

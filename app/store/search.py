@@ -26,6 +26,7 @@ import sqlite_utils
 from app.core import codec
 from app.store.db import immediate
 from app.store.errors import InvalidRequest, LogUnavailable
+from app.store.queries import check_text, seq_from_cursor
 
 # Index this many decisions per write transaction: each batch holds the write lock every
 # worker's decisions wait for, about 20 ms for 200.
@@ -46,6 +47,10 @@ class Filters:
     action: str | None = None         # a final action
     level: str | None = None          # the warning level
     q: str | None = None              # words of the explanation
+
+    def __post_init__(self):
+        check_text(customer_id=self.customer_id, ruleset_id=self.ruleset_id, rule=self.rule, action=self.action,
+                   level=self.level, q=self.q)
 
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -123,13 +128,10 @@ def encode_cursor(seq: int) -> str:
 def decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        kind, _, value = text.partition(":")
-        if kind != "seq" or not value.isdigit():
-            raise ValueError(cursor)
-        return int(value)
     except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest("The cursor is not one this service gave out.",
-                             [{"path": "cursor", "message": "Not a cursor."}]) from None
+        text = ""
+    kind, _, value = text.partition(":")
+    return seq_from_cursor(value if kind == "seq" else None)
 
 
 def _where(db, filters: Filters, before: int | None = None, through: int | None = None) -> tuple[str, list]:

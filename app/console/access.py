@@ -32,6 +32,8 @@ ENDPOINTS = {
     # Compliance: reading the decision log and the audit trail, and legal holds.
     "audit": "decision-log.search_decisions",
     "holds": "legal-holds.place_hold",
+    # Follow-up: the evaluation report.
+    "evaluate": "follow-up-report.follow_up_report",
 }
 
 # The console is for people: a key that may only ask for decisions (a loan system's)

@@ -28,6 +28,8 @@ EXPECTED = {
     ("POST", "/v1/legal-holds"): {"audit"},
     ("GET", "/v1/legal-holds"): {"audit"},
     ("POST", "/v1/legal-holds/<string:hold_id>/release"): {"audit"},
+    ("GET", "/v1/follow-up/report"): {"approve", "audit"},
+    ("GET", "/v1/follow-up/report/export"): {"approve", "audit"},
     ("GET", "/v1/rulesets"): ALL,
     ("GET", "/v1/rulesets/<string:ruleset_id>"): ALL,
     ("GET", "/v1/rulesets/<string:ruleset_id>/versions"): ALL,

@@ -67,7 +67,7 @@ class FollowUpReportLevelSchema(_FollowUpFigures):
 
 class FollowUpReportGroupSchema(_FollowUpFigures):
     key = fields.String(required=True, allow_none=True, metadata={
-        "description": "The owner or branch; null for tasks with none (in a queue)."})
+        "description": "The owner (as people are compared: case and spacing folded) or branch; null for tasks with none (waiting in a queue)."})
     levels = fields.List(fields.Nested(FollowUpReportLevelSchema), required=True, metadata={
         "description": "The same figures for each level, lowest first."})
 

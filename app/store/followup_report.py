@@ -83,9 +83,9 @@ def _sql(by: str, *, paged: bool) -> str:
     if by not in GROUPINGS:
         raise InvalidRequest(f"by must be one of {', '.join(GROUPINGS)}.",
                              [{"path": "by", "message": "Unknown grouping."}])
-    column = "owner" if by == "owner" else "branch"
-    opened = ("SELECT coalesce({c}, '') AS grp, coalesce(level, '') AS level, status, due_at, completed_at,"
-              " CASE WHEN status = 'done' THEN (julianday(completed_at) - julianday(opened_at)) * 24.0 END AS hours"
+    column = "owner_id" if by == "owner" else "branch"
+    opened = ("SELECT coalesce({c}, '') AS grp, coalesce(level, '') AS level, status, due_at, done_at,"
+              " CASE WHEN status = 'done' THEN (julianday(done_at) - julianday(opened_at)) * 24.0 END AS hours"
               " FROM tasks WHERE opened_at >= :since AND opened_at < :until").format(c=column)
     if paged:
         groups = ("SELECT DISTINCT coalesce({c}, '') AS grp FROM tasks"
@@ -95,8 +95,8 @@ def _sql(by: str, *, paged: bool) -> str:
     return f"""
 WITH t AS ({opened}),
 rows AS (
-    SELECT grp, level, status, due_at, completed_at, hours FROM t
-    UNION ALL SELECT grp, :all, status, due_at, completed_at, hours FROM t
+    SELECT grp, level, status, due_at, done_at, hours FROM t
+    UNION ALL SELECT grp, :all, status, due_at, done_at, hours FROM t
 ),
 ranked AS (
     SELECT grp, level, hours,
@@ -109,8 +109,8 @@ medians AS (
     WHERE n IN ((of + 1) / 2, (of + 2) / 2) GROUP BY grp, level
 )
 SELECT r.grp, r.level, count(*) AS opened,
-       sum(r.status = 'done' AND r.completed_at <= r.due_at) AS done_on_time,
-       sum(r.status = 'done' AND r.completed_at > r.due_at) AS done_late,
+       sum(r.status = 'done' AND r.done_at <= r.due_at) AS done_on_time,
+       sum(r.status = 'done' AND r.done_at > r.due_at) AS done_late,
        sum(r.status = 'waived') AS waived,
        sum(r.status NOT IN ('done', 'waived') AND r.due_at < :now) AS overdue_now,
        sum(r.status NOT IN ('done', 'waived') AND r.due_at >= :now) AS open,
@@ -124,12 +124,12 @@ ORDER BY r.grp, r.level = :all DESC, r.level
 def _totals_sql() -> str:
     return """
 WITH t AS (
-    SELECT coalesce(level, '') AS level, status, due_at, completed_at,
-           CASE WHEN status = 'done' THEN (julianday(completed_at) - julianday(opened_at)) * 24.0 END AS hours
+    SELECT coalesce(level, '') AS level, status, due_at, done_at,
+           CASE WHEN status = 'done' THEN (julianday(done_at) - julianday(opened_at)) * 24.0 END AS hours
     FROM tasks WHERE opened_at >= :since AND opened_at < :until
 ),
-rows AS (SELECT level, status, due_at, completed_at, hours FROM t
-         UNION ALL SELECT :all, status, due_at, completed_at, hours FROM t),
+rows AS (SELECT level, status, due_at, done_at, hours FROM t
+         UNION ALL SELECT :all, status, due_at, done_at, hours FROM t),
 ranked AS (
     SELECT level, hours, row_number() OVER (PARTITION BY level ORDER BY hours) AS n,
            count(*) OVER (PARTITION BY level) AS of
@@ -137,8 +137,8 @@ ranked AS (
 ),
 medians AS (SELECT level, avg(hours) AS median FROM ranked WHERE n IN ((of + 1) / 2, (of + 2) / 2) GROUP BY level)
 SELECT NULL, r.level, count(*),
-       sum(r.status = 'done' AND r.completed_at <= r.due_at),
-       sum(r.status = 'done' AND r.completed_at > r.due_at),
+       sum(r.status = 'done' AND r.done_at <= r.due_at),
+       sum(r.status = 'done' AND r.done_at > r.due_at),
        sum(r.status = 'waived'),
        sum(r.status NOT IN ('done', 'waived') AND r.due_at < :now),
        sum(r.status NOT IN ('done', 'waived') AND r.due_at >= :now),

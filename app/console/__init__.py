@@ -112,7 +112,8 @@ NAVIGATION = [
                     ("Verify log", "console.verify", "log", "audit"),
                     ("Legal holds", "console.holds", "holds", "holds"),
                     ("Audit trail", "console.audit_trail", "audit", "audit")]),
-    ("Follow-up", [("Evaluation", "console.follow_up_report", "evaluation", "evaluate")]),
+    ("Follow-up", [("My tasks", "console.tasks", "tasks", "tasks"),
+                   ("Evaluation", "console.follow_up_report", "evaluation", "evaluate")]),
 ]
 
 

@@ -32,7 +32,11 @@ ENDPOINTS = {
     # Compliance: reading the decision log and the audit trail, and legal holds.
     "audit": "decision-log.search_decisions",
     "holds": "legal-holds.place_hold",
-    # Follow-up: the evaluation report.
+    # Follow-up: tasks (each person sees their own; approve, audit and admin see every
+    # task), doing them, approving a waiver; the evaluation report.
+    "tasks": "tasks.list_tasks",
+    "task_work": "tasks.complete_task",
+    "approve_waiver": "tasks.approve_waiver",
     "evaluate": "follow-up-report.follow_up_report",
 }
 

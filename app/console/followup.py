@@ -1,20 +1,26 @@
-"""The console's follow-up pages: the evaluation report with its chart and downloads.
+"""The console's follow-up pages: My tasks, a task (its decision, trail, history and
+evidence) with the forms to complete it, hand it on and waive it (four eyes), and the
+evaluation report with its chart and downloads.
 
-Each page calls the functions the API's views call (app/api/followup_report.py) and takes
-the roles of that endpoint (``access.py``); reading the report records the same audit
-event as the API.
+Each page calls the functions the API's views call (app/service/followup.py,
+app/service/followup_report.py), takes the roles of the API endpoint that does the same
+thing (``access.py``) and records the same audit event; the service refuses what the
+page would not offer (another's task, one's own waiver) whatever the form sent.
 """
 
 from __future__ import annotations
 
+import json
+
 from flask import g, redirect, render_template, request, url_for
 
+from app.api.errors import status_of
 from app.api.followup_report import FollowUpReportExportQuerySchema, FollowUpReportQuerySchema, export_response
 from app.console import access, bp
 from app.console.compliance import _given, _load, _with_zone
-from app.service import followup_report
-from app.store.audit import record_event
-from app.store.errors import InvalidRequest
+from app.service import followup, followup_report
+from app.store.audit import person_id, record_event
+from app.store.errors import FourEyes, InvalidRequest
 
 REPORT_PAGE = 50
 # The chart's segments, left to right: what became of the tasks opened.
@@ -107,103 +113,141 @@ def follow_up_report_export():
 TASK_DONE = {
     "completed": "Done: the task is closed with its evidence.",
     "handed_on": "Handed on.",
-    "waiver_requested": "Waiver requested: another person with the approve role must agree.",
+    "waiver_requested": "Waiver requested: another person with the approve role must approve it.",
     "waived": "Waived.",
 }
+TASKS_PAGE = 100
+EVIDENCE_LABELS = {"note": "What was done", "contact_date": "Date of contact", "outcome": "Outcome"}
 
 
-def _task_error(exc) -> dict:
+def _error(exc) -> dict:
     return {"message": exc.message, "details": list(getattr(exc, "details", None) or [])}
-
-
-def _service():
-    from app.service import followup as tasks_service
-
-    return tasks_service
 
 
 @bp.route("/tasks")
 def tasks():
     """My tasks: the signed-in person's open tasks, soonest due first, overdue marked.
-    Compliance (and admin) may look at anyone's, by owner, customer and status."""
+    Compliance, approvers and admins may look at anyone's, by owner, customer and status;
+    approvers also see the waivers waiting for a second person."""
     _require("tasks")
-    svc = _service()
     db = _db()
-    see_all = access.may("audit", g.api_key.roles)
-    given = _given(("owner", "customer_id", "status")) if see_all else {}
+    roles = g.api_key.roles
+    see_all = followup.may_see({"owner": None}, g.actor, roles)
+    given = _given(("owner", "customer_id", "status", "cursor")) if see_all else _given(("cursor",))
     owner = given.get("owner") if see_all else g.actor.person
-    found = svc.list_tasks(db, g.actor, owner=owner, customer_id=given.get("customer_id"),
-                           status=given.get("status") or "open")
-    waivers = (svc.list_tasks(db, g.actor, status="waiver_requested")
-               if access.may("approve_waiver", g.api_key.roles) else None)
-    heading = "Tasks" if see_all and owner != g.actor.person else "My tasks"
-    lead = ("Follow-up tasks, soonest due first; overdue ones are marked." if see_all else
-            "The follow-up tasks assigned to you, soonest due first; overdue ones are marked.")
-    return render_template("console/followup/tasks.html", nav="tasks", tasks=found, waivers=waivers,
-                           heading=heading, lead=lead, show_filter=see_all, given=given,
-                           statuses=svc.STATUSES, empty="No task.", done=TASK_DONE.get(request.args.get("done")))
+    if see_all and not given.get("owner") and not given.get("customer_id") and "status" not in given:
+        owner = g.actor.person  # a first look: your own tasks
+    status = given.get("status", "open")
+    error, page = None, {"tasks": [], "next_cursor": None}
+    try:
+        page = followup.list_tasks(db, owner=owner, customer_id=given.get("customer_id"), status=status,
+                                   cursor=given.get("cursor"), limit=TASKS_PAGE)
+    except InvalidRequest as exc:
+        error = _error(exc)
+    waivers = None
+    if access.may("approve_waiver", roles):
+        waiting = followup.list_tasks(db, status="open", limit=TASKS_PAGE)["tasks"]
+        waivers = [t for t in waiting if t["waiver_requested"]]
+    mine = owner is not None and person_id(owner) == person_id(g.actor.person)
+    filters = {k: v for k, v in given.items() if k != "cursor"}
+    return render_template(
+        "console/followup/tasks.html", nav="tasks", tasks=page["tasks"], waivers=waivers, error=error,
+        heading="My tasks" if mine else "Tasks", show_filter=see_all, given={**given, "owner": owner or ""},
+        lead=("The follow-up tasks assigned to you, soonest due first; overdue ones are marked." if mine else
+              "Follow-up tasks, soonest due first; overdue ones are marked."),
+        statuses=("open", "done", "waived"), status=status,
+        next_args={**filters, "cursor": page["next_cursor"]} if page["next_cursor"] else None,
+        done=TASK_DONE.get(request.args.get("done"))), 422 if error else 200
 
 
-def _evidence_fields(task) -> list[dict]:
-    """The completion form's fields: what the policy asks for as evidence."""
-    out = []
-    for name, spec in (task.evidence_required or {}).items():
-        spec = spec if isinstance(spec, dict) else {}
-        out.append({"name": name, "label": name.replace("_", " ").capitalize(), "required": spec.get("required", True),
-                    "choices": spec.get("choices"), "kind": spec.get("type", "text")})
-    return out
+def _evidence_fields(task: dict) -> list[dict]:
+    """The completion form's fields: the evidence the policy asks for."""
+    return [{"name": name, "label": EVIDENCE_LABELS.get(name, name.replace("_", " ").capitalize()),
+             "kind": "date" if name == "contact_date" else "choice" if name == "outcome" else "text",
+             "choices": task["outcomes"] if name == "outcome" else None}
+            for name in task["evidence_asked"]]
+
+
+def _visible_task(db, task_id: str) -> dict:
+    task = followup.get_task(db, task_id)
+    if not followup.may_see(task, g.actor, g.api_key.roles):
+        raise followup.TaskNotFound()
+    return task
 
 
 def _task_page(task_id: str, *, error=None, form=None, status=200):
-    svc = _service()
     db = _db()
-    task = svc.get_task(db, task_id, g.actor, roles=g.api_key.roles)
+    task = _visible_task(db, task_id)
     roles = g.api_key.roles
-    mine = svc.same_person(task.owner, g.actor.person)
-    decision = svc.task_decision(db, task)
+    record_event(db, g.actor, "task.read", f"task:{task_id}", {"customer_id": task["customer_id"]})
+    decision = _decision_of(db, task["last_decision_id"])
+    asked = (task["waiver"] or {}).get("requested_by")
     return render_template(
-        "console/followup/task.html", nav="tasks", task=task, decision=decision, history=task.history,
-        overdue=task.overdue, error=error, form=form or {}, evidence_fields=_evidence_fields(task),
-        may_work=mine or access.may("admin", roles),
-        may_approve=access.may("approve_waiver", roles) and not svc.same_person(task.waiver_requested_by, g.actor.person),
+        "console/followup/task.html", nav="tasks", task=task, decision=decision, error=error, form=form or {},
+        title=task["action"].replace("_", " ").capitalize(), evidence_fields=_evidence_fields(task),
+        may_work=access.may("task_work", roles),
+        may_approve=(access.may("approve_waiver", roles) and asked is not None
+                     and person_id(asked) != person_id(g.actor.person)),
+        done_late=task["status"] == "done" and task["done_at"] > task["due_at"],
         done=TASK_DONE.get(request.args.get("done"))), status
+
+
+def _decision_of(db, decision_id: str) -> dict | None:
+    """The decision behind a task as it was answered (actions with reasons, the trail);
+    None once its content was purged."""
+    from app.store import decision_log
+    from app.store.errors import DecisionPurged
+
+    try:
+        logged = decision_log.get(db, decision_id)
+        answered = json.loads(logged.response)
+    except DecisionPurged:
+        return None
+    return {"decision_id": logged.id, "decided_at": logged.decided_at, "level": answered.get("level"),
+            "ruleset": answered.get("ruleset") or {"id": logged.ruleset_id, "version": logged.ruleset_version},
+            "actions": answered.get("actions") or [], "trail": answered.get("trail") or []}
 
 
 @bp.route("/tasks/<task_id>")
 def task(task_id):
-    _require("task")
+    _require("tasks")
     return _task_page(task_id)
 
 
-def _act(task_id, action: str, run, done: str):
+def _act(task_id: str, action: str, run, done: str):
+    """Run one change through the follow-up service; a refusal shows the task page with
+    what is wrong, next to the forms, and changes nothing."""
     _require(action)
+    db = _db()
+    _visible_task(db, task_id)
     try:
-        run(_db())
-    except InvalidRequest as exc:
-        return _task_page(task_id, error=_task_error(exc), form=request.form, status=422)
+        run(db)
+    except (InvalidRequest, followup.EvidenceInvalid, followup.TaskClosed, FourEyes) as exc:
+        return _task_page(task_id, error=_error(exc), form=request.form, status=status_of(exc))
     return redirect(url_for("console.task", task_id=task_id, done=done), 303)
 
 
 @bp.route("/tasks/<task_id>/complete", methods=["POST"])
 def complete_task(task_id):
-    evidence = {k.split(".", 1)[1]: v.strip() for k, v in request.form.items() if k.startswith("evidence.") and v.strip()}
-    return _act(task_id, "complete", lambda db: _service().complete(db, task_id, evidence, g.actor), "completed")
+    evidence = {k.split(".", 1)[1]: v.strip() for k, v in request.form.items()
+                if k.startswith("evidence.") and v.strip()}
+    return _act(task_id, "task_work", lambda db: followup.complete(db, task_id, g.actor, evidence), "completed")
 
 
 @bp.route("/tasks/<task_id>/hand-on", methods=["POST"])
 def hand_on_task(task_id):
-    to = request.form.get("to", "").strip()
-    note = request.form.get("note", "").strip() or None
-    return _act(task_id, "complete", lambda db: _service().hand_on(db, task_id, to, g.actor, note=note), "handed_on")
+    to = {"owner": request.form.get("to", "").strip()}
+    reason = request.form.get("reason", "").strip()
+    return _act(task_id, "task_work", lambda db: followup.hand_on(db, task_id, g.actor, to, reason), "handed_on")
 
 
 @bp.route("/tasks/<task_id>/waiver", methods=["POST"])
 def request_waiver(task_id):
     reason = request.form.get("reason", "").strip()
-    return _act(task_id, "complete", lambda db: _service().request_waiver(db, task_id, reason, g.actor),
+    return _act(task_id, "task_work", lambda db: followup.request_waiver(db, task_id, g.actor, reason),
                 "waiver_requested")
 
 
 @bp.route("/tasks/<task_id>/waiver/approve", methods=["POST"])
 def approve_waiver(task_id):
-    return _act(task_id, "approve_waiver", lambda db: _service().approve_waiver(db, task_id, g.actor), "waived")
+    return _act(task_id, "approve_waiver", lambda db: followup.approve_waiver(db, task_id, g.actor), "waived")

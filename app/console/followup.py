@@ -179,8 +179,11 @@ def _task_page(task_id: str, *, error=None, form=None, status=200):
     db = _db()
     task = _visible_task(db, task_id)
     roles = g.api_key.roles
-    record_event(db, g.actor, "task.read", f"task:{task_id}", {"customer_id": task["customer_id"]})
     decision = _decision_of(db, task["last_decision_id"])
+    if decision is not None:
+        # what the decision said is shown: a read of the log, recorded as the compliance pages record it
+        record_event(db, g.actor, "decision.read", f"decision:{decision['decision_id']}",
+                     {"customer_id": task["customer_id"], "task_id": task_id})
     asked = (task["waiver"] or {}).get("requested_by")
     return render_template(
         "console/followup/task.html", nav="tasks", task=task, decision=decision, error=error, form=form or {},

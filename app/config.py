@@ -60,6 +60,16 @@ DEFAULTS: dict[str, object] = {
     # request, and this many seconds after sign-in whatever happens.
     "VIGIL_CONSOLE_IDLE_SECONDS": 1800,
     "VIGIL_CONSOLE_SESSION_SECONDS": 8 * 3600,
+    # The clock and the calendar of follow-up due times (app/core/clock.py): empty for
+    # real time; VIGIL_CLOCK an ISO time the clock stands at, VIGIL_CLOCK_FILE a file
+    # holding one (tests and the demo move a running service's clock with it).
+    # VIGIL_NON_WORKING_DAYS: dates and weekdays a due time does not count ("sat sun 2026-12-25").
+    "VIGIL_CLOCK": "",
+    "VIGIL_CLOCK_FILE": "",
+    "VIGIL_NON_WORKING_DAYS": "",
+    # Where a follow-up task goes when the snapshot names neither an account manager nor
+    # a branch.
+    "VIGIL_DEFAULT_TASK_QUEUE": "default",
 }
 
 _INTS = {"VIGIL_BATCH_LIMIT", "MAX_CONTENT_LENGTH", "VIGIL_SQLITE_BUSY_TIMEOUT_MS", "VIGIL_RETENTION_DAYS",
@@ -129,6 +139,16 @@ def load_config(overrides: dict | None = None, environ: dict | None = None) -> d
             raise ConfigError(f"{key} must be at least 1")
     if int(config["VIGIL_AUTH_FAILURES"]) < 1 or float(config["VIGIL_AUTH_FAILURE_WINDOW"]) <= 0:
         raise ConfigError("VIGIL_AUTH_FAILURES must be at least 1 and VIGIL_AUTH_FAILURE_WINDOW above 0")
+    from app.core import clock
+
+    try:  # checked here so a bad setting stops the start, not the first decision
+        clock.Calendar.from_setting(config["VIGIL_NON_WORKING_DAYS"])
+        if config["VIGIL_CLOCK"]:
+            clock.parse_time(str(config["VIGIL_CLOCK"]), "VIGIL_CLOCK")
+    except clock.ClockError as exc:
+        raise ConfigError(str(exc)) from None
+    if not str(config["VIGIL_DEFAULT_TASK_QUEUE"]).strip():
+        raise ConfigError("VIGIL_DEFAULT_TASK_QUEUE must name a queue")
     if int(config["VIGIL_RETENTION_DAYS"]) < 1:
         raise ConfigError("VIGIL_RETENTION_DAYS must be at least 1")
     if config["VIGIL_MASK_PERSONAL"]:

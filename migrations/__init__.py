@@ -515,6 +515,70 @@ def m011_console_sessions(db):
 # --- follow-up tasks (m012, m013) ---
 
 
+@MIGRATIONS()
+def m012_follow_up_tasks(db):
+    # A task: what a person must do after a decision (a follow-up its ruleset declares),
+    # for one customer and action. At most one is open per customer and action: a later
+    # decision that asks for it again updates it (tasks_one_open makes a second one
+    # impossible, whichever worker writes). owner_id is the owner as people are compared
+    # (app.store.audit.person_id), so a key's owner finds their tasks. status is open,
+    # done or waived; an open task with waiver_requested_by set waits for a second person.
+    # due_at, opened_at ...: store timestamps (UTC, text order is time order).
+    db.execute(
+        """
+        CREATE TABLE tasks (
+            id TEXT PRIMARY KEY,
+            customer_id TEXT NOT NULL,
+            action TEXT NOT NULL,
+            ruleset_id TEXT NOT NULL,
+            role TEXT NOT NULL,
+            level TEXT,
+            owner TEXT,
+            owner_id TEXT,
+            queue TEXT,
+            branch TEXT,
+            status TEXT NOT NULL CHECK (status IN ('open', 'done', 'waived')),
+            still_asked INTEGER NOT NULL DEFAULT 1,
+            opened_at TEXT NOT NULL,
+            due_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            decision_id TEXT NOT NULL,
+            last_decision_id TEXT NOT NULL,
+            rules TEXT NOT NULL,
+            evidence_asked TEXT NOT NULL,
+            evidence TEXT,
+            done_at TEXT,
+            done_by TEXT,
+            waiver_requested_by TEXT,
+            waiver_requested_at TEXT,
+            waiver_reason TEXT,
+            waived_by TEXT
+        )
+        """
+    )
+    db.execute("CREATE UNIQUE INDEX tasks_one_open ON tasks (customer_id, action) WHERE status = 'open'")
+    db.execute("CREATE INDEX tasks_by_owner ON tasks (owner_id, status, due_at)")
+    db.execute("CREATE INDEX tasks_by_queue ON tasks (queue, status, due_at)")
+    db.execute("CREATE INDEX tasks_by_due ON tasks (status, due_at)")
+    # What happened to a task, in order: opened, asked_again, escalated, no_longer_asked
+    # (each with the decision), handed_on, waiver_requested, waived, done (with the person).
+    db.execute(
+        """
+        CREATE TABLE task_events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            task_id TEXT NOT NULL REFERENCES tasks (id),
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            actor TEXT,
+            decision_id TEXT,
+            details TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX task_events_by_task ON task_events (task_id, seq)")
+    db.execute("CREATE INDEX task_events_by_decision ON task_events (decision_id)")
+
+
 # --- contract lifecycle (m014) ---
 
 

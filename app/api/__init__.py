@@ -165,7 +165,7 @@ def init_app(app: Flask) -> None:
     api.ma_plugin.converter.add_attribute_function(document2properties)
     api.spec.components.security_scheme(auth.SCHEME, auth.SECURITY_SCHEME)
 
-    from app.api import audit, compliance, decisions, governance, holds, keys, operations, rulesets, simulations
+    from app.api import audit, compliance, decisions, governance, holds, keys, operations, rulesets, simulations, tasks
 
     api.register_blueprint(decisions.blp)
     api.register_blueprint(compliance.blp)
@@ -177,6 +177,7 @@ def init_app(app: Flask) -> None:
     api.register_blueprint(keys.blp)
     api.register_blueprint(simulations.blp)
     api.register_blueprint(operations.blp)
+    api.register_blueprint(tasks.blp)
     from app.api import followup_report
 
     api.register_blueprint(followup_report.blp)

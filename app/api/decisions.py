@@ -32,7 +32,7 @@ from app.api.schemas import (
 from app.core import codec
 from app.engine import EngineError
 from app.engine.masking import Masker
-from app.service import decide
+from app.service import decide, followup
 from app.service.decide import DecisionRequest
 from app.store import decision_log
 from app.store.audit import record_event
@@ -45,6 +45,10 @@ _request_schema = DecisionRequestSchema()
 
 def _masker() -> Masker | None:
     return current_app.extensions.get("vigil.masker")
+
+
+def _queue() -> str:
+    return current_app.extensions.get("vigil.default_task_queue") or followup.DEFAULT_QUEUE
 
 
 def _earlier(db, request: DecisionRequest):
@@ -82,8 +86,9 @@ def create_decision(item):
     db = get_db()
     earlier = _earlier(db, request)
     if earlier is None:
-        decided = decide.decide(request, serving.library(), masker=_masker(), started=g.started)
-        [logged] = decide.log(db, [decided.row])
+        decided = decide.decide(request, serving.library(), masker=_masker(), started=g.started,
+                                follow_up=followup.facts_reader(db))
+        [logged] = decide.log(db, [decided.row], [decided.follow_ups(_queue())])
         if isinstance(logged, decide.RequestIdReused):
             raise ClientRequestIdReused()
         _count([logged])
@@ -115,6 +120,7 @@ def create_batch(args):
     db = get_db()
     policies = serving.library()  # the same policies for the whole batch
     masker = _masker()
+    facts = followup.facts_reader(db)
     results: list[tuple[int, object]] = []  # (index, Decision | error dict)
     pending: list[tuple[int, decide.Decided]] = []
     for index, raw in enumerate(items):
@@ -126,7 +132,8 @@ def create_batch(args):
             request = DecisionRequest.from_item(_request_schema.load(raw), caller=auth.actor().person)
             earlier = _earlier(db, request)
             if earlier is None:
-                pending.append((index, decide.decide(request, policies, masker=masker, started=g.started)))
+                pending.append((index, decide.decide(request, policies, masker=masker, started=g.started,
+                                                     follow_up=facts)))
             results.append((index, earlier))  # None: the pending decision, once logged
         except ValidationError as exc:
             results.append((index, _item_error(422, "validation_error", "The item does not match its schema.",
@@ -138,7 +145,8 @@ def create_batch(args):
         except Exception:  # one item's failure must not take the batch down
             log.exception("batch item failed", extra={"index": index})
             results.append((index, _item_error(500, "internal_error", "This item could not be decided.")))
-    logged = decide.log(db, [d.row for _, d in pending]) if pending else []
+    logged = decide.log(db, [d.row for _, d in pending], [d.follow_ups(_queue()) for _, d in pending]) \
+        if pending else []
     _count(logged)
     by_index = {}
     for (index, _), entry in zip(pending, logged):

@@ -87,6 +87,7 @@ STATUS = {
     "version_not_found": 404,
     "key_not_found": 404,
     "hold_not_found": 404,
+    "task_not_found": 404,
     "simulation_not_found": 404,
     "invalid_status": 409,
     "edit_conflict": 409,

@@ -42,7 +42,7 @@ from app.engine.diff import diff_rulesets
 from app.service import policies
 from app.store import times
 from app.store.errors import PolicyNotFound
-from app.store.keys import ROLES
+from app.store.keys import POLICY_READERS
 
 
 class PolicyBlueprint(Blueprint):
@@ -102,7 +102,7 @@ def create_draft(body, ruleset_id):
 
 
 @blp.route("/rulesets/<string:ruleset_id>/versions", methods=["GET"])
-@blp.roles(*ROLES)
+@blp.roles(*POLICY_READERS)
 @blp.response(200, VersionListSchema)
 @blp.errors(404, 503)
 def list_versions(ruleset_id):
@@ -114,7 +114,7 @@ def list_versions(ruleset_id):
 
 
 @blp.route(_VERSION, methods=["GET"])
-@blp.roles(*ROLES)
+@blp.roles(*POLICY_READERS)
 @blp.response(200, VersionDetailSchema)
 @blp.errors(404, 503)
 def get_version(ruleset_id, version):
@@ -210,7 +210,7 @@ def rollback(body, ruleset_id):
 
 
 @blp.route("/rulesets/<string:ruleset_id>/publications", methods=["GET"])
-@blp.roles(*ROLES)
+@blp.roles(*POLICY_READERS)
 @blp.response(200, PublicationListSchema)
 @blp.errors(503)
 def list_publications(ruleset_id):
@@ -221,7 +221,7 @@ def list_publications(ruleset_id):
 
 
 @blp.route("/rulesets/<string:ruleset_id>/diff", methods=["GET"])
-@blp.roles(*ROLES)
+@blp.roles(*POLICY_READERS)
 @blp.arguments(DiffQuerySchema, location="query")
 @blp.response(200, DiffSchema)
 @blp.errors(404, 422, 503)

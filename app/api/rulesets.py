@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.api.blueprint import Blueprint
 from app.api.serving import library as _library
-from app.store.keys import ROLES
+from app.store.keys import POLICY_READERS
 from app.api.schemas import (
     ContractDetailSchema,
     ContractListSchema,
@@ -20,7 +20,7 @@ schemas_blp = Blueprint("schemas", __name__, url_prefix="/v1/schemas",
 
 
 # Reading what is served is open to every role.
-ANY_ROLE = ROLES
+ANY_ROLE = POLICY_READERS
 
 
 def _contract_ref(contract) -> dict:

@@ -144,7 +144,8 @@ def review_command(input_path, ruleset_id, ruleset_version, out_path, fmt, worke
                              chunk_size=chunk_size, log=log, log_synchronous=config["VIGIL_SQLITE_SYNCHRONOUS"],
                              log_busy_timeout_ms=config["VIGIL_SQLITE_BUSY_TIMEOUT_MS"], run_id=run_id,
                              resume=resume, restart=restart, trail=trail, progress=not no_progress,
-                             show_errors=show_errors, masker=current_app.extensions.get("vigil.masker"))
+                             show_errors=show_errors, masker=current_app.extensions.get("vigil.masker"),
+                             task_queue=config["VIGIL_DEFAULT_TASK_QUEUE"])
     except Interrupted as stop:
         for line in stop.summary.lines(ruleset.levels):
             click.echo(line, err=True)

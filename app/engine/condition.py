@@ -180,6 +180,14 @@ class DataIssue(Node):
 
 
 @dataclass(frozen=True, eq=False)
+class OverdueFollowUp(Node):
+    """``overdue_follow_up(action)``: the customer has an open follow-up task for the
+    action that is past its due time, as the decision's follow-up facts say."""
+
+    action: str = ""
+
+
+@dataclass(frozen=True, eq=False)
 class StrFunc(Node):
     kind: str = "matches"
     path: Path = None
@@ -331,6 +339,10 @@ class _Build(Transformer):
     @v_args(meta=True)
     def data_issue(self, meta, children):
         return DataIssue(self._text(meta), children[0])
+
+    @v_args(meta=True)
+    def overdue_follow_up(self, meta, children):
+        return OverdueFollowUp(self._text(meta), str(children[0]))
 
     def _strfunc(kind):
         @v_args(meta=True)

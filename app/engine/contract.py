@@ -29,7 +29,7 @@ KINDS = SCALAR_KINDS + ("object", "list")
 NAME_RE = re.compile(r"[a-z][a-z0-9_]*")
 RESERVED = {"and", "or", "not", "in", "true", "false", "any", "all", "count", "sum",
             "signal", "present", "missing", "matches", "contains", "starts_with",
-            "ends_with", "date", "data_issue"}
+            "ends_with", "date", "data_issue", "overdue_follow_up"}
 MAX_PLACES = 6
 # Decimals keep at most 15 significant digits so that durable_rules, which compares
 # doubles, orders them exactly as their decimal values.

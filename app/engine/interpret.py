@@ -14,9 +14,10 @@ import decimal
 from decimal import Decimal
 from typing import Any
 
-from .condition import (And, Arith, Compare, DataIssue, In, Literal, Neg, Node, Not, Or, Path, Presence, Quant,
+from .condition import (And, Arith, Compare, DataIssue, In, Literal, Neg, Node, Not, Or, OverdueFollowUp, Path, Presence, Quant,
                         Signal, StrFunc, Total)
 from .contract import ISSUES
+from .followup import FOLLOW_UP
 from .patterns import full_match
 
 _CTX = decimal.Context(prec=34)
@@ -210,6 +211,15 @@ def _data_issue(node: DataIssue, env):
     return found
 
 
+def _overdue_follow_up(node: OverdueFollowUp, env):
+    facts = env.root.get(FOLLOW_UP) if isinstance(env.root, dict) else None
+    overdue = facts.get("overdue") if isinstance(facts, dict) else None
+    found = isinstance(overdue, list) and node.action in overdue
+    if env.reads is not None:
+        env.reads[node.text] = found
+    return found
+
+
 def _strfunc(node: StrFunc, env):
     v = lookup(node.path, env)
     if v is None:
@@ -225,7 +235,7 @@ def _strfunc(node: StrFunc, env):
 
 _EVAL = {Literal: _literal, Path: lookup, Compare: _compare, In: _in, And: _and, Or: _or, Not: _not,
          Arith: _arith, Neg: _neg, Quant: _quant, Total: _total, Signal: _signal, Presence: _presence,
-         DataIssue: _data_issue,
+         DataIssue: _data_issue, OverdueFollowUp: _overdue_follow_up,
          StrFunc: _strfunc}
 
 

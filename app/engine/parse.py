@@ -14,9 +14,10 @@ from typing import Mapping
 
 from app.core.bounds import bounded_decimal
 
-from .condition import ConditionSyntaxError, Node, Not, Signal, parse
+from .condition import ConditionSyntaxError, Node, Not, OverdueFollowUp, Signal, parse
 from .contract import FactContract
 from .errors import Problem
+from .followup import FollowUpSpec, parse_follow_up
 from .typecheck import Checker
 from .util import did_you_mean, find_cycle
 
@@ -29,7 +30,7 @@ TOP_KEYS = {"id", "version", "title", "owner", "contract", "description", "level
             "signals", "actions", "rules"}
 RULE_KEYS = {"id", "title", "clause", "priority", "when", "signals", "actions", "level", "review", "reason",
              "description"}
-ACTION_KEYS = {"title", "adverse", "params", "combine", "overridden_by", "description"}
+ACTION_KEYS = {"title", "adverse", "params", "combine", "overridden_by", "description", "follow_up"}
 PARAM_KEYS = {"type", "min", "max", "values", "required", "description"}
 PARAM_TYPES = ("integer", "decimal", "string", "enum")
 MAX_PRIORITY = 1_000_000
@@ -54,6 +55,8 @@ class ActionSpec:
     combine: str = "once"
     combine_param: str | None = None
     overridden_by: tuple[str, ...] = ()
+    # What a person must do once the action is decided (app/engine/followup.py), if anything.
+    follow_up: FollowUpSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -258,8 +261,12 @@ class _Parser:
         if not isinstance(over, list) or not all(isinstance(o, str) for o in over):
             self.problem("overridden_by must be a list of action names", path=f"{where}.overridden_by")
             over = []
+        follow_up = None
+        if body.get("follow_up") is not None:
+            follow_up = parse_follow_up(body["follow_up"], f"{where}.follow_up", self.levels, self.source,
+                                        self.problems)
         return ActionSpec(name, str(body.get("title") or name.replace("_", " ")), bool(body.get("adverse")),
-                          params, mode, cparam, tuple(map(str, over)))
+                          params, mode, cparam, tuple(map(str, over)), follow_up)
 
     def parse_param(self, body, where) -> ParamSpec | None:
         if not isinstance(body, dict) or body.get("type") not in PARAM_TYPES:
@@ -364,6 +371,14 @@ class _Parser:
         checked = checker.check_condition(condition)
         for tp in checked.problems:
             self.problem(tp.message, rid, tp.path or "when")
+        for node in condition.walk():
+            if isinstance(node, OverdueFollowUp):
+                spec = self.actions.get(node.action)
+                if spec is None:
+                    self.problem(f"{node.text}: unknown action {node.action!r}{did_you_mean(node.action, self.actions)}",
+                                 rid, "when")
+                elif spec.follow_up is None:
+                    self.problem(f"{node.text} is never true: action {node.action} declares no follow_up", rid, "when")
         return condition, frozenset(checked.paths)
 
     def rule_signals(self, rid: str, signals) -> list[str]:

@@ -19,6 +19,7 @@ from .combine import combine_actions, highest_level, most_frequent_review
 from .compile import compile_rules
 from .contract import DataFinding, FactContract
 from .errors import Problem, RulesetInvalid
+from .followup import FOLLOW_UP, split_facts
 from .interpret import Env
 from .parse import Rule, parse_ruleset
 from .result import Evaluation, FinalAction
@@ -101,7 +102,11 @@ class Ruleset:
         """Validate ``snapshot`` against the contract, then evaluate it. ``mask`` (a
         ``masking.Redaction`` for this contract) shows personal values masked in the
         trail, the reasons and the failed conditions; the rules see the real values."""
-        return self.run(self.contract.validate(snapshot), explain, mask=mask)
+        snapshot, facts = split_facts(snapshot)
+        data = self.contract.validate(snapshot)
+        if facts is not None:  # the follow-up facts a scenario or a trial states
+            data = {**data, FOLLOW_UP: facts}
+        return self.run(data, explain, mask=mask)
 
     def run(self, data: dict, explain: str = "summary", *, max_firings: int | None = None,
             mask=None) -> Evaluation:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import EngineError, SnapshotInvalid
+from .followup import FOLLOW_UP
 from .library import Library, read_yaml
 from .result import Evaluation
 from .ruleset import Ruleset
@@ -85,6 +86,9 @@ def build_snapshot(scenario: dict, bases: dict) -> dict:
         unset_path(snap, path)
     for path, value in (scenario.get("set") or {}).items():
         set_path(snap, path, copy.deepcopy(value))
+    if scenario.get("follow_up") is not None:
+        # the customer's follow-up facts ({overdue: [action, ...]}), as a decision is given them
+        snap[FOLLOW_UP] = copy.deepcopy(scenario["follow_up"])
     return _norm(snap)
 
 

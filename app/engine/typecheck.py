@@ -11,7 +11,8 @@ import difflib
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from .condition import (And, Arith, Compare, DataIssue, In, Literal, Neg, Node, Not, Or, Path, Presence, Quant, Signal,
+from .condition import (And, Arith, Compare, DataIssue, In, Literal, Neg, Node, Not, Or, OverdueFollowUp, Path, Presence,
+                        Quant, Signal,
                         StrFunc, Total)
 from .contract import FactContract, FieldSpec, walk
 from .patterns import compile_pattern
@@ -262,6 +263,13 @@ class Checker:
             out.problems.append(TypeProblem(
                 f"{node.text} is never true: the contract declares no plausible range for {node.path.dotted}",
                 node.path.dotted))
+        return BOOL
+
+    def _overduefollowup(self, node: OverdueFollowUp, scope, out, in_quant) -> Type:
+        # Whether the action declares a follow-up is checked with the action catalogue
+        # (parse.py); the customer's tasks are outside any list.
+        if in_quant:
+            out.problems.append(TypeProblem(f"{node.text} cannot be used inside any/all/count/sum"))
         return BOOL
 
     def _strfunc(self, node: StrFunc, scope, out, in_quant) -> Type:

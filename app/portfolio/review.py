@@ -39,12 +39,13 @@ from pathlib import Path
 from typing import Any, Iterator, TextIO
 
 from app import store
-from app.core import codec
+from app.core import clock, codec
 from app.engine import EngineError, Ruleset
 from app.engine.masking import Masker
 from app.service.decide import Decided, DecisionRequest, Pinned, RequestIdReused, decide
+from app.service import followup
 from app.service.decide import log as log_decisions
-from app.store import decision_log
+from app.store import decision_log, tasks, times
 
 from . import cluster as cluster_mod
 from . import parallel
@@ -124,6 +125,9 @@ class _Context:
     log: bool
     trail: bool
     masker: Masker | None = None
+    # customer id -> the actions whose follow-up task is overdue at the review's start
+    # (read from the log being written; None when not logging)
+    overdue: dict | None = None
 
 
 @dataclass
@@ -183,7 +187,8 @@ def decide_raw(ctx: _Context, decoder: Decoder, raw, request_id: str) -> Decided
     request = DecisionRequest(ruleset_id=ctx.ruleset.id, customer_id=cid or "", snapshot=snapshot,
                               ruleset_version=ctx.ruleset.version, client_request_id=request_id)
     try:
-        return decide(request, Pinned(ctx.ruleset), masker=ctx.masker, started=started, validated=validated)
+        return decide(request, Pinned(ctx.ruleset), masker=ctx.masker, started=started, validated=validated,
+                      follow_up=followup.facts_from(ctx.overdue) if ctx.overdue is not None else None)
     except EngineError as exc:
         raise RowError(exc.reason, exc.message, customer_id=cid) from None
     except Exception as exc:  # one record must not stop the review
@@ -248,6 +253,7 @@ class ReviewTask:
     log: bool
     trail: bool
     masker: Masker | None = None
+    overdue: dict | None = None
 
 
 def review_block(task: ReviewTask, block: "cluster_mod.Block") -> _Done:
@@ -256,7 +262,7 @@ def review_block(task: ReviewTask, block: "cluster_mod.Block") -> _Done:
     ruleset = cluster_mod.worker_ruleset(task.ruleset)
     file, items = cluster_mod.read_block(block, ruleset.contract)
     ctx = _Context(ruleset, {block.shard: Decoder(ruleset.contract, file.layout)}, {block.shard: block.name},
-                   task.run_id, task.log, task.trail, task.masker)
+                   task.run_id, task.log, task.trail, task.masker, task.overdue)
     return review_items(ctx, block.shard, items, block.end, block.next_line)
 
 
@@ -332,6 +338,7 @@ class ReviewSummary:
     already_logged: int = 0
     scheduler: str | None = None
     resumed_in: str | None = None      # the shard resumed in (sharded input)
+    follow_ups: dict = field(default_factory=dict)   # owner (or queue) -> follow-ups asked of them
 
     @property
     def rate(self) -> float:
@@ -342,7 +349,8 @@ class ReviewSummary:
                 "complete": self.complete, "resumed_at_line": self.resumed_at_line, **self.tally.to_dict(),
                 "workers": self.workers, "seconds": round(self.seconds, 3), "rows_this_run": self.rows_this_run,
                 "rows_per_second": round(self.rate, 1), "log": self.log, "logged": self.logged,
-                "already_logged": self.already_logged, "scheduler": self.scheduler}
+                "already_logged": self.already_logged, "scheduler": self.scheduler,
+                "follow_ups": dict(self.follow_ups)}
 
     def lines(self, level_order: tuple[str, ...] = ()) -> list[str]:
         t = self.tally
@@ -371,6 +379,9 @@ class ReviewSummary:
             out.append(f"  decision log: {self.logged:,} decisions logged"
                        + (f", {self.already_logged:,} already there" if self.already_logged else "")
                        + f" ({self.log})")
+            if self.follow_ups:
+                out.append("  follow-up tasks opened or updated, per owner: " + ", ".join(
+                    f"{who} {n:,}" for who, n in sorted(self.follow_ups.items(), key=lambda kv: (-kv[1], kv[0]))))
         return out
 
 
@@ -389,7 +400,7 @@ def review(ruleset: Ruleset, source: SnapshotFile | SnapshotSet, results: str | 
            log_synchronous: str = "FULL", log_busy_timeout_ms: int = 5000, run_id: str | None = None,
            resume: bool = False, restart: bool = False, trail: bool = False, progress: bool = True,
            stream: TextIO | None = None, show_errors: int = 1000, checkpoint_every: float = 1.0,
-           masker: Masker | None = None) -> ReviewSummary:
+           masker: Masker | None = None, task_queue: str = followup.DEFAULT_QUEUE) -> ReviewSummary:
     """Review every record of ``source`` with ``ruleset``; write results to ``results``.
 
     With ``cluster`` (a connected ``cluster.Cluster``) the records are evaluated on its
@@ -397,7 +408,10 @@ def review(ruleset: Ruleset, source: SnapshotFile | SnapshotSet, results: str | 
     ``workers`` processes here, ``chunk_size`` (default 200) records at a time. Raises
     ReviewError when it cannot start (or a decision cannot be logged, or the cluster
     fails), and Interrupted on Ctrl-C, after saving a checkpoint to resume from. ``masker``:
-    mask personal fields as every path that writes the log does (VIGIL_MASK_PERSONAL)."""
+    mask personal fields as every path that writes the log does (VIGIL_MASK_PERSONAL).
+    Logged decisions open the follow-up tasks they ask for, as every decision does, once
+    (a resumed review's decisions already logged open nothing); ``task_queue``: where a
+    task goes when the snapshot names neither manager nor branch."""
     results = Path(results)
     source = SnapshotSet.of(source)
     if chunk_size is None:
@@ -416,14 +430,15 @@ def review(ruleset: Ruleset, source: SnapshotFile | SnapshotSet, results: str | 
         return _review(ruleset, source, results, db, workers=workers, cluster=cluster, chunk_size=chunk_size, log=log,
                        run_id=run_id, resume=resume, restart=restart, trail=trail, progress=progress,
                        stream=stream or sys.stderr, show_errors=show_errors, checkpoint_every=checkpoint_every,
-                       masker=masker)
+                       masker=masker, task_queue=task_queue)
     finally:
         if db is not None:
             db.close()
 
 
 def _review(ruleset: Ruleset, source: SnapshotSet, results: Path, db, *, workers, cluster, chunk_size, log, run_id,
-            resume, restart, trail, progress, stream, show_errors, checkpoint_every, masker) -> ReviewSummary:
+            resume, restart, trail, progress, stream, show_errors, checkpoint_every, masker,
+            task_queue) -> ReviewSummary:
     if cluster is not None:
         workers = cluster.threads()
     elif workers is None:
@@ -465,6 +480,10 @@ def _review(ruleset: Ruleset, source: SnapshotSet, results: Path, db, *, workers
         started = time.monotonic()
         rows_before = tally.rows
         counts = {"logged": 0, "already": 0, "shown": 0}
+        asked: dict[str, int] = {}
+        overdue = None
+        if db is not None and followup.reads_follow_up(ruleset):
+            overdue = tasks.overdue_by_customer(db, times.iso(clock.now()))
         last_checkpoint = time.monotonic()
 
         def checkpoint(complete: bool = False) -> None:
@@ -478,21 +497,21 @@ def _review(ruleset: Ruleset, source: SnapshotSet, results: Path, db, *, workers
                                  workers, time.monotonic() - started, tally.rows - rows_before, resumed_at,
                                  complete, log, counts["logged"], counts["already"],
                                  cluster.address if cluster is not None else None,
-                                 source.name(resumed_shard) if resumed_at is not None else None)
+                                 source.name(resumed_shard) if resumed_at is not None else None, dict(asked))
 
         records = source.records(state["shard"], state["input_offset"], state["next_line"])
         if cluster is not None:
-            task = ReviewTask(cluster_mod.RulesetText.of(ruleset), run_id, db is not None, trail, masker)
+            task = ReviewTask(cluster_mod.RulesetText.of(ruleset), run_id, db is not None, trail, masker, overdue)
             outcomes = cluster.ordered_map(review_block, task, cluster_mod.blocks(
                 source, records, chunk_size, (state["shard"], state["input_offset"], state["next_line"])))
         else:
             ctx = _Context(ruleset, [Decoder(ruleset.contract, f.layout) for f in source.files], names, run_id,
-                           db is not None, trail, masker)
+                           db is not None, trail, masker, overdue)
             outcomes = parallel.ordered_map(_review_chunk, _chunks(records, chunk_size), workers=workers, ctx=ctx)
         try:
             for done in outcomes:
                 if done.decisions:
-                    _log(db, done.decisions, counts)
+                    _log(db, done.decisions, counts, ruleset, asked, task_queue)
                 data = done.text.encode("utf-8")
                 fh.write(data)
                 tally.merge(done.tally)
@@ -541,12 +560,19 @@ def describe_error(line: int, error: dict, file: str | None = None) -> str:
     return f"{where}: {error['reason']}: {details or error['message']}"
 
 
-def _log(db, decisions: list, counts: dict) -> None:
-    for decision, logged in zip(decisions, log_decisions(db, decisions)):
+def _log(db, decisions: list, counts: dict, ruleset: Ruleset, asked: dict, task_queue: str) -> None:
+    """Log decisions with the follow-up tasks they ask for (in the same transaction, so a
+    resumed or repeated review opens them once); ``asked`` counts them per owner."""
+    follow_ups = [followup.for_row(ruleset, d, task_queue) for d in decisions]
+    for decision, wanted, logged in zip(decisions, follow_ups, log_decisions(db, decisions, follow_ups)):
         if isinstance(logged, RequestIdReused):
             raise ReviewError(f"client request id {decision.client_request_id} is already logged for another "
                               "request; use another --run-id")
         counts["already" if logged.replayed else "logged"] += 1
+        if wanted is not None and not logged.replayed:
+            for request in wanted.requests:
+                who = request.owner or f"queue {request.queue}"
+                asked[who] = asked.get(who, 0) + 1
 
 
 def _check_resumable(state: dict, ruleset: Ruleset, source: SnapshotSet, log: str | None, trail: bool) -> None:

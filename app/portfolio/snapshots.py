@@ -18,6 +18,7 @@ from typing import Any
 
 from app.engine import FactContract, SnapshotInvalid
 from app.engine.contract import FieldSpec
+from app.engine.followup import FOLLOW_UP, split_facts
 
 
 class RowError(Exception):
@@ -224,8 +225,11 @@ class Decoder:
             snapshot = self.layout.decode(raw)
         else:  # already a snapshot object
             snapshot = raw
+        # A snapshot from the decision log carries the follow-up facts its decision was given.
+        plain, facts = split_facts(snapshot)
         try:
-            return snapshot, self.contract.validate(snapshot)
+            validated = self.contract.validate(plain)
+            return snapshot, validated if facts is None else {**validated, FOLLOW_UP: facts}
         except SnapshotInvalid as exc:
             raise RowError("validation_error", "The snapshot does not match its contract.", exc.details,
                            customer_id=customer_id(snapshot)) from None

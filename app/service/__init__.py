@@ -10,9 +10,13 @@ def init_app(app) -> None:
     personal fields (``vigil.masker``; None unless VIGIL_MASK_PERSONAL is on), used by
     every path that writes the decision log."""
     from app.config import mask_keys
+    from app.core import clock
     from app.engine.masking import Masker
 
     config = app.config
     # The first key of VIGIL_MASK_KEY masks; the others (older ones, kept after a rotation) only check.
     keys = mask_keys(config.get("VIGIL_MASK_KEY"))
     app.extensions["vigil.masker"] = Masker(keys[0], older=keys[1:]) if config.get("VIGIL_MASK_PERSONAL") else None
+    # The clock decisions are made at and follow-up due times are counted by.
+    clock.from_config(config)
+    app.extensions["vigil.default_task_queue"] = str(config.get("VIGIL_DEFAULT_TASK_QUEUE") or "default").strip()

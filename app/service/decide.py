@@ -26,10 +26,14 @@ from typing import Any, Protocol
 import sqlite_utils
 
 from app.core import codec
+from app.core.clock import now as clock_now
 from app.engine import SEMANTICS_VERSION, Evaluation, Ruleset, RulesetNotFound, SnapshotInvalid
+from app.engine.followup import FOLLOW_UP, split_facts
 from app.engine.masking import Masker, Redaction
+from app.service import followup
 from app.store import decision_log
 from app.store.decision_log import Decision, Logged
+from app.store.tasks import FollowUps
 
 # The result part of a decision: logged in its own column for audit queries, and the
 # middle of the response body.
@@ -85,7 +89,8 @@ class DecisionRequest:
 
 
 def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    """The time decisions are made at: app.core.clock's (real time unless configured)."""
+    return clock_now()
 
 
 def request_hash(request: DecisionRequest, masker: Masker | None = None) -> str:
@@ -138,6 +143,10 @@ class Decided:
         self.evaluation_ms = evaluation_ms
         self.total_ms = total_ms
 
+    def follow_ups(self, default_queue: str = followup.DEFAULT_QUEUE) -> FollowUps | None:
+        """The follow-up tasks this decision asks for, to log with it."""
+        return followup.for_decided(self, default_queue)
+
     @cached_property
     def row(self) -> Decision:
         request, result = self.request, self.evaluation.to_dict()
@@ -170,11 +179,13 @@ class Decided:
 
 def decide(request: DecisionRequest, policies: Policies, *, masker: Masker | None = None,
            clock: Callable[[], dt.datetime] = utc_now, started: float | None = None,
-           validated: dict | None = None) -> Decided:
+           validated: dict | None = None, follow_up: followup.FactsReader | None = None) -> Decided:
     """Make one decision. Without a pinned version, the ruleset is the version in effect
     at the decision's time. ``validated``: the snapshot already validated against the
     ruleset's contract (a portfolio review validates on its own fast path). ``started``:
     when the caller started on the request (``time.perf_counter()``), for the timing.
+    ``follow_up``: where the customer's follow-up facts are read (for a ruleset that reads
+    ``overdue_follow_up``; they become part of the decision's input and are logged).
 
     Raises EngineError (RulesetNotFound, SnapshotInvalid, EvaluationError ...); writes
     nothing."""
@@ -182,8 +193,13 @@ def decide(request: DecisionRequest, policies: Policies, *, masker: Masker | Non
     at = clock()
     ruleset = policies.ruleset(request.ruleset_id, request.ruleset_version, at=at)
     if validated is None:
-        validated = ruleset.contract.validate(request.snapshot)
+        # A trial (no facts to read) may state the customer's follow-up facts in the snapshot.
+        snapshot, stated = (request.snapshot, None) if follow_up is not None else split_facts(request.snapshot)
+        validated = ruleset.contract.validate(snapshot)
+        if stated is not None:
+            validated = {**validated, FOLLOW_UP: stated}
     check_customer(request.customer_id, validated)
+    validated = followup.with_facts(ruleset, validated, request.customer_id, at, follow_up)
     redaction = masker.redaction(ruleset.contract) if masker is not None else None
     t0 = time.perf_counter()
     evaluation = ruleset.run(validated, request.explain, mask=redaction)
@@ -213,13 +229,16 @@ def earlier(db: sqlite_utils.Database, request: DecisionRequest, masker: Masker 
     return found
 
 
-def log(db: sqlite_utils.Database, rows: Sequence[Decision]) -> list[Logged | RequestIdReused]:
-    """Commit decision rows (``Decided.row``) to the log in one transaction, in order.
+def log(db: sqlite_utils.Database, rows: Sequence[Decision],
+        follow_ups: Sequence[FollowUps | None] | None = None) -> list[Logged | RequestIdReused]:
+    """Commit decision rows (``Decided.row``) to the log in one transaction, in order,
+    with the follow-up tasks each asks for (``Decided.follow_ups``), opened or updated in
+    the same transaction.
     For each: what the log holds now (the decision, or the earlier one logged for its
     client_request_id), or RequestIdReused when that earlier one was for a different
     request. Raises LogUnavailable when nothing could be logged."""
     out: list[Logged | RequestIdReused] = []
-    for row, entry in zip(rows, decision_log.record(db, rows)):
+    for row, entry in zip(rows, decision_log.record(db, rows, follow_ups)):
         if entry.replayed and entry.decision.request_hash != row.request_hash:
             out.append(RequestIdReused())
         else:

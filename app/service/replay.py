@@ -24,6 +24,7 @@ import sqlite_utils
 
 from app.core import codec
 from app.engine import SEMANTICS_VERSION, EngineError, Ruleset, RulesetInvalid, SnapshotInvalid
+from app.engine.followup import FOLLOW_UP, split_facts
 from app.engine.masking import Masker, Redaction
 from app.engine.narrative import explain as narrate
 from app.service import policies
@@ -89,7 +90,11 @@ def explanation(db: sqlite_utils.Database, decision_id: str) -> dict:
     if ruleset is not None and ruleset.hash == decision.ruleset_hash and not decision.masked:
         try:
             # As the rules saw it: an implausible value read as missing.
-            data, _ = ruleset.contract.screen(ruleset.contract.validate(codec.loads(decision.snapshot)))
+            # (the follow-up facts it was given are not part of the contract)
+            snapshot, facts = split_facts(codec.loads(decision.snapshot))
+            data, _ = ruleset.contract.screen(ruleset.contract.validate(snapshot))
+            if facts is not None:
+                data = {**data, FOLLOW_UP: facts}
             source = "ruleset"
         except SnapshotInvalid:
             data = None
@@ -176,11 +181,12 @@ def replay(db: sqlite_utils.Database, decision_id: str, *, masker: Masker | None
                 original = codec.plain(ruleset.contract.validate(original_snapshot))
             except SnapshotInvalid:
                 original = original_snapshot
-            if codec.canonical(redaction.snapshot(original)) != codec.canonical(snapshot):
+            logged, facts = split_facts(snapshot)  # the follow-up facts are logged, not sent
+            if codec.canonical(redaction.snapshot(original)) != codec.canonical(logged):
                 notes.append("the snapshot sent is not the one the decision was made on: its fields do not "
                              "mask to the logged ones")
                 return report
-            snapshot = original_snapshot
+            snapshot = original_snapshot if facts is None else {**original_snapshot, FOLLOW_UP: facts}
             notes.append("replayed on the original snapshot sent, which masks to the logged one")
         else:
             # The engine writes a list element's field as loans[]account_id.

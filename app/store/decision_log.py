@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from app.store import chain
+from app.store import chain, tasks
 from app.store.db import immediate, still_on_disk, writable
 from app.store.audit import person_id
 from app.store.errors import DecisionNotFound, DecisionPurged, LogUnavailable
@@ -83,9 +83,12 @@ def _row(row: tuple) -> Decision:
     return Decision(**dict(zip(_COLUMNS, row)))
 
 
-def record(db: sqlite_utils.Database, decisions: Sequence[Decision]) -> list[Logged]:
+def record(db: sqlite_utils.Database, decisions: Sequence[Decision],
+           follow_ups: Sequence[tasks.FollowUps | None] | None = None) -> list[Logged]:
     """Append decisions to the log in one transaction, in order, each linked to the one
-    before it in the hash chain.
+    before it in the hash chain. ``follow_ups`` (one per decision, or None): the tasks
+    each decision asks for, opened or updated in the same transaction when the decision
+    is written, and not for a decision already logged under its client_request_id.
 
     This is the only function that writes decisions. When it returns, every one of
     them is committed; when it raises LogUnavailable, none of them was.
@@ -99,12 +102,14 @@ def record(db: sqlite_utils.Database, decisions: Sequence[Decision]) -> list[Log
             # IMMEDIATE holds the write lock from here to COMMIT, across every worker,
             # so no other record can come between the one read here and ours.
             _, previous, seq = chain.last_link(db)
-            for decision, content in zip(decisions, hashes):
+            for index, (decision, content) in enumerate(zip(decisions, hashes)):
                 row = {**decision.__dict__, "seq": seq + 1, "content_hash": content,
                        "chain_hash": chain.chain_hash(previous, content, seq + 1)}
                 cursor = db.execute(_INSERT, row)
                 if cursor.rowcount == 1:
                     seq, previous = row["seq"], row["chain_hash"]
+                    if follow_ups is not None and follow_ups[index] is not None:
+                        tasks.apply(db, decision.id, decision.customer_id, decision.decided_at, follow_ups[index])
                     logged.append(Logged(decision, replayed=False))
                     continue
                 earlier = _by_client_request_id(db, decision.client_request_id)

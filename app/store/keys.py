@@ -30,9 +30,12 @@ from app.store.errors import InvalidRequest, KeyNameTaken, KeyNotFound, LastAdmi
 
 # decide: loan and card systems asking for decisions. author: write ruleset drafts and
 # submit them. approve: approve or reject submitted versions, publish, schedule, roll
-# back, retire. audit: compliance reading the record. admin: everything, and keys.
-ROLES = ("decide", "author", "approve", "audit", "admin")
+# back, retire. audit: compliance reading the record. officer: staff who do follow-up
+# (account managers, collections): their own tasks and nothing more. admin: everything, and keys.
+ROLES = ("decide", "author", "approve", "audit", "officer", "admin")
 ADMIN = "admin"
+# Who may read the policies served (rulesets, contracts, versions): every role but officer.
+POLICY_READERS = tuple(r for r in ROLES if r != "officer")
 
 PREFIX = "vgl"
 _TOKEN = re.compile(r"vgl_([0-9a-f]{12})_([A-Za-z0-9_-]{20,128})")

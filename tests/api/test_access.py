@@ -12,7 +12,9 @@ import pytest
 from tests.api.test_errors import assert_envelope
 from tests.conftest import bearer
 
-ALL = {"decide", "author", "approve", "audit", "admin"}
+ALL = {"decide", "author", "approve", "audit", "officer", "admin"}
+# Who reads the policies served: every role but officer (its own tasks and nothing more).
+READERS = ALL - {"officer"}
 PUBLIC = "public"
 
 EXPECTED = {
@@ -30,11 +32,11 @@ EXPECTED = {
     ("POST", "/v1/legal-holds/<string:hold_id>/release"): {"audit"},
     ("GET", "/v1/follow-up/report"): {"approve", "audit"},
     ("GET", "/v1/follow-up/report/export"): {"approve", "audit"},
-    ("GET", "/v1/rulesets"): ALL,
-    ("GET", "/v1/rulesets/<string:ruleset_id>"): ALL,
-    ("GET", "/v1/rulesets/<string:ruleset_id>/versions"): ALL,
+    ("GET", "/v1/rulesets"): READERS,
+    ("GET", "/v1/rulesets/<string:ruleset_id>"): READERS,
+    ("GET", "/v1/rulesets/<string:ruleset_id>/versions"): READERS,
     ("POST", "/v1/rulesets/<string:ruleset_id>/versions"): {"author"},
-    ("GET", "/v1/rulesets/<string:ruleset_id>/versions/<int:version>"): ALL,
+    ("GET", "/v1/rulesets/<string:ruleset_id>/versions/<int:version>"): READERS,
     ("PUT", "/v1/rulesets/<string:ruleset_id>/versions/<int:version>"): {"author"},
     ("POST", "/v1/rulesets/<string:ruleset_id>/versions/<int:version>/submit"): {"author"},
     ("POST", "/v1/rulesets/<string:ruleset_id>/versions/<int:version>/approve"): {"approve"},
@@ -42,10 +44,10 @@ EXPECTED = {
     ("POST", "/v1/rulesets/<string:ruleset_id>/versions/<int:version>/publish"): {"approve"},
     ("POST", "/v1/rulesets/<string:ruleset_id>/versions/<int:version>/retire"): {"approve"},
     ("POST", "/v1/rulesets/<string:ruleset_id>/rollback"): {"approve"},
-    ("GET", "/v1/rulesets/<string:ruleset_id>/publications"): ALL,
-    ("GET", "/v1/rulesets/<string:ruleset_id>/diff"): ALL,
-    ("GET", "/v1/schemas"): ALL,
-    ("GET", "/v1/schemas/<string:schema_id>"): ALL,
+    ("GET", "/v1/rulesets/<string:ruleset_id>/publications"): READERS,
+    ("GET", "/v1/rulesets/<string:ruleset_id>/diff"): READERS,
+    ("GET", "/v1/schemas"): READERS,
+    ("GET", "/v1/schemas/<string:schema_id>"): READERS,
     ("POST", "/v1/schemas/<string:schema_id>/versions"): {"author"},
     ("GET", "/v1/audit-events"): {"audit"},
     ("POST", "/v1/keys"): {"admin"},
@@ -54,6 +56,12 @@ EXPECTED = {
     ("POST", "/v1/simulations"): {"author", "approve"},
     ("GET", "/v1/simulations/<string:simulation_id>"): {"author", "approve", "audit"},
     ("GET", "/v1/simulations/<string:simulation_id>/report.html"): {"author", "approve", "audit"},
+    ("GET", "/v1/tasks"): {"officer", "approve", "audit"},
+    ("GET", "/v1/tasks/<string:task_id>"): {"officer", "approve", "audit"},
+    ("POST", "/v1/tasks/<string:task_id>/complete"): {"officer", "approve"},
+    ("POST", "/v1/tasks/<string:task_id>/hand-on"): {"officer", "approve"},
+    ("POST", "/v1/tasks/<string:task_id>/waiver"): {"officer", "approve"},
+    ("POST", "/v1/tasks/<string:task_id>/waiver/approve"): {"approve"},
     ("GET", "/"): PUBLIC,
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
@@ -66,7 +74,7 @@ EXPECTED = {
 
 SAMPLES = {"decision_id": "no-such-decision", "hold_id": "000000000000", "ruleset_id": "retail_card", "version": "1",
            "schema_id": "retail_card", "key_id": "000000000000", "name": "swagger-ui.css", "filename": "x",
-           "simulation_id": "no-such-simulation"}
+           "simulation_id": "no-such-simulation", "task_id": "no-such-task"}
 
 
 def endpoints(app):

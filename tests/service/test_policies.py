@@ -304,7 +304,7 @@ def test_retire(log_db):
 def test_contract_versions_are_numbered_and_immutable(log_db):
     doc = yaml.safe_load((ROOT / "schemas" / "retail_card.v1.yaml").read_text())
     stored = policies.add_contract(log_db, "retail_card", doc, ALICE)
-    assert stored.version == 3 and stored.document["version"] == 3
+    assert stored.version == 4 and stored.document["version"] == 4
     assert events(log_db, stored.target)[0].action == "contract.create"
     with pytest.raises(sqlite3.IntegrityError):
         log_db.execute("UPDATE contract_versions SET hash = 'x'")
@@ -325,8 +325,8 @@ def test_first_import_publishes_the_shipped_files(empty_db):
         ("sme_loan", 1, "published", "system")}
     assert all(v.scenarios for v in versions)
     actions = [e.action for e in events(empty_db)]
-    # schemas/ holds version 1 and version 2 (with plausible ranges) of each contract
-    assert actions.count("contract.create") == 6 and actions.count("ruleset.publish") == 3
+    # schemas/ holds versions 1, 2 (plausible ranges) and 3 (manager and branch) of each contract
+    assert actions.count("contract.create") == 9 and actions.count("ruleset.publish") == 3
     assert {e.actor for e in events(empty_db)} == {"system"}
     assert policies.import_files(empty_db, ROOT / "rulesets", ROOT / "schemas").lines == []
 

@@ -1,0 +1,277 @@
+"""Follow-up tasks: opened with the decision that asks for them, merged, escalated,
+completed, handed on, waived by a second person, and overdue (which the next decision
+reads through overdue_follow_up)."""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+
+import pytest
+
+from app import store
+from app.core import clock
+from app.service import followup
+from app.store import tasks
+from app.store.audit import Actor
+from app.store.errors import FourEyes
+from tests.conftest import DELINQUENT_SNAPSHOT, clean_snapshot, decision_request
+
+# After the shipped policies' publication (at the real time the test database was made).
+T0 = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=30)).replace(hour=9, minute=0, second=0, microsecond=0)
+RM = "rm-0042"
+
+
+def iso(days: float) -> str:
+    """The store time T0 + days."""
+    return (T0 + dt.timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def day(days: int) -> str:
+    return (T0 + dt.timedelta(days=days)).date().isoformat()
+
+
+@pytest.fixture
+def at(app):
+    """at(days): move the clock to T0 + days (the app was made with real time)."""
+    def move(days: float = 0) -> dt.datetime:
+        moment = T0 + dt.timedelta(days=days)
+        clock.configure(fixed=moment)
+        return moment
+    move(0)
+    yield move
+    clock.configure()
+
+
+@pytest.fixture
+def db(db_path):
+    db = store.connect(db_path)
+    yield db
+    db.close()
+
+
+def orange(customer_id="C-1", manager=RM, branch=None) -> dict:
+    """Two accounts overdue elsewhere and the card 85% used: orange, cut and contact."""
+    snap = copy.deepcopy(DELINQUENT_SNAPSHOT)
+    snap["customer"]["id"] = customer_id
+    if manager:
+        snap["customer"]["account_manager"] = manager
+    if branch:
+        snap["customer"]["branch"] = branch
+    return snap
+
+
+def red(customer_id="C-1", manager=RM) -> dict:
+    snap = orange(customer_id, manager)
+    snap["credit_report"]["other_banks"]["worst_dpd"] = 120
+    return snap
+
+
+def clean(customer_id="C-1", manager=RM) -> dict:
+    snap = clean_snapshot(customer_id)
+    snap["customer"]["account_manager"] = manager
+    return snap
+
+
+def decide(client, snapshot, **fields) -> dict:
+    response = client.post("/v1/decisions", json=decision_request(snapshot, **fields))
+    assert response.status_code in (200, 201), response.data
+    return response.get_json()
+
+
+def open_tasks(db, customer_id="C-1") -> list[dict]:
+    return followup.list_tasks(db, customer_id=customer_id, status="open")["tasks"]
+
+
+def test_a_decision_with_contact_customer_opens_one_task_for_the_manager_named(client, db, at):
+    decision = decide(client, orange())
+    [task] = open_tasks(db)
+    assert task["action"] == "contact_customer" and task["owner"] == RM and task["queue"] is None
+    assert task["role"] == "relationship_manager" and task["level"] == "orange"
+    assert task["decision_id"] == decision["decision_id"] and task["rules"] == ["ACT-010"]
+    # orange: within 5 days of the decision, calendar days
+    assert task["opened_at"] == decision["decided_at"] == iso(0)
+    assert task["due_at"] == iso(5)
+    assert task["evidence_asked"] == ["note", "contact_date", "outcome"]
+    assert task["status"] == "open" and task["still_asked"] and not task["overdue"]
+    assert followup.list_tasks(db, owner=" RM-0042 ")["tasks"][0]["id"] == task["id"]
+
+
+def test_without_a_manager_the_task_goes_to_the_branch_queue_else_the_default_queue(client, db, at):
+    decide(client, orange("C-2", manager=None, branch="B-017"))
+    decide(client, orange("C-3", manager=None))
+    assert [(t["owner"], t["queue"]) for t in open_tasks(db, "C-2")] == [(None, "branch:B-017")]
+    assert [(t["owner"], t["queue"]) for t in open_tasks(db, "C-3")] == [(None, "default")]
+
+
+def test_a_retry_with_the_same_client_request_id_opens_nothing_twice(client, db, at):
+    first = decide(client, orange(), client_request_id="r-1")
+    again = decide(client, orange(), client_request_id="r-1")
+    assert first == again
+    [task] = open_tasks(db)
+    assert [e["kind"] for e in followup.get_task(db, task["id"])["events"]] == ["opened"]
+
+
+def test_a_later_decision_updates_the_open_task_and_an_escalation_shortens_its_due_time(client, db, at):
+    first = decide(client, orange())
+    at(1)
+    second = decide(client, orange())
+    [task] = open_tasks(db)
+    assert task["due_at"] == iso(5)  # 1 + 5 days is later: kept
+    at(2)
+    third = decide(client, red())
+    task = next(t for t in open_tasks(db) if t["action"] == "contact_customer")
+    assert task["level"] == "red" and task["due_at"] == iso(4)  # day 2 + 2 days
+    detail = followup.get_task(db, task["id"])
+    assert detail["decision_ids"] == [first["decision_id"], second["decision_id"], third["decision_id"]]
+    kinds = [e["kind"] for e in detail["events"]]
+    assert kinds == ["opened", "asked_again", "asked_again", "escalated"]
+    escalated = detail["events"][-1]["details"]
+    assert escalated == {"from_level": "orange", "to_level": "red", "from_due_at": iso(5),
+                         "to_due_at": iso(4)}
+    # the red decision asked for an exit plan too: its own task, for the credit officer's 10 days
+    assert {t["action"] for t in open_tasks(db)} == {"contact_customer", "plan_exit"}
+
+
+def test_a_decision_that_no_longer_asks_leaves_the_task_open_and_says_so(client, db, at):
+    decide(client, orange())
+    at(1)
+    later = decide(client, clean())
+    [task] = open_tasks(db)
+    assert task["status"] == "open" and task["still_asked"] is False
+    assert followup.get_task(db, task["id"])["events"][-1] == {
+        "seq": followup.get_task(db, task["id"])["events"][-1]["seq"], "at": iso(1),
+        "kind": "no_longer_asked", "actor": None, "decision_id": later["decision_id"], "details": {}}
+    at(2)
+    decide(client, orange())
+    assert open_tasks(db)[0]["still_asked"] is True
+
+
+def test_completing_needs_the_evidence_the_policy_asks_for(client, db, at):
+    decide(client, orange())
+    [task] = open_tasks(db)
+    at(1)
+    with pytest.raises(followup.EvidenceInvalid) as bad:
+        followup.complete(db, task["id"], Actor(RM), {"note": " ", "contact_date": day(8),
+                                                       "outcome": "sold_the_house", "mood": "fine"})
+    assert {d["path"] for d in bad.value.details} == {"evidence.note", "evidence.contact_date",
+                                                      "evidence.outcome", "evidence.mood"}
+    assert open_tasks(db)[0]["status"] == "open"  # nothing changed
+    done = followup.complete(db, task["id"], Actor(RM), {"note": "Called, will pay on the 15th.",
+                                                         "contact_date": day(1), "outcome": "promised_to_pay"})
+    assert done["status"] == "done" and done["done_by"] == RM and done["done_at"] == iso(1)
+    assert done["evidence"] == {"note": "Called, will pay on the 15th.", "contact_date": day(1),
+                                "outcome": "promised_to_pay"}
+    assert done["events"][-1]["kind"] == "done" and done["events"][-1]["details"]["on_time"] is True
+    with pytest.raises(followup.TaskClosed):
+        followup.complete(db, task["id"], Actor(RM), done["evidence"])
+    events = db.execute("SELECT actor, action, target FROM audit_events WHERE action LIKE 'task.%'").fetchall()
+    assert events == [(RM, "task.complete", f"task:{task['id']}")]
+    # the next decision that asks for a contact opens a new task
+    decide(client, orange())
+    assert len(open_tasks(db)) == 1 and open_tasks(db)[0]["id"] != task["id"]
+
+
+def test_a_waiver_needs_a_reason_and_a_second_person(client, db, at):
+    decide(client, orange())
+    [task] = open_tasks(db)
+    with pytest.raises(Exception) as empty:
+        followup.request_waiver(db, task["id"], Actor(RM), "  ")
+    assert empty.value.reason == "validation_error"
+    asked = followup.request_waiver(db, task["id"], Actor(RM), "Repaid in full on 1 April.")
+    assert asked["status"] == "open" and asked["waiver_requested"] is True
+    with pytest.raises(FourEyes):
+        followup.approve_waiver(db, task["id"], Actor("Rm-0042"))
+    with pytest.raises(FourEyes):  # nor with a key the asker made for someone else
+        followup.approve_waiver(db, task["id"], Actor("stand.in", "k1", key_created_by=RM))
+    assert open_tasks(db)[0]["status"] == "open"
+    waived = followup.approve_waiver(db, task["id"], Actor("bob.approver"))
+    assert waived["status"] == "waived" and waived["waiver"] == {
+        "requested_by": RM, "requested_at": iso(0), "reason": "Repaid in full on 1 April.",
+        "approved_by": "bob.approver"}
+    actions = [r[0] for r in db.execute("SELECT action FROM audit_events WHERE action LIKE 'task.%' ORDER BY seq")]
+    assert actions == ["task.waiver_request", "task.waive_refused", "task.waive_refused", "task.waive"]
+
+
+def test_handing_on_moves_the_task_to_another_owner_or_queue(client, db, at):
+    decide(client, orange())
+    [task] = open_tasks(db)
+    moved = followup.hand_on(db, task["id"], Actor(RM), {"owner": "rm-0077"}, "on leave")
+    assert moved["owner"] == "rm-0077" and followup.list_tasks(db, owner=RM)["tasks"] == []
+    queued = followup.hand_on(db, task["id"], Actor("rm-0077"), {"queue": "collections"}, "no answer for weeks")
+    assert queued["owner"] is None and queued["queue"] == "collections"
+    with pytest.raises(Exception) as both:
+        followup.hand_on(db, task["id"], Actor(RM), {"owner": "x", "queue": "y"}, "both")
+    assert both.value.reason == "validation_error"
+    assert [e["kind"] for e in queued["events"]] == ["opened", "handed_on", "handed_on"]
+
+
+def test_an_overdue_contact_escalates_the_next_decision_and_the_facts_are_logged(client, db, at):
+    decide(client, orange())
+    at(5)  # due at day 5 09:00: not yet past
+    quiet = decide(client, clean())
+    assert "FUP-001" not in quiet["fired"] and [a["action"] for a in quiet["actions"]] == ["maintain"]
+    at(6)
+    [task] = open_tasks(db)
+    assert task["overdue"] is True
+    assert followup.list_tasks(db, overdue=True)["tasks"][0]["id"] == task["id"]
+    late = decide(client, clean())
+    assert {"FUP-001", "FUP-002"} <= set(late["fired"]) and late["level"] == "orange"
+    assert {a["action"] for a in late["actions"]} == {"watchlist", "contact_customer"}
+    fired = next(t for t in late["trail"] if t["rule"] == "FUP-001")
+    assert fired["values"] == {"overdue_follow_up(contact_customer)": True}
+    logged = json.loads(db.execute("SELECT snapshot FROM decisions WHERE id = ?", [late["decision_id"]]).fetchone()[0])
+    assert logged["$follow_up"] == {"overdue": ["contact_customer"]}
+    # the same task was asked again, not a second one
+    assert [t["id"] for t in open_tasks(db)] == [task["id"]]
+    replay = client.post(f"/v1/decisions/{late['decision_id']}/replay").get_json()
+    assert replay["identical"] is True, replay
+
+
+def test_a_caller_cannot_send_follow_up_facts(client, at):
+    snap = clean()
+    snap["$follow_up"] = {"overdue": ["contact_customer"]}
+    response = client.post("/v1/decisions", json=decision_request(snap))
+    assert response.status_code == 422
+    assert response.get_json()["error"]["details"][0]["path"] == "$follow_up"
+
+
+def test_non_working_days_are_not_counted():
+    try:
+        clock.configure(non_working="sat sun 2026-04-06")
+        friday = dt.datetime(2026, 4, 3, 10, 0, tzinfo=dt.timezone.utc)
+        # Sat, Sun and Monday the 6th do not count: Tue 7th is day 1, Wed 8th day 2
+        assert clock.calendar().add_days(friday, 2) == dt.datetime(2026, 4, 8, 10, 0, tzinfo=dt.timezone.utc)
+        clock.configure()
+        assert clock.calendar().add_days(friday, 2) == dt.datetime(2026, 4, 5, 10, 0, tzinfo=dt.timezone.utc)
+        with pytest.raises(clock.ClockError):
+            clock.configure(non_working="mon tue wed thu fri sat sun")
+    finally:
+        clock.configure()
+
+
+def test_a_clock_file_moves_the_time_of_a_running_service(tmp_path):
+    path = tmp_path / "clock"
+    try:
+        clock.configure(file=str(path))
+        assert abs((clock.now() - dt.datetime.now(dt.timezone.utc)).total_seconds()) < 5  # no file: real time
+        path.write_text("2026-05-01T09:00:00Z\n")
+        assert clock.now() == dt.datetime(2026, 5, 1, 9, 0, tzinfo=dt.timezone.utc)
+        path.write_text("2026-05-09T09:00:00+02:00")
+        assert clock.now() == dt.datetime(2026, 5, 9, 7, 0, tzinfo=dt.timezone.utc)
+    finally:
+        clock.configure()
+
+
+def test_tasks_open_inside_the_decision_transaction(client, db, at, monkeypatch):
+    # A failure while opening the task leaves neither the decision nor a task.
+    before = db.execute("SELECT count(*) FROM decisions").fetchone()[0]
+
+    def broken(*args, **kwargs):
+        raise tasks.sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(tasks, "_open", broken)
+    response = client.post("/v1/decisions", json=decision_request(orange()))
+    assert response.status_code == 503
+    assert db.execute("SELECT count(*) FROM decisions").fetchone()[0] == before
+    assert db.execute("SELECT count(*) FROM tasks").fetchone()[0] == 0

@@ -579,6 +579,13 @@ def m012_follow_up_tasks(db):
     db.execute("CREATE INDEX task_events_by_decision ON task_events (decision_id)")
 
 
+@MIGRATIONS()
+def m013_tasks_by_opening(db):
+    # The evaluation of follow-up counts the tasks opened in a period: it reads them
+    # through this index, so its cost follows the tasks in the period, not all tasks.
+    db.execute("CREATE INDEX tasks_by_opening ON tasks (opened_at)")
+
+
 # --- contract lifecycle (m014) ---
 
 

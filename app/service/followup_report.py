@@ -36,7 +36,12 @@ def period(since: dt.datetime | None, until: dt.datetime | None, now: dt.datetim
     ``until``; refused when it is empty, reversed or longer than MAX_PERIOD."""
     now = now or _now()
     until = until or now
-    since = since or until - DEFAULT_PERIOD
+    if since is None:
+        try:
+            since = until - DEFAULT_PERIOD
+        except OverflowError:  # `to` in the first days of year 1
+            raise InvalidRequest("The period starts before the first day there is.",
+                                 [{"path": "to", "message": "Too early: give `from` as well."}]) from None
     if since >= until:
         raise InvalidRequest("The period is empty: `from` must be before `to`.",
                              [{"path": "from", "message": f"{times.iso(since)} is not before {times.iso(until)}."}])

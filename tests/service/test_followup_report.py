@@ -101,3 +101,10 @@ def test_export_streams_every_group_and_level(book, now):
              "".join(followup_report.export(book, "branch", T0 - DAY, T0 + 20 * DAY, "jsonl").chunks).splitlines()]
     assert [(r["group"], r["level"], r["opened"]) for r in lines] == [
         ("B1", None, 5), ("B1", "red", 4), ("B1", "yellow", 1), ("B2", None, 1), ("B2", "red", 1)]
+
+
+def test_a_period_ending_in_year_one_is_refused_not_a_crash(book, now):
+    now(T0)
+    with pytest.raises(InvalidRequest) as early:
+        followup_report.report(book, "owner", None, dt.datetime(1, 1, 2, tzinfo=dt.timezone.utc))
+    assert early.value.details[0]["path"] == "to"

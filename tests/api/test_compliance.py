@@ -40,6 +40,8 @@ def scenario_requests() -> list[dict]:
     for path in sorted((ROOT / "rulesets").glob("*.scenarios.yaml")):
         doc = yaml.safe_load(path.read_text())
         for n, scenario in enumerate(doc["scenarios"]):
+            if "follow_up" in scenario:
+                continue  # follow-up facts come from the tasks, not from the caller
             snapshot = json.loads(json.dumps(build_snapshot(scenario, doc.get("bases") or {}), default=str))
             snapshot.setdefault("customer", {})["id"] = f"{doc['ruleset']}-{n}"  # as customer_id says
             out.append({"ruleset_id": doc["ruleset"], "customer_id": f"{doc['ruleset']}-{n}",

@@ -56,8 +56,8 @@ logconfig_dict = {
     },
 }
 
-# A worker must never serve with a half-loaded ruleset library: create_app raises,
-# the worker fails to boot and gunicorn stops.
+# Each worker loads the stored policies as it starts, before its first request; a
+# version that does not compile is left out and named in the log and /readyz.
 os.environ.setdefault("VIGIL_REQUIRE_RULESETS", "1")
 
 # Metrics from every worker, summed by whichever worker answers /metrics. Must be set
@@ -130,9 +130,21 @@ def when_ready(server):
 
 
 def post_worker_init(worker):
+    # This worker's ruleset checkers (app/service/checker.py), started before the first
+    # request, so that the first check does not wait for them.
+    from app.service import checker
+
+    checker.start()
     # The app, its schemas and compiled rulesets live as long as the worker: move them
     # out of the collector's way so a full collection does not walk them per request.
     import gc
 
     gc.collect()
     gc.freeze()
+
+
+def worker_exit(server, worker):
+    # The worker's checkers go with it (they would exit anyway once its pipes close).
+    from app.service import checker
+
+    checker.shutdown()

@@ -20,13 +20,12 @@ def load_library(app: Flask):
 
     Compiling every stored ruleset costs far more than starting a command, so a command
     that never evaluates never compiles: only gunicorn workers (VIGIL_REQUIRE_RULESETS)
-    load at start, where stored policies that do not compile stop the worker. The
-    Library compiles its durable_rules handles in the process that uses them, which is
-    safe under gunicorn as long as the app is created in each worker (no --preload).
-    A database that cannot be read yet (not migrated) leaves no library, which the API
-    answers with 503 until it can."""
+    load at start. Each version loads on its own: one that does not compile is named in
+    the log (and in /readyz) and the others are served. The Library compiles its
+    durable_rules handles in the process that uses them, which is safe under gunicorn as
+    long as the app is created in each worker (no --preload). A database that cannot be
+    read yet (not migrated) leaves no library, which the API answers with 503 until it can."""
     from app import store
-    from app.engine import RulesetInvalid
     from app.service import served
 
     if app.extensions.get("vigil.library") is not None:
@@ -39,13 +38,6 @@ def load_library(app: Flask):
         return None
     try:
         library = served.load(db)
-    except RulesetInvalid as exc:
-        problems = exc.details
-        app.extensions["vigil.library_problems"] = problems
-        log.error("stored rulesets invalid; no decision can be made", extra={"problems": problems})
-        if app.config["VIGIL_REQUIRE_RULESETS"]:
-            raise
-        return None
     except store.StoreError:
         log.warning("the database is not migrated; no policies are loaded yet")
         return None
@@ -54,6 +46,7 @@ def load_library(app: Flask):
     app.extensions["vigil.library"] = library
     log.info("rulesets loaded", extra={
         "rulesets": [f"{r.id}@{r.version}" for r in library.rulesets()]})
+    served.log_failures(library, log)
     return library
 
 

@@ -24,9 +24,10 @@ DEFAULTS: dict[str, object] = {
     "VIGIL_SQLITE_SYNCHRONOUS": "NORMAL",
     # How long a writer waits for another worker's write lock before giving up (503).
     "VIGIL_SQLITE_BUSY_TIMEOUT_MS": 5000,
-    # When true, create_app refuses to start if any ruleset or contract is invalid
-    # (gunicorn sets it: a worker must never serve a half-loaded library). When
-    # false, the app starts so the CLI can report the problems, and /readyz says 503.
+    # When true, create_app loads and compiles the stored policies at once (gunicorn
+    # sets it, so a worker is ready before its first request); when false, on first use
+    # (a command that never evaluates never compiles). Either way a version that does
+    # not compile is left out and named (log, /readyz); the others are served.
     "VIGIL_REQUIRE_RULESETS": False,
     "VIGIL_LOG_LEVEL": "INFO",
     # How often, at most, a worker checks whether the published policies changed (one
@@ -56,6 +57,16 @@ DEFAULTS: dict[str, object] = {
     "VIGIL_DASK_TLS_KEY": "",
     # How long to try reaching the scheduler before saying it cannot be reached.
     "VIGIL_DASK_CONNECT_TIMEOUT": 10.0,
+    # Checking an author's ruleset (compiling a draft, running its scenarios, a trial)
+    # runs in one of VIGIL_CHECKERS processes per worker, started in advance, never in
+    # a serving thread; each check gets at most VIGIL_CHECK_CPU_SECONDS of CPU time,
+    # VIGIL_CHECK_MEMORY_MB of address space for its process (which starts at about
+    # 210 MiB) and VIGIL_CHECK_SECONDS of time, else it is refused naming the budget
+    # (app/service/checker.py).
+    "VIGIL_CHECKERS": 1,
+    "VIGIL_CHECK_CPU_SECONDS": 5,
+    "VIGIL_CHECK_MEMORY_MB": 512,
+    "VIGIL_CHECK_SECONDS": 10.0,
     # The web console (/console): a session ends after this many seconds without a
     # request, and this many seconds after sign-in whatever happens.
     "VIGIL_CONSOLE_IDLE_SECONDS": 1800,
@@ -73,8 +84,10 @@ DEFAULTS: dict[str, object] = {
 }
 
 _INTS = {"VIGIL_BATCH_LIMIT", "MAX_CONTENT_LENGTH", "VIGIL_SQLITE_BUSY_TIMEOUT_MS", "VIGIL_RETENTION_DAYS",
-         "VIGIL_CONSOLE_IDLE_SECONDS", "VIGIL_CONSOLE_SESSION_SECONDS", "VIGIL_AUTH_FAILURES"}
-_FLOATS = {"VIGIL_POLICY_CHECK_SECONDS", "VIGIL_AUTH_FAILURE_WINDOW", "VIGIL_DASK_CONNECT_TIMEOUT"}
+         "VIGIL_CONSOLE_IDLE_SECONDS", "VIGIL_CONSOLE_SESSION_SECONDS", "VIGIL_AUTH_FAILURES",
+         "VIGIL_CHECKERS", "VIGIL_CHECK_CPU_SECONDS", "VIGIL_CHECK_MEMORY_MB"}
+_FLOATS = {"VIGIL_POLICY_CHECK_SECONDS", "VIGIL_AUTH_FAILURE_WINDOW", "VIGIL_DASK_CONNECT_TIMEOUT",
+           "VIGIL_CHECK_SECONDS"}
 _BOOLS = {"VIGIL_REQUIRE_RULESETS", "VIGIL_MASK_PERSONAL"}
 _PATHS = {"VIGIL_DATABASE", "VIGIL_RULESETS_DIR", "VIGIL_SCHEMAS_DIR"}
 _SYNCHRONOUS = {"OFF", "NORMAL", "FULL", "EXTRA"}
@@ -149,6 +162,12 @@ def load_config(overrides: dict | None = None, environ: dict | None = None) -> d
         raise ConfigError(str(exc)) from None
     if not str(config["VIGIL_DEFAULT_TASK_QUEUE"]).strip():
         raise ConfigError("VIGIL_DEFAULT_TASK_QUEUE must name a queue")
+    if not 1 <= int(config["VIGIL_CHECKERS"]) <= 16:
+        raise ConfigError("VIGIL_CHECKERS must be between 1 and 16")
+    if int(config["VIGIL_CHECK_CPU_SECONDS"]) < 1 or float(config["VIGIL_CHECK_SECONDS"]) <= 0:
+        raise ConfigError("VIGIL_CHECK_CPU_SECONDS must be at least 1 and VIGIL_CHECK_SECONDS above 0")
+    if int(config["VIGIL_CHECK_MEMORY_MB"]) < 256:
+        raise ConfigError("VIGIL_CHECK_MEMORY_MB must be at least 256 (a checker starts at about 210 MiB)")
     if int(config["VIGIL_RETENTION_DAYS"]) < 1:
         raise ConfigError("VIGIL_RETENTION_DAYS must be at least 1")
     if config["VIGIL_MASK_PERSONAL"]:

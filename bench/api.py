@@ -8,16 +8,23 @@ settings (workers, threads, worker class; no preload):
   are taken from the environment, as the service takes them);
 * a bare Flask endpoint (`bench.bare:app`) that parses the same body and answers JSON.
 
-It measures the highest rate of each with closed-loop keep-alive clients, the two in
-turn for several rounds (medians reported), then, for
-Vigil, the latency of decisions sent open-loop at half of its highest rate (latency is
-timed from each request's scheduled send time, so a stall is not hidden). The client
-runs on the same machine and takes part of its cores, for both servers alike.
+It measures the highest rate of each with closed-loop keep-alive clients, in turn for
+several rounds: the bare endpoint, Vigil's POST /v1/decisions, and Vigil's
+POST /v1/decisions/batch with 200 items. Ratios are paired within each round and the
+medians reported. Beside each rate it reads the server's CPU time (gunicorn's master
+and workers, from /proc) over the same seconds, per request: on a machine shared with
+other work that figure moves less than the rates. Then, for Vigil, the latency of
+decisions sent open-loop at half of its highest rate (latency is timed from each
+request's scheduled send time, so a stall is not hidden). The client runs on the same
+machine and takes part of its cores, for both servers alike.
 
     python bench/api.py [--seconds 8] [--rounds 3] [--connections 16] [--clients 2] [--workers N] [--threads N]
+                        [--no-batch] [--json]
 
-Prints both rates, the ratio and p50/p90/p99/max latency at half load, and the goals:
-a ratio of at least 0.5 and p99 under 10 ms.
+Prints the rates, the ratio (and the same ratio by server CPU per request), what one
+decision in a batch costs against a single one, p50/p90/p99/max latency at half load,
+and the goals: a ratio of at least 0.5, p99 under 10 ms, a batched decision at most a
+third of a single one.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -52,9 +60,9 @@ BIN = Path(sys.executable).parent
 API_KEY = os.environ.get("VIGIL_BENCH_KEY", "")
 
 
-def request_bytes(port: int, body: bytes) -> bytes:
+def request_bytes(port: int, body: bytes, path: str = "/v1/decisions") -> bytes:
     auth = f"Authorization: Bearer {API_KEY}\r\n" if API_KEY else ""
-    return (f"POST /v1/decisions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
             f"{auth}Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n").encode() + body
 
 
@@ -67,6 +75,22 @@ def workload() -> list[bytes]:
     clean["snapshot"]["credit_report"]["other_banks"].update(
         {"overdue_accounts_6m": 0, "overdue_accounts_12m": 0, "overdue_accounts_24m": 0, "worst_dpd": 0})
     return [json.dumps(delinquent).encode(), json.dumps(clean).encode()]
+
+
+BATCH_ITEMS = 200
+
+
+def batch_workload() -> list[bytes]:
+    """``POST /v1/decisions/batch`` bodies of BATCH_ITEMS items, the two customers in turn."""
+    items = [json.loads(body) for body in workload()]
+    return [json.dumps({"items": [items[(i + first) % 2] for i in range(BATCH_ITEMS)]}).encode()
+            for first in (0, 1)]
+
+
+def phase_bodies(port: int, batch: bool) -> list[bytes]:
+    if batch:
+        return [request_bytes(port, b, "/v1/decisions/batch") for b in batch_workload()]
+    return [request_bytes(port, b) for b in workload()]
 
 
 class Connection:
@@ -134,9 +158,9 @@ class Connection:
         return int(head.split(" ", 2)[1])
 
 
-def closed_loop(port: int, connections: int, seconds: float, warmup: float, out) -> None:
+def closed_loop(port: int, connections: int, seconds: float, warmup: float, batch: bool, out) -> None:
     """Keep every connection busy; count responses after the warm-up."""
-    bodies = [request_bytes(port, b) for b in workload()]
+    bodies = phase_bodies(port, batch)
     sel = selectors.DefaultSelector()
     conns = [Connection(port, sel) for _ in range(connections)]
     n = 0
@@ -167,7 +191,7 @@ def closed_loop(port: int, connections: int, seconds: float, warmup: float, out)
 
 def open_loop(port: int, rate: float, seconds: float, warmup: float, out) -> None:
     """Send at a fixed rate whatever the answers do; latency from the scheduled time."""
-    bodies = [request_bytes(port, b) for b in workload()]
+    bodies = phase_bodies(port, False)
     sel = selectors.DefaultSelector()
     # Round-robin over a fixed pool (FIFO): a keep-alive connection stays with the
     # gunicorn worker that accepted it, so reusing only the most recent ones could load
@@ -287,11 +311,51 @@ def prepare(env: dict) -> None:
         env["VIGIL_BENCH_KEY"] = API_KEY
 
 
-def max_rate(port: int, args) -> tuple[float, int]:
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by a process and its children alive now
+    (gunicorn's master and its workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    while pids:
+        current = pids.pop()
+        try:
+            with open(f"/proc/{current}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            with open(f"/proc/{current}/task/{current}/children") as f:
+                pids.extend(int(c) for c in f.read().split())
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+class Phase:
+    """One closed-loop phase: requests answered per second, and the server's CPU time
+    per request over the same measured seconds (less sensitive to other work on the
+    machine than the rate)."""
+
+    def __init__(self, rate: float, errors: int, cpu_ms: float):
+        self.rate, self.errors, self.cpu_ms = rate, errors, cpu_ms
+
+
+def max_rate(server: subprocess.Popen, port: int, args, batch: bool = False) -> Phase:
     per_client = max(1, args.connections // args.clients)
-    results = run_clients(closed_loop, args.clients, port, per_client, args.seconds, args.warmup)
+    cpu: list[float] = []
+
+    def sample() -> None:
+        time.sleep(args.warmup)
+        cpu.append(cpu_seconds(server.pid))
+        time.sleep(args.seconds)
+        cpu.append(cpu_seconds(server.pid))
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    results = run_clients(closed_loop, args.clients, port, per_client, args.seconds, args.warmup, batch)
+    sampler.join()
     done = sum(r[0] for r in results)
-    return done / args.seconds, sum(r[1] for r in results)
+    cpu_ms = (cpu[1] - cpu[0]) * 1000 / done if done else float("nan")
+    return Phase(done / args.seconds, sum(r[1] for r in results), cpu_ms)
 
 
 def percentile(sorted_values: list[float], p: float) -> float:
@@ -310,6 +374,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of bare and Vigil")
     parser.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: VIGIL_WORKERS or cores)")
     parser.add_argument("--threads", type=int, default=None, help="threads per worker (default: VIGIL_THREADS or 4)")
+    parser.add_argument("--no-batch", dest="batch", action="store_false",
+                        help=f"leave out the {BATCH_ITEMS}-item POST /v1/decisions/batch phase")
     parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     args = parser.parse_args()
 
@@ -334,19 +400,37 @@ def main() -> int:
     try:
         # Both servers stay up (an idle one costs nothing) and are measured in turn,
         # so that other load on the machine falls on both alike; medians are reported.
-        bare_rates, vigil_rates, rate_errors = [], [], 0
+        bare_runs, vigil_runs, batch_runs = [], [], []
         for round_ in range(1, args.rounds + 1):
-            rate, errors = max_rate(bare_port, args)
-            bare_rates.append(rate)
-            rate_errors += errors
-            rate, errors = max_rate(vigil_port, args)
-            vigil_rates.append(rate)
-            rate_errors += errors
-            print(f"  round {round_}: bare {bare_rates[-1]:.0f} req/s, Vigil {vigil_rates[-1]:.0f} decisions/s")
-        bare_rate, vigil_rate = statistics.median(bare_rates), statistics.median(vigil_rates)
-        print(f"bare Flask endpoint:         {bare_rate:8.0f} req/s (median of {args.rounds})")
+            bare_runs.append(max_rate(bare, bare_port, args))
+            vigil_runs.append(max_rate(vigil, vigil_port, args))
+            if args.batch:
+                batch_runs.append(max_rate(vigil, vigil_port, args, batch=True))
+            line = (f"  round {round_}: bare {bare_runs[-1].rate:.0f} req/s ({bare_runs[-1].cpu_ms:.2f} ms CPU each), "
+                    f"Vigil {vigil_runs[-1].rate:.0f} decisions/s ({vigil_runs[-1].cpu_ms:.2f} ms CPU each)")
+            if args.batch:
+                line += (f", batch {batch_runs[-1].rate * BATCH_ITEMS:.0f} decisions/s "
+                         f"({batch_runs[-1].cpu_ms / BATCH_ITEMS:.3f} ms CPU each)")
+            print(line, flush=True)
+        rate_errors = sum(r.errors for r in bare_runs + vigil_runs + batch_runs)
+        bare_rate = statistics.median(r.rate for r in bare_runs)
+        vigil_rate = statistics.median(r.rate for r in vigil_runs)
+        # Paired within each round, medians of the per-round ratios.
+        ratio = statistics.median(v.rate / b.rate for b, v in zip(bare_runs, vigil_runs))
+        cpu_ratio = statistics.median(b.cpu_ms / v.cpu_ms for b, v in zip(bare_runs, vigil_runs))
+        print(f"bare Flask endpoint:         {bare_rate:8.0f} req/s (median of {args.rounds}), "
+              f"{statistics.median(r.cpu_ms for r in bare_runs):.3f} ms of server CPU per request")
         print(f"Vigil POST /v1/decisions:    {vigil_rate:8.0f} decisions/s (median of {args.rounds}), "
+              f"{statistics.median(r.cpu_ms for r in vigil_runs):.3f} ms of server CPU per decision, "
               f"decision log on ({rate_errors} errors)")
+        batch_share = None
+        if args.batch:
+            batch_share = statistics.median(v.rate / (b.rate * BATCH_ITEMS) for v, b in zip(vigil_runs, batch_runs))
+            batch_cpu = statistics.median((b.cpu_ms / BATCH_ITEMS) / v.cpu_ms for v, b in zip(vigil_runs, batch_runs))
+            print(f"Vigil POST /v1/decisions/batch ({BATCH_ITEMS} items): "
+                  f"{statistics.median(r.rate for r in batch_runs) * BATCH_ITEMS:8.0f} decisions/s; one decision "
+                  f"in a batch costs {batch_share:.2f} of a single decision's time "
+                  f"({batch_cpu:.2f} of its CPU) (goal <= 0.33: {'met' if batch_share <= 1 / 3 else 'NOT met'})")
         half = vigil_rate / 2
         [(latencies, late_errors, resent)] = run_clients(open_loop, 1, vigil_port, half, args.seconds, args.warmup)
     finally:
@@ -357,19 +441,25 @@ def main() -> int:
     conn.close()
     latencies.sort()
     ms = {p: percentile(latencies, p) * 1000 for p in (50, 90, 99, 100)}
-    ratio = vigil_rate / bare_rate if bare_rate else float("nan")
-    print(f"ratio Vigil / bare:          {ratio:8.2f}   (goal >= 0.50: {'met' if ratio >= 0.5 else 'NOT met'})")
+    print(f"ratio Vigil / bare:          {ratio:8.2f}   (median of the rounds' ratios; goal >= 0.50: "
+          f"{'met' if ratio >= 0.5 else 'NOT met'}); by server CPU per request: {cpu_ratio:.2f}")
     print(f"latency at half load ({half:.0f} decisions/s, {len(latencies)} requests, {late_errors} errors): "
           f"p50 {ms[50]:.2f} ms, p90 {ms[90]:.2f} ms, p99 {ms[99]:.2f} ms, max {ms[100]:.2f} ms "
           f"(goal p99 < 10 ms: {'met' if ms[99] < 10 else 'NOT met'})")
     print(f"decisions logged in this run: {logged}; requests sent again after the server dropped "
-          f"their connection: {resent}")
+          f"their connection: {resent}; load average at the end: {os.getloadavg()[0]:.2f}")
     if args.json:
         print(json.dumps({"bare_rps": round(bare_rate), "vigil_rps": round(vigil_rate), "ratio": round(ratio, 3),
+                          "cpu_ratio": round(cpu_ratio, 3),
+                          "bare_cpu_ms": round(statistics.median(r.cpu_ms for r in bare_runs), 4),
+                          "vigil_cpu_ms": round(statistics.median(r.cpu_ms for r in vigil_runs), 4),
+                          "batch_share": round(batch_share, 3) if batch_share is not None else None,
                           "half_load_rps": round(half), "p50_ms": round(ms[50], 3), "p90_ms": round(ms[90], 3),
                           "p99_ms": round(ms[99], 3), "max_ms": round(ms[100], 3), "logged": logged,
-                          "resent": resent, "bare_rounds": [round(r) for r in bare_rates],
-                          "vigil_rounds": [round(r) for r in vigil_rates]}))
+                          "resent": resent, "bare_rounds": [round(r.rate) for r in bare_runs],
+                          "vigil_rounds": [round(r.rate) for r in vigil_runs],
+                          "batch_rounds": [round(r.rate * BATCH_ITEMS) for r in batch_runs],
+                          "load_average": round(os.getloadavg()[0], 2)}))
     failed = bool(rate_errors or late_errors)
     if failed:
         print(f"server logs kept in {workdir}")

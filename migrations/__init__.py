@@ -589,8 +589,119 @@ def m013_tasks_by_opening(db):
 
 # --- contract lifecycle (m014) ---
 
+@MIGRATIONS()
+def m014_contract_lifecycle(db):
+    # Contract versions go through the rulesets' four-eyes lifecycle; serving reads only
+    # the published ones. Every version stored before this was served, so it counts as
+    # published. A contract's content never changes (there is no draft editing: a fix is
+    # a new version), only its status, and only along the lifecycle.
+    db.execute("ALTER TABLE contract_versions ADD COLUMN status TEXT NOT NULL DEFAULT 'published' "
+               "CHECK (status IN ('draft', 'submitted', 'approved', 'published', 'rejected', 'retired'))")
+    for column in ("submitted_by", "submitted_at", "approved_by", "approved_at", "rejected_by", "rejected_at",
+                   "rejection_reason", "published_by", "published_at", "retired_by", "retired_at"):
+        db.execute(f"ALTER TABLE contract_versions ADD COLUMN {column} TEXT")
+    db.execute("DROP TRIGGER contract_versions_no_update")
+    db.execute(
+        """
+        CREATE TRIGGER contract_versions_frozen BEFORE UPDATE OF contract_id, version, hash, document,
+            created_by, created_at ON contract_versions
+        BEGIN SELECT RAISE(ABORT, 'a contract version is immutable'); END
+        """
+    )
+    db.execute(
+        """
+        CREATE TRIGGER contract_versions_lifecycle BEFORE UPDATE OF status ON contract_versions
+        WHEN OLD.status != NEW.status AND OLD.status || '>' || NEW.status NOT IN (
+            'draft>submitted', 'submitted>approved', 'submitted>rejected', 'approved>published',
+            'draft>retired', 'submitted>retired', 'approved>retired', 'published>retired')
+        BEGIN SELECT RAISE(ABORT, 'not a lifecycle step'); END
+        """
+    )
+    db.execute("CREATE INDEX contract_versions_by_status ON contract_versions (status, contract_id, version)")
+
 
 # --- audit chain (m015) ---
+
+class _AuditChain1:
+    """The audit events' hash format vigil.audit.v1 (app/store/audit_chain.py) as m015
+    wrote it, frozen here."""
+
+    FORMAT = b"vigil.audit.v1"
+    GENESIS = hashlib.sha256(b"vigil audit events genesis v1").hexdigest()
+    CONTENT = ("id", "at", "actor", "key_id", "action", "target", "hash_before", "hash_after", "details")
+
+    @classmethod
+    def content_hash(cls, row: dict) -> str:
+        h = hashlib.sha256(cls.FORMAT)
+        for value in (row[c] for c in cls.CONTENT):
+            h.update(_Chain1._field(value))
+        return h.hexdigest()
+
+    @staticmethod
+    def chain_hash(previous: str, content: str, seq: int) -> str:
+        return hashlib.sha256(f"{previous}|{content}|{int(seq)}".encode()).hexdigest()
+
+
+@MIGRATIONS()
+def m015_audit_chain(db):
+    # Audit events become a hash chain like the decision log: a content hash and a
+    # chain hash per event. Existing events are chained here in seq order; the
+    # append-only trigger is lifted for that and put back, and an insert without
+    # hashes is refused from now on.
+    chain = _AuditChain1
+    db.execute("ALTER TABLE audit_events ADD COLUMN content_hash TEXT")
+    db.execute("ALTER TABLE audit_events ADD COLUMN chain_hash TEXT")
+    db.execute("DROP TRIGGER audit_events_no_update")
+    previous, last = chain.GENESIS, 0
+    columns = ("seq", *chain.CONTENT)
+    while True:  # in batches, so memory does not grow with the number of events
+        rows = db.execute(f"SELECT {', '.join(columns)} FROM audit_events WHERE seq > ? ORDER BY seq LIMIT 5000",
+                          [last]).fetchall()
+        if not rows:
+            break
+        for raw in rows:
+            row = dict(zip(columns, raw))
+            content = chain.content_hash(row)
+            previous = chain.chain_hash(previous, content, row["seq"])
+            db.execute("UPDATE audit_events SET content_hash = ?, chain_hash = ? WHERE seq = ?",
+                       [content, previous, row["seq"]])
+        last = rows[-1][0]
+    db.execute(
+        """
+        CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+        BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END
+        """
+    )
+    db.execute(
+        """
+        CREATE TRIGGER audit_events_chained BEFORE INSERT ON audit_events
+        WHEN NEW.content_hash IS NULL OR NEW.chain_hash IS NULL
+        BEGIN SELECT RAISE(ABORT, 'audit events are chained: content_hash and chain_hash are required'); END
+        """
+    )
+
+
+@MIGRATIONS()
+def m015_log_verifications(db):
+    # Verifications started from the console run in the background; their progress and
+    # result are kept here so that any worker can show them (app/store/verifications.py).
+    db.execute(
+        """
+        CREATE TABLE log_verifications (
+            id TEXT PRIMARY KEY,
+            status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed')),
+            requested_by TEXT NOT NULL,
+            key_id TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            against TEXT,
+            progress_done INTEGER NOT NULL DEFAULT 0,
+            progress_total INTEGER,
+            report TEXT,
+            error TEXT
+        )
+        """
+    )
 
 
 # --- decision log write path (m016) ---

@@ -77,7 +77,7 @@ def decision_request(snapshot: dict | None = None, **fields) -> dict:
 
 # The person behind each test key: four eyes compare owners.
 KEY_OWNERS = {"decide": "loan-system", "author": "alice.author", "approve": "bob.approver",
-              "audit": "carol.compliance", "officer": "rm-0042", "admin": "ada.admin"}
+              "audit": "carol.compliance", "legal": "lee.legal", "officer": "rm-0042", "admin": "ada.admin"}
 
 
 @pytest.fixture(scope="session")

@@ -56,6 +56,24 @@ def test_verify_and_head_from_the_command_line(db_path, tmp_path):
     assert all(actor.endswith("(command line)") for _, actor in actions(db_path))
 
 
+def test_verify_from_the_command_line_names_a_broken_audit_event(db_path):
+    fill(db_path)
+    runner = runner_for(db_path)
+    ok = runner.invoke(args=["decisions", "verify"])
+    assert ok.exit_code == 0 and "audit events verified" in ok.output
+    conn = sqlite3.connect(db_path)
+    conn.execute("DROP TRIGGER audit_events_no_delete")
+    conn.execute("DELETE FROM audit_events WHERE seq = 2")
+    conn.commit()
+    conn.close()
+    broken = runner.invoke(args=["decisions", "verify"])
+    assert broken.exit_code == 1
+    assert "BROKEN audit event at seq 3: deleted:" in broken.output
+    report = json.loads(runner.invoke(args=["decisions", "verify", "--json"]).output)
+    assert report["ok"] is False and report["problem"] is None
+    assert report["audit_events"]["problem"]["kind"] == "deleted"
+
+
 def test_a_head_file_that_is_not_a_head_is_refused(db_path, tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"seq": "x"}')

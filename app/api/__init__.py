@@ -63,6 +63,9 @@ API_CONFIG = {
 
 class Api(flask_smorest.Api):
     ERROR_SCHEMA = ErrorEnvelopeSchema
+    # No catch-all "default" response: every status an operation can answer is listed
+    # with it, so a status that is not listed is a defect the API tests catch.
+    DEFAULT_ERROR_RESPONSE_NAME = None
 
     def _openapi_json(self):
         """The generated document, with the served rulesets' snapshot contracts

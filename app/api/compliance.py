@@ -119,16 +119,16 @@ def log_head():
 def verify_log(query):
     """Check the whole hash chain and name the first broken record and how it broke
     (edited, deleted, inserted, reordered, truncated); with an exported head
-    (`head_seq`, `head_chain_hash`), also that the log still reaches it unchanged."""
+    (`head_seq`, `head_chain_hash`), also that the log still reaches it unchanged. The
+    audit events' chain is checked too (`audit_events`): `ok` only when both hold."""
     db = get_db()
     against = None
-    if "head_seq" in query or "head_chain_hash" in query:
+    if any(name.startswith("head_") for name in query):
         against = chain.Head.from_dict({"seq": query.get("head_seq"), "chain_hash": query.get("head_chain_hash"),
-                                        "count": query.get("head_count")})
+                                        "count": query.get("head_count"), "audit_seq": query.get("head_audit_seq"),
+                                        "audit_chain_hash": query.get("head_audit_chain_hash")})
     report = chain.verify(db, against)
-    record_event(db, auth.actor(), "decision.verify", "decisions",
-                 {"ok": report.ok, "checked": report.checked, "problem": report.problem.to_dict() if report.problem
-                  else None, "against_head": report.against})
+    record_event(db, auth.actor(), "decision.verify", "decisions", report.summary())
     return report.to_dict()
 
 

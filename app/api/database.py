@@ -15,6 +15,8 @@ import threading
 from flask import Flask, current_app
 
 from app import store
+from app.service import decide
+from app.store.group_commit import GroupCommit
 
 
 def get_db() -> store.LogDatabase:
@@ -43,5 +45,19 @@ def drop_db() -> None:
             pass
 
 
+def log_decisions(db: store.LogDatabase, rows: list, follow_ups: list | None = None) -> list:
+    """``decide.log`` through this process's group commit: the rows (each with the
+    follow-up tasks it asks for, opened in the same transaction) share one write
+    transaction with what other threads of the process log at the same moment, and the
+    call returns once that transaction has committed."""
+    pairs = list(zip(rows, follow_ups if follow_ups is not None else [None] * len(rows)))
+    return current_app.extensions["vigil.group_commit"].write(db, pairs)
+
+
+def _log_pairs(db: store.LogDatabase, pairs: list) -> list:
+    return decide.log(db, [row for row, _ in pairs], [wanted for _, wanted in pairs])
+
+
 def init_app(app: Flask) -> None:
     app.extensions["vigil.log_connections"] = threading.local()
+    app.extensions["vigil.group_commit"] = GroupCommit(_log_pairs)

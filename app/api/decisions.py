@@ -7,14 +7,13 @@ a retry with the same client_request_id.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from flask import Response, current_app, g
 from marshmallow import ValidationError
 
 from app.api import auth, examples, metrics, serving
-from app.api.database import get_db
+from app.api.database import get_db, log_decisions
 from app.api.parsing import RefusedItem
 from app.api.blueprint import Blueprint
 from app.api.errors import (
@@ -34,6 +33,7 @@ from app.engine import EngineError
 from app.engine.masking import Masker
 from app.service import decide, followup
 from app.service.decide import DecisionRequest
+from app.service.served import VersionUnavailable
 from app.store import decision_log
 from app.store.audit import record_event
 
@@ -58,12 +58,13 @@ def _earlier(db, request: DecisionRequest):
         raise ClientRequestIdReused() from None
 
 
-def _count(logged: list) -> None:
-    for entry in logged:
+def _count(decided: list[decide.Decided], logged: list) -> None:
+    """Count the decisions newly logged, from their evaluations (not by reading back
+    the logged text)."""
+    for made, entry in zip(decided, logged):
         if isinstance(entry, decision_log.Logged) and not entry.replayed:
-            result = json.loads(entry.decision.result)
-            metrics.decision(entry.decision.ruleset_id, [a.get("action") for a in result["actions"]],
-                             entry.decision.level)
+            evaluation = made.evaluation
+            metrics.decision(evaluation.ruleset_id, evaluation.action_names, evaluation.level)
 
 
 def _json(text: str, status: int = 200, headers: dict | None = None) -> Response:
@@ -88,10 +89,10 @@ def create_decision(item):
     if earlier is None:
         decided = decide.decide(request, serving.library(), masker=_masker(), started=g.started,
                                 follow_up=followup.facts_reader(db))
-        [logged] = decide.log(db, [decided.row], [decided.follow_ups(_queue())])
+        [logged] = log_decisions(db, [decided.row], [decided.follow_ups(_queue())])
         if isinstance(logged, decide.RequestIdReused):
             raise ClientRequestIdReused()
-        _count([logged])
+        _count([decided], [logged])
         earlier = logged.decision if logged.replayed else None
         if earlier is None:
             decision = logged.decision
@@ -138,16 +139,16 @@ def create_batch(args):
         except ValidationError as exc:
             results.append((index, _item_error(422, "validation_error", "The item does not match its schema.",
                                                validation_details(exc.messages))))
-        except ClientRequestIdReused as exc:
+        except (ClientRequestIdReused, VersionUnavailable) as exc:
             results.append((index, _item_error(*error_parts(exc))))
         except EngineError as exc:
             results.append((index, _item_error(*error_parts(exc))))
         except Exception:  # one item's failure must not take the batch down
             log.exception("batch item failed", extra={"index": index})
             results.append((index, _item_error(500, "internal_error", "This item could not be decided.")))
-    logged = decide.log(db, [d.row for _, d in pending], [d.follow_ups(_queue()) for _, d in pending]) \
+    logged = log_decisions(db, [d.row for _, d in pending], [d.follow_ups(_queue()) for _, d in pending]) \
         if pending else []
-    _count(logged)
+    _count([d for _, d in pending], logged)
     by_index = {}
     for (index, _), entry in zip(pending, logged):
         if isinstance(entry, decide.RequestIdReused):

@@ -73,6 +73,11 @@ STATUS = {
     "validation_error": 422,
     "too_many_requests": 429,
     "rulesets_unavailable": 503,
+    # the service's
+    "check_budget_exceeded": 422,
+    "check_failed": 422,
+    "checkers_busy": 503,
+    "ruleset_version_unavailable": 503,
     # the engine's
     "not_found": 404,
     "ruleset_not_found": 404,

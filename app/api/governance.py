@@ -11,7 +11,13 @@ the review aids (rule-level diff, static checks, scenario results).
     POST /v1/rulesets/{id}/rollback                     approve
     GET  ... versions, a version, publications, diff    any role
 
-The lifecycle rules live in the policy service (app/service/policies.py); this
+    POST /v1/schemas/{id}/versions                      author   new contract draft
+    POST /v1/schemas/{id}/versions/{v}/submit           author
+    POST /v1/schemas/{id}/versions/{v}/approve          approve  someone who did not write it
+    POST /v1/schemas/{id}/versions/{v}/reject|publish|retire     approve
+    GET  /v1/schemas/{id}/versions, a version           any role
+
+The lifecycle rules live in the policy service (app/service/policies.py, contracts.py); this
 module turns HTTP into those calls and answers with what they return. After a change
 to what is served, this worker reloads at once; the others within the check interval.
 """
@@ -26,6 +32,8 @@ from app.api.database import get_db
 from app.api.parsing import PolicyJSONParser
 from app.api.schemas import (
     ContractRequestSchema,
+    ContractVersionDetailSchema,
+    ContractVersionListSchema,
     ContractVersionSchema,
     DiffQuerySchema,
     DiffSchema,
@@ -39,7 +47,7 @@ from app.api.schemas import (
     VersionListSchema,
 )
 from app.engine.diff import diff_rulesets
-from app.service import policies
+from app.service import contracts, policies
 from app.store import times
 from app.store.errors import PolicyNotFound
 from app.store.keys import POLICY_READERS
@@ -241,16 +249,103 @@ def diff(query, ruleset_id):
 # ---------------------------------------------------------------- contracts
 
 
+_CONTRACT = "/schemas/<string:schema_id>/versions/<int:version>"
+
+
+def _contract(stored: contracts.ContractVersion, document: bool = False) -> dict:
+    out = {"id": stored.contract_id, **{k: v for k, v in stored.summary().items() if k != "contract_id"}}
+    if document:
+        out["document"] = stored.document
+    return out
+
+
 @blp.route("/schemas/<string:schema_id>/versions", methods=["POST"])
 @blp.roles("author")
 @blp.arguments(ContractRequestSchema)
-@blp.response(201, ContractVersionSchema, description="The new contract version.")
+@blp.response(201, ContractVersionDetailSchema, description="The new contract version, a draft.")
 @blp.errors(400, 415, 422, 503)
 def create_contract(body, schema_id):
-    """Store a new fact contract version. A contract version never changes once stored;
-    it is used by the ruleset versions that name it (`contract: id@version`), which go
-    through review like any other change."""
-    stored = policies.add_contract(get_db(), schema_id, body["document"], auth.actor())
+    """Store a new fact contract version as a draft, numbered one after the last.
+
+    The document is checked strictly first (numbers are numbers within bounds, every
+    attribute of its type, a bounded size): any problem is 422 `ruleset_invalid` naming
+    the contract, each field path and what is wrong, and nothing is stored. A draft is
+    not served: it goes through submit, approve (someone else) and publish like a
+    ruleset version. A ruleset draft may name it meanwhile; a ruleset version that names
+    it can be approved only once it is published."""
+    return _contract(contracts.create(get_db(), schema_id, body["document"], auth.actor()), document=True)
+
+
+@blp.route("/schemas/<string:schema_id>/versions", methods=["GET"])
+@blp.roles(*POLICY_READERS)
+@blp.response(200, ContractVersionListSchema)
+@blp.errors(404, 503)
+def list_contract_versions(schema_id):
+    """Every version of a fact contract, drafts and retired ones included, with its status."""
+    versions = contracts.list_contracts(get_db(), schema_id)
+    if not versions:
+        raise PolicyNotFound(f"No contract {schema_id!r} is stored.")
+    return {"versions": [_contract(v) for v in versions]}
+
+
+@blp.route(_CONTRACT, methods=["GET"])
+@blp.roles(*POLICY_READERS)
+@blp.response(200, ContractVersionDetailSchema)
+@blp.errors(404, 503)
+def get_contract_version(schema_id, version):
+    """One contract version: its document as stored, its status, who did what and when."""
+    return _contract(contracts.get_contract(get_db(), schema_id, version), document=True)
+
+
+@blp.route(f"{_CONTRACT}/submit", methods=["POST"])
+@blp.roles("author")
+@blp.response(200, ContractVersionSchema)
+@blp.errors(404, 409, 503)
+def submit_contract(schema_id, version):
+    """Submit a contract draft for approval."""
+    return _contract(contracts.submit(get_db(), schema_id, version, auth.actor()))
+
+
+@blp.route(f"{_CONTRACT}/approve", methods=["POST"])
+@blp.roles("approve")
+@blp.response(200, ContractVersionSchema)
+@blp.errors(404, 409, 422, 503)
+def approve_contract(schema_id, version):
+    """Approve a submitted contract version. Refused with 403 `four_eyes` to anyone who
+    created or submitted it (or uses a key one of them made), and with 422
+    `approval_refused` if it no longer passes the checks (run again now)."""
+    return _contract(contracts.approve(get_db(), schema_id, version, auth.actor()))
+
+
+@blp.route(f"{_CONTRACT}/reject", methods=["POST"])
+@blp.roles("approve")
+@blp.arguments(RejectRequestSchema)
+@blp.response(200, ContractVersionSchema)
+@blp.errors(400, 404, 409, 415, 422, 503)
+def reject_contract(body, schema_id, version):
+    """Reject a submitted contract version, with the reason. A fix is a new version."""
+    return _contract(contracts.reject(get_db(), schema_id, version, auth.actor(), body["reason"]))
+
+
+@blp.route(f"{_CONTRACT}/publish", methods=["POST"])
+@blp.roles("approve")
+@blp.response(200, ContractVersionSchema)
+@blp.errors(404, 409, 503)
+def publish_contract(schema_id, version):
+    """Publish an approved contract version: serving reads it from now on, and ruleset
+    versions that name it can be approved."""
+    published = contracts.publish(get_db(), schema_id, version, auth.actor())
     _served_changed()
-    return {"id": stored.contract_id, "version": stored.version, "hash": stored.hash,
-            "created_by": stored.created_by, "created_at": stored.created_at}
+    return _contract(published)
+
+
+@blp.route(f"{_CONTRACT}/retire", methods=["POST"])
+@blp.roles("approve")
+@blp.response(200, ContractVersionSchema)
+@blp.errors(404, 409, 503)
+def retire_contract(schema_id, version):
+    """Retire a contract version. Refused with 409 while an approved or published ruleset
+    version names it."""
+    retired = contracts.retire(get_db(), schema_id, version, auth.actor())
+    _served_changed()
+    return _contract(retired)

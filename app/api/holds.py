@@ -1,5 +1,6 @@
 """Legal holds: a customer's decisions are kept whole past their retention period while a
-hold is in place. Placing and releasing one are audit events."""
+hold is in place. Placing and releasing one are audit events, and take the `legal` role:
+`audit` reads the log and the holds, and changes nothing."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ blp = _Blueprint("legal-holds", __name__, url_prefix="/v1/legal-holds",
 
 
 @blp.route("", methods=["POST"])
-@blp.roles("audit")
+@blp.roles("legal")
 @blp.arguments(HoldRequestSchema, example={"customer_id": "C-100001", "reason": "complaint 2026-118"})
 @blp.response(201, HoldSchema)
 @blp.errors(400, 415, 422, 503)
@@ -29,7 +30,7 @@ def place_hold(body):
 
 
 @blp.route("", methods=["GET"])
-@blp.roles("audit")
+@blp.roles("audit", "legal")
 @blp.arguments(HoldQuerySchema, location="query")
 @blp.response(200, HoldListSchema)
 @blp.errors(422, 503)
@@ -40,7 +41,7 @@ def list_holds(query):
 
 
 @blp.route("/<string:hold_id>/release", methods=["POST"])
-@blp.roles("audit")
+@blp.roles("legal")
 @blp.arguments(HoldReleaseSchema, required=False)
 @blp.response(200, HoldSchema)
 @blp.errors(400, 404, 409, 415, 422, 503)

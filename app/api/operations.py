@@ -10,6 +10,7 @@ from app.api.blueprint import Blueprint
 from app.api.database import get_db
 from app.api.errors import RulesetsUnavailable
 from app.api.schemas import HealthSchema, ReadySchema, RootSchema
+from app.service import served
 from app.store import decision_log
 
 CLEAR_NOTE = ("Masking is off: personal fields are stored, indexed and exported in clear. "
@@ -42,18 +43,26 @@ def healthz():
 @blp.response(200, ReadySchema)
 @blp.errors(503)
 def readyz():
-    """Ready for decisions: the decision log is reachable and migrated, and rulesets are loaded."""
+    """Ready for decisions: the decision log is reachable and migrated, and rulesets are loaded.
+
+    A stored version that could not be loaded does not make the service unready (every
+    instance reads the same database, so taking this one out of rotation would only stop
+    the rulesets that work): the status is then `degraded`, `failed` names each such
+    version with its problems, and decisions that need it are refused with 503
+    `ruleset_version_unavailable`. Not ready (503) when no ruleset at all is loaded."""
     library = serving.library()
+    failed = [{"version": target, "problems": problems} for target, problems in sorted(library.failures.items())]
     if not library.rulesets():
-        raise RulesetsUnavailable()
+        raise RulesetsUnavailable(details=[{"path": f["version"], "message": line}
+                                           for f, line in zip(failed, served.failure_lines(library))])
     db = get_db()
     decision_log.check(db)
     if store.pending_migrations(db):
         raise store.LogUnavailable("The decision log has migrations not yet applied.")
     masked = current_app.extensions.get("vigil.masker") is not None
-    return {"status": "ready", "rulesets": len(library.rulesets()),
+    return {"status": "degraded" if failed else "ready", "rulesets": len(library.rulesets()), "failed": failed,
             "personal_fields": "masked" if masked else "clear",
-            "notes": [] if masked else [CLEAR_NOTE]}
+            "notes": served.failure_lines(library) + ([] if masked else [CLEAR_NOTE])}
 
 
 @blp.route("/metrics", methods=["GET"])

@@ -6,6 +6,7 @@ import json
 import re
 from decimal import Decimal
 
+from marshmallow import RAISE
 from marshmallow.utils import missing
 from webargs.core import is_json
 from webargs.flaskparser import FlaskParser
@@ -139,6 +140,10 @@ def request_body(req) -> bytes:
 
 
 class DecimalJSONParser(FlaskParser):
+    # A query parameter no operation reads is refused (422 naming it), as an unknown key
+    # of a body is: a misspelt filter (`custmer_id=`) must not search, or export, everything.
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": RAISE, "querystring": RAISE}
+
     def load_json(self, req, schema):
         if not is_json(req.mimetype):
             raise UnsupportedMediaType()

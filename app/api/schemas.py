@@ -234,9 +234,18 @@ class HealthSchema(Schema):
     status = fields.String(required=True)
 
 
+class FailedVersionSchema(Schema):
+    version = fields.String(required=True, metadata={"description": "`ruleset:id@version` or `contract:id@version`."})
+    problems = fields.List(fields.Dict(), required=True, metadata={"description": "Why it could not be loaded."})
+
+
 class ReadySchema(Schema):
-    status = fields.String(required=True)
+    status = fields.String(required=True, metadata={
+        "description": "`ready`, or `degraded` when some stored versions could not be loaded (listed in `failed`): "
+                       "the others are served."})
     rulesets = fields.Integer(required=True, metadata={"description": "Ruleset versions loaded."})
+    failed = fields.List(fields.Nested(FailedVersionSchema), required=True, metadata={
+        "description": "Approved or published versions (and contracts) that could not be loaded and are not served."})
     personal_fields = fields.String(required=True, metadata={
         "description": "`masked` (logged as keyed hashes) or `clear` (logged, indexed and exported as sent)."})
     notes = fields.List(fields.String(), required=True, metadata={"description": "What an operator should know."})
@@ -403,8 +412,30 @@ class ContractVersionSchema(Schema):
     id = fields.String(required=True)
     version = fields.Integer(required=True)
     hash = fields.String(required=True)
+    status = fields.String(required=True, metadata={
+        "description": "`draft`, `submitted`, `approved`, `published`, `rejected` or `retired`; serving reads "
+                       "only published versions."})
     created_by = fields.String(required=True)
     created_at = fields.String(required=True)
+    submitted_by = fields.String(allow_none=True)
+    submitted_at = fields.String(allow_none=True)
+    approved_by = fields.String(allow_none=True)
+    approved_at = fields.String(allow_none=True)
+    rejected_by = fields.String(allow_none=True)
+    rejected_at = fields.String(allow_none=True)
+    rejection_reason = fields.String(allow_none=True)
+    published_by = fields.String(allow_none=True)
+    published_at = fields.String(allow_none=True)
+    retired_by = fields.String(allow_none=True)
+    retired_at = fields.String(allow_none=True)
+
+
+class ContractVersionDetailSchema(ContractVersionSchema):
+    document = fields.Dict(required=True, metadata={"description": "The contract document as stored."})
+
+
+class ContractVersionListSchema(Schema):
+    versions = fields.List(fields.Nested(ContractVersionSchema), required=True)
 
 
 # ---------------------------------------------------------------- audit
@@ -434,6 +465,8 @@ class AuditEventSchema(Schema):
     hash_before = fields.String(allow_none=True, required=True)
     hash_after = fields.String(allow_none=True, required=True)
     details = fields.Dict(required=True)
+    chain_hash = fields.String(allow_none=True, required=True, metadata={
+        "description": "Links this event to the one before (see `GET /v1/decisions/verify`)."})
 
 
 class AuditPageSchema(Schema):
@@ -537,6 +570,8 @@ class HeadSchema(Schema):
     chain_hash = fields.String(required=True, metadata={"description": "Its chain hash."})
     count = fields.Integer(required=True, metadata={"description": "Records up to it."})
     at = fields.String(required=True, metadata={"description": "When the head was read."})
+    audit_seq = fields.Integer(metadata={"description": "The last audit event's seq (0 when there is none)."})
+    audit_chain_hash = fields.String(metadata={"description": "Its chain hash."})
 
 
 class VerifyQuerySchema(Schema):
@@ -546,6 +581,10 @@ class VerifyQuerySchema(Schema):
         "description": "That head's `chain_hash` (with `head_seq`)."})
     head_count = fields.Integer(strict=False, validate=validate.Range(min=0, max=2 ** 62), metadata={
         "description": "That head's `count` (optional)."})
+    head_audit_seq = fields.Integer(strict=False, validate=validate.Range(min=0, max=2 ** 62), metadata={
+        "description": "That head's `audit_seq` (optional): check the audit events still reach it unchanged."})
+    head_audit_chain_hash = fields.String(validate=validate.Regexp(r"[0-9a-fA-F]{64}\Z"), metadata={
+        "description": "That head's `audit_chain_hash` (with `head_audit_seq`)."})
 
 
 class BreakSchema(Schema):
@@ -558,8 +597,23 @@ class BreakSchema(Schema):
         "description": "The other record involved (the one swapped with, the first one missing ...)."})
 
 
-class VerificationSchema(Schema):
+class AuditBreakSchema(Schema):
+    kind = fields.String(required=True, metadata={"description": "`edited`, `deleted`, `inserted` or `truncated`."})
+    seq = fields.Integer(required=True)
+    event_id = fields.String(required=True, allow_none=True)
+    message = fields.String(required=True)
+
+
+class AuditVerificationSchema(Schema):
     ok = fields.Boolean(required=True)
+    checked = fields.Integer(required=True, metadata={"description": "Audit events checked before the first broken one."})
+    last_seq = fields.Integer(required=True, metadata={"description": "The last audit event that links."})
+    problem = fields.Nested(AuditBreakSchema, required=True, allow_none=True, metadata={
+        "description": "The first broken audit event and how it broke."})
+
+
+class VerificationSchema(Schema):
+    ok = fields.Boolean(required=True, metadata={"description": "The decisions and the audit events both intact."})
     checked = fields.Integer(required=True, metadata={"description": "Records checked before the first broken one."})
     purged = fields.Integer(required=True, metadata={"description": "Of those, purged records (still linked)."})
     head = fields.Nested(HeadSchema, required=True, metadata={"description": "The log's head now."})
@@ -567,6 +621,8 @@ class VerificationSchema(Schema):
         "description": "The first broken record and how it broke."})
     against_head = fields.Dict(required=True, allow_none=True, metadata={
         "description": "The exported head checked against, when one was given, and whether the log reaches it."})
+    audit_events = fields.Nested(AuditVerificationSchema, required=True, metadata={
+        "description": "The audit events' hash chain, checked the same way."})
 
 
 class ExplanationSchema(Schema):

@@ -19,7 +19,6 @@ from flask import Flask, current_app
 
 from app.api.database import get_db
 from app.api.errors import RulesetsUnavailable
-from app.engine import RulesetInvalid
 from app.service import served
 from app.service import policies
 from app.store import StoreError
@@ -32,7 +31,6 @@ class Refresher:
         self.interval = float(interval)
         self.next_check = 0.0
         self.lock = threading.Lock()
-        self.failed_token: str | None = None
 
     def due(self) -> bool:
         return time.monotonic() >= self.next_check
@@ -40,7 +38,8 @@ class Refresher:
 
 def refresh(app: Flask, *, force: bool = False) -> None:
     """Swap in new served policies if the policy token changed. Never raises: a worker that
-    cannot read or compile the new policies keeps serving the ones it has."""
+    cannot read the database keeps serving the policies it has; a version that does not
+    compile is left out of the new ones (served.load) and named in the log."""
     refresher: Refresher = app.extensions["vigil.policy_refresher"]
     if not (force or refresher.due()) or not refresher.lock.acquire(blocking=force):
         return
@@ -51,23 +50,15 @@ def refresh(app: Flask, *, force: bool = False) -> None:
         token = policies.token(db)
         if current is not None and getattr(current, "token", None) == token:
             return
-        if token == refresher.failed_token and not force:
-            return
         started = time.perf_counter()
         served_now = served.load(db, current)
         app.extensions["vigil.library"] = served_now
-        app.extensions["vigil.library_problems"] = []
-        refresher.failed_token = None
         log.info("policies loaded", extra={
             "rulesets": [f"{r.id}@{r.version}" for r in served_now.rulesets()],
             "in_effect": {rid: served_now.in_effect(rid).version for rid in served_now.history
                           if served_now.in_effect(rid) is not None},
             "load_ms": round((time.perf_counter() - started) * 1000, 1)})
-    except RulesetInvalid as exc:
-        refresher.failed_token = token
-        app.extensions["vigil.library_problems"] = exc.details
-        log.error("stored policies do not compile; serving the ones loaded before",
-                  extra={"problems": exc.details})
+        served.log_failures(served_now, log)
     except StoreError as exc:
         log.warning("policies not checked: the database is unavailable", extra={"reason": exc.reason})
     finally:

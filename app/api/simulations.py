@@ -139,7 +139,8 @@ def create_simulation(body):
     to the version in effect now. The snapshots are given inline (`snapshots`, at most
     5000) or are the latest snapshot of each customer decided with the ruleset in the
     decision log between `from` and `until`. 404 `version_not_found` for an unknown
-    ruleset or version."""
+    ruleset or version; 422 `ruleset_invalid` or `check_budget_exceeded` for a version that
+    does not compile within the budget of a check."""
     simulation = start(get_db(), auth.actor(), body["ruleset_id"], body["candidate_version"],
                        baseline_version=body.get("baseline_version"), snapshots=body.get("snapshots"),
                        since=body.get("since"), until=body.get("until"), top=body["top"])
@@ -160,6 +161,11 @@ def start(db, actor, ruleset_id: str, candidate_version: int, *, baseline_versio
             raise PolicyNotFound(f"No version of ruleset {ruleset_id!r} is in effect; give baseline_version.")
         baseline_version = current.version
     baseline = policies.get_version(db, ruleset_id, baseline_version)
+    # Compiled in a checker first, within its budget, so that a version that would not
+    # compile, or would take the worker down compiling, is refused (422) before this
+    # worker compiles it for the simulation.
+    for version in (candidate, baseline):
+        policies.check_version(db, version, drafts=False)  # as the simulation compiles them
     params = {"ruleset_id": ruleset_id, "candidate_version": candidate.version, "candidate_hash": candidate.hash,
               "baseline_version": baseline.version, "baseline_hash": baseline.hash, "top": top,
               "candidate_origin": f"stored, {candidate.status}",

@@ -32,7 +32,7 @@ def _fail(exc: store.StoreError):
 @decisions_cli.command("head")
 @click.option("--output", "-o", type=click.File("w"), default="-", help="Write the head here (default: stdout).")
 def head_command(output):
-    """Print the log's head as JSON ({seq, chain_hash, count, at}); keep it outside the
+    """Print the log's head as JSON ({seq, chain_hash, count, at, audit_seq, audit_chain_hash}); keep it outside the
     service and give it to `verify --head` later."""
     db = open_database()
     try:
@@ -60,9 +60,7 @@ def verify_command(head_file, as_json):
     db = open_database()
     try:
         report = chain.verify(db, against)
-        record_event(db, cli_actor(), "decision.verify", "decisions",
-                     {"ok": report.ok, "checked": report.checked,
-                      "problem": report.problem.to_dict() if report.problem else None, "against_head": report.against})
+        record_event(db, cli_actor(), "decision.verify", "decisions", report.summary())
     except store.StoreError as exc:
         _fail(exc)
     finally:
@@ -71,10 +69,18 @@ def verify_command(head_file, as_json):
         click.echo(codec.dumps(report.to_dict()))
     elif report.ok:
         click.echo(f"ok: {report.checked} decisions verified ({report.purged} purged), head seq {report.head.seq} "
-                   f"{report.head.chain_hash}" + (f"; reaches the exported head at seq {against.seq}" if against else ""))
+                   f"{report.head.chain_hash}" + (f"; reaches the exported head at seq {against.seq}" if against else "")
+                   + f"; {report.audit.checked} audit events verified")
     else:
         p = report.problem
-        click.echo(f"BROKEN at seq {p.seq}: {p.kind}: {p.message} ({report.checked} decisions verified before it)")
+        if p is not None:
+            click.echo(f"BROKEN at seq {p.seq}: {p.kind}: {p.message} ({report.checked} decisions verified before it)")
+        else:
+            click.echo(f"ok: {report.checked} decisions verified ({report.purged} purged)")
+        a = report.audit.problem
+        if a is not None:
+            click.echo(f"BROKEN audit event at seq {a.seq}: {a.kind}: {a.message} "
+                       f"({report.audit.checked} audit events verified before it)")
     if not report.ok:
         sys.exit(1)
 

@@ -110,7 +110,7 @@ NAVIGATION = [
     ("Compliance", [("Decisions", "console.decisions", "decisions", "audit"),
                     ("Customers", "console.customers", "customers", "audit"),
                     ("Verify log", "console.verify", "log", "audit"),
-                    ("Legal holds", "console.holds", "holds", "holds"),
+                    ("Legal holds", "console.holds", "holds", "holds_read"),
                     ("Audit trail", "console.audit_trail", "audit", "audit")]),
     ("Follow-up", [("My tasks", "console.tasks", "tasks", "tasks"),
                    ("Evaluation", "console.follow_up_report", "evaluation", "evaluate")]),

@@ -31,7 +31,8 @@ ENDPOINTS = {
     "try": "simulations.create_simulation",
     # Compliance: reading the decision log and the audit trail, and legal holds.
     "audit": "decision-log.search_decisions",
-    "holds": "legal-holds.place_hold",
+    "holds": "legal-holds.place_hold",        # place and release, see what a purge would remove
+    "holds_read": "legal-holds.list_holds",
     # Follow-up: tasks (each person sees their own; approve, audit and admin see every
     # task), doing them, approving a waiver; the evaluation report.
     "tasks": "tasks.list_tasks",

@@ -35,7 +35,8 @@ from app.api.schemas import (
 from app.console import access, bp
 from app.service import log_search as search
 from app.service import replay as replays
-from app.store import audit, chain, decision_log, retention, times
+from app.service import verification as verifying
+from app.store import audit, chain, decision_log, retention, times, verifications
 from app.store.audit import record_event
 from app.store.errors import InvalidRequest
 
@@ -241,14 +242,20 @@ def verify():
             except InvalidRequest as exc:
                 error = exc.message
         if error is None:
-            result = chain.verify(db, against)
-            record_event(db, g.actor, "decision.verify", "decisions",
-                         {"ok": result.ok, "checked": result.checked,
-                          "problem": result.problem.to_dict() if result.problem else None,
-                          "against_head": result.against})
-            report = result
+            job = verifying.start(db, current_app.config, g.actor, against, wait=0.5)
+            return redirect(url_for("console.verification", verification_id=job.id), 303)
     return render_template("console/compliance/verify.html", nav="log", report=report, error=error,
                            against=against), 422 if error else 200
+
+
+@bp.route("/log/verifications/<verification_id>")
+def verification(verification_id):
+    """A verification: its progress while it runs (the page refreshes itself), then what
+    it found."""
+    _require("audit")
+    job = verifications.get(_db(), verification_id)
+    return render_template("console/compliance/verify.html", nav="log", job=job, report=job.report, error=None,
+                           against=job.against)
 
 
 @bp.route("/log/head.json")
@@ -275,7 +282,7 @@ def _holds_page(status=200, **extra):
 
 @bp.route("/holds")
 def holds():
-    _require("holds")
+    _require("holds_read")
     return _holds_page(done={"placed": "Hold placed.", "released": "Hold released."}.get(request.args.get("done")))
 
 

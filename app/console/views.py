@@ -9,7 +9,6 @@ import datetime as dt
 import difflib
 import json
 import re
-import threading
 import time
 from collections import OrderedDict
 from decimal import Decimal
@@ -33,6 +32,7 @@ from app.engine import EngineError, RulesetInvalid
 from app.engine.diff import diff_rulesets
 from app.portfolio.report_html import grouped_bars, move_matrix, render_html
 from app.service import policies
+from app.service.checker import CheckBudgetExceeded, CheckFailed
 from app.store import StoreError, keys as key_store, sessions, times
 from app.store import simulations as simulation_store
 from app.store.audit import list_events, person_id
@@ -107,6 +107,12 @@ def register_error_handlers(blueprint) -> None:
         else:
             message = exc.message
         return render_template("console/error.html", title="Not possible", message=message), status_of(exc)
+
+    @blueprint.errorhandler(VigilError)
+    def vigil_error(exc):
+        status = status_of(exc)
+        message = exc.message if status < 500 else "This could not be done right now; see the service log."
+        return render_template("console/error.html", title="Not possible", message=message), status
 
     @blueprint.errorhandler(EngineError)
     def engine_error(exc):
@@ -279,7 +285,7 @@ def new_draft(ruleset_id):
                     from None
             document, scenarios = base.document, base.scenarios
         version = policies.create_draft(db, ruleset_id, document, scenarios, g.actor)
-    except RulesetInvalid as exc:
+    except (RulesetInvalid, CheckBudgetExceeded, CheckFailed) as exc:
         return _ruleset_page(ruleset_id, status=422, draft_problems=exc.details)
     return redirect(url_for("console.edit", ruleset_id=ruleset_id, version=version.version, done="draft"))
 
@@ -330,7 +336,7 @@ def edit(ruleset_id, version):
         try:
             policies.edit_draft(db, ruleset_id, version, document_text, g.actor, scenarios=scenarios,
                                 based_on=revision)
-        except RulesetInvalid as exc:
+        except (RulesetInvalid, CheckBudgetExceeded, CheckFailed) as exc:
             return _edit_page(stored, document_text, scenarios_text, revision, checked=True, status=422,
                               problems=_located(document_text, scenarios_text, exc))
         except StoreError as exc:
@@ -347,7 +353,7 @@ def edit(ruleset_id, version):
 def _check(db, ruleset_id, version, document_text, scenarios_text) -> list[dict]:
     try:
         policies.check_draft(db, ruleset_id, version, document_text, scenarios_text)
-    except RulesetInvalid as exc:
+    except (RulesetInvalid, CheckBudgetExceeded, CheckFailed) as exc:
         return _located(document_text, scenarios_text or "", exc)
     return []
 
@@ -395,7 +401,7 @@ def _step(ruleset_id, version, action, run, done):
     access.require(action, _roles())
     try:
         run(_db())
-    except (StoreError, RulesetInvalid) as exc:
+    except (StoreError, RulesetInvalid, CheckBudgetExceeded, CheckFailed) as exc:
         if status_of(exc) >= 500:
             raise
         return _version_page(ruleset_id, version, errors={action: _error_dict(exc)}, status=status_of(exc))
@@ -560,25 +566,6 @@ def _short_yaml(value) -> str:
 
 # ---------------------------------------------------------------- scenarios and trials
 
-_compiled: OrderedDict = OrderedDict()
-_compiled_lock = threading.Lock()
-_COMPILED_MAX = 16
-
-
-def compiled(db, stored):
-    """The version compiled, kept per process by content hash (a draft's edit changes it)."""
-    key = (stored.ruleset_id, stored.version, stored.hash)
-    with _compiled_lock:
-        if key in _compiled:
-            _compiled.move_to_end(key)
-            return _compiled[key]
-    ruleset = policies.compile_document(db, stored.document, stored.target)
-    with _compiled_lock:
-        _compiled[key] = ruleset
-        while len(_compiled) > _COMPILED_MAX:
-            _compiled.popitem(last=False)
-    return ruleset
-
 
 @bp.route("/rulesets/<ruleset_id>/versions/<int:version>/scenarios", methods=["GET", "POST"])
 def scenarios(ruleset_id, version):
@@ -589,16 +576,16 @@ def scenarios(ruleset_id, version):
     if request.method == "POST":
         from app.console import scenario_view
 
-        ruleset_ = compiled(db, stored)
-        results = scenario_view.run(ruleset_, stored.scenarios)
+        results = scenario_view.run(db, stored)
     return render_template("console/scenarios.html", version=stored, results=results)
 
 
-def trial_decision(ruleset, snapshot: dict) -> dict:
-    """Decide on a snapshot through the one decision path as a trial: nothing is
-    logged and no task is opened. The answer as a logged decision would read."""
-    decided = policies.trial(ruleset, snapshot, "full", masker=current_app.extensions.get("vigil.masker"))
-    return json.loads(decided.row.response, parse_float=Decimal)
+def trial_decision(db, stored, snapshot: dict) -> dict:
+    """Decide on a snapshot through the one decision path as a trial, in a checker:
+    nothing is logged and no task is opened. The answer as a logged decision would read."""
+    response = policies.try_version(db, stored.ruleset_id, stored.version, snapshot, "full",
+                                    masker=current_app.extensions.get("vigil.masker"))
+    return json.loads(response, parse_float=Decimal)
 
 
 @bp.route("/rulesets/<ruleset_id>/versions/<int:version>/try", methods=["GET", "POST"])
@@ -625,10 +612,10 @@ def try_snapshot(ruleset_id, version):
             else:
                 values = {k: v for k, v in request.form.items() if k.startswith("f:")}
                 snapshot = snapshot_form.snapshot_from_form(contract, values)
-            result = trial_decision(compiled(db, stored), snapshot)
+            result = trial_decision(db, stored, snapshot)
         except snapshot_form.FormProblem as exc:
             field_errors[exc.field] = exc.message
-        except EngineError as exc:
+        except (EngineError, CheckBudgetExceeded, CheckFailed) as exc:
             info = _error_dict(exc)
             if info["status"] >= 500:
                 raise
@@ -642,7 +629,7 @@ def try_snapshot(ruleset_id, version):
         json_text = json.dumps(example, indent=2, default=str) if example else "{}"
     return render_template("console/try.html", version=stored, fields=snapshot_form.form_fields(contract),
                            values=values, json_text=json_text, mode=mode, result=result, error=error,
-                           field_errors=field_errors, levels=list(compiled(db, stored).levels))
+                           field_errors=field_errors, levels=list(policies.check_version(db, stored).levels))
 
 
 # ---------------------------------------------------------------- simulations

@@ -23,3 +23,15 @@ class VigilError(Exception):
 
     def to_dict(self) -> dict:
         return {"reason": self.reason, "message": self.message, "details": list(self.details)}
+
+    def __reduce__(self):
+        # Pickled as it is, whatever its constructor takes: an error raised in a checker
+        # process (app/service/checker.py) is raised again in the process that asked.
+        return _rebuild, (type(self), dict(self.__dict__))
+
+
+def _rebuild(cls: type[VigilError], state: dict) -> VigilError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, state.get("message"))
+    error.__dict__.update(state)
+    return error

@@ -28,7 +28,7 @@ from .condition import (FLIPPED, NEGATED, And, Compare, DataIssue, In, Literal, 
                         Signal)
 from .contract import ISSUES
 from .errors import Problem
-from .interpret import Env, evaluate
+from .interpret import Env, compile_value
 from .runtime import SENTINEL, SID, limit_problems, sentinel_rule
 
 MAX_PROPERTIES = 250   # durable_rules refuses facts with more than 255 properties (error 302)
@@ -99,22 +99,15 @@ class Layout:
         return self.prefix + self._atom_keys[id(node)]
 
     def builder(self) -> Callable[[Any, Env], dict]:
-        fields = [(key, parts) for parts, key in self.fields.items()]
+        fields = _field_tree(self.fields)
         lists = [(key, count_key, parts, child.var, child.builder())
                  for (parts, _var), (key, count_key, child) in self.lists.items()]
-        atoms = list(self.atoms)
+        atoms = [(key, compile_value(node)) for key, node in self.atoms]
 
         def build(data: Any, env: Env) -> dict:
             out: dict = {}
             if isinstance(data, dict):
-                for key, parts in fields:
-                    value = data
-                    for part in parts:
-                        value = value.get(part) if isinstance(value, dict) else None
-                        if value is None:
-                            break
-                    if value is not None:
-                        out[key] = encode(value)
+                _read_fields(data, fields, out)
                 for key, count_key, parts, var, child in lists:
                     items = data
                     for part in parts:
@@ -127,13 +120,45 @@ class Layout:
             elif data is not None and fields:
                 # a list of scalars: the element itself is the value
                 pass
-            for key, node in atoms:
-                value = evaluate(node, env)
+            for key, value_of in atoms:
+                value = value_of(env)
                 if value is not None:
                     out[key] = value
             return out
 
         return build
+
+
+def _field_tree(fields: dict[tuple, str]) -> tuple:
+    """The fields a scope reads as a tree, so that each object on the way is looked up
+    once: ((name, fact key or None, subtree), ...)."""
+    children: dict[str, tuple[str | None, dict]] = {}
+    for parts, key in fields.items():
+        level = children
+        for i, part in enumerate(parts):
+            own, sub = level.get(part, (None, {}))
+            level[part] = (key if i == len(parts) - 1 else own, sub)
+            level = sub
+
+    def freeze(level: dict) -> tuple:
+        return tuple((part, key, freeze(sub)) for part, (key, sub) in level.items())
+    return freeze(children)
+
+
+_ENCODE = {Decimal: float, _dt.date: _dt.date.toordinal, _dt.datetime: _dt.datetime.toordinal}
+
+
+def _read_fields(data: dict, tree: tuple, out: dict) -> None:
+    """Every field of ``tree`` present in ``data``, encoded as ``encode`` does, into ``out``."""
+    for part, key, sub in tree:
+        value = data.get(part)
+        if value is None:
+            continue
+        if key is not None:
+            convert = _ENCODE.get(type(value))
+            out[key] = value if convert is None else convert(value)
+        if sub and isinstance(value, dict):
+            _read_fields(value, sub, out)
 
 
 def contains_signal(node: Node) -> bool:

@@ -330,14 +330,22 @@ class FactContract:
         self.document = document
         if not isinstance(document, dict):
             raise RulesetInvalid([Problem(source, "a contract must be a mapping")])
+        if _document_size(document, MAX_DOCUMENT) > MAX_DOCUMENT:
+            raise RulesetInvalid([Problem(source, f"the contract is larger than {MAX_DOCUMENT:,} characters")])
         self.id = document.get("id")
         self.version = document.get("version")
         if not isinstance(self.id, str) or not NAME_RE.fullmatch(self.id or ""):
             problems.append(Problem(source, "id must be lower_snake_case text", path="id"))
         if isinstance(self.version, bool) or not isinstance(self.version, int) or not 1 <= self.version <= MAX_VERSION:
             problems.append(Problem(source, "version must be a positive integer", path="version"))
-        self.title = str(document.get("title", ""))
-        self.description = str(document.get("description", ""))
+        self.title = document.get("title", "")
+        self.description = document.get("description", "")
+        for key in ("title", "description"):
+            value = document.get(key, "")
+            if not isinstance(value, str) or len(value) > MAX_TEXT:
+                problems.append(Problem(source, f"{key} must be text of at most {MAX_TEXT:,} characters, "
+                                                f"not {_kind_of(value) if not isinstance(value, str) else 'longer'}",
+                                        path=key))
         for key in document:
             if key not in ("id", "version", "title", "description", "fields"):
                 problems.append(Problem(source, f"unknown key {key!r}", path=str(key)))
@@ -348,6 +356,10 @@ class FactContract:
         self.fields = _parse_fields(raw_fields, "", source, problems)
         if problems:
             raise RulesetInvalid(problems)
+        count = sum(1 for _ in _all_specs(self.fields))
+        if count > MAX_FIELDS:
+            raise RulesetInvalid([Problem(source, f"the contract declares {count:,} fields; at most "
+                                                  f"{MAX_FIELDS:,} are allowed", path="fields")])
         self.hash = canonical_hash(document)
         self._schema = _marshmallow_schema(self.fields, f"{self.id}_v{self.version}")()
         self._fast = _fast_object(self.fields)
@@ -443,6 +455,17 @@ def lookup(specs: dict[str, FieldSpec], parts: list[str]) -> FieldSpec | None:
     return spec
 
 
+def _all_specs(specs: dict[str, FieldSpec]) -> Iterator[FieldSpec]:
+    """Every field spec, nested ones and list items included."""
+    todo = list(specs.values())
+    while todo:
+        spec = todo.pop()
+        yield spec
+        todo.extend(spec.fields.values())
+        if spec.items is not None:
+            todo.append(spec.items)
+
+
 def walk(specs: dict[str, FieldSpec], prefix: str) -> Iterator[tuple[str, FieldSpec]]:
     for name, spec in specs.items():
         path = f"{prefix}.{name}" if prefix else name
@@ -452,8 +475,10 @@ def walk(specs: dict[str, FieldSpec], prefix: str) -> Iterator[tuple[str, FieldS
 
 
 def _number(value: Any, kind: str) -> Decimal:
-    if isinstance(value, str) and not _NUMBER_RE.fullmatch(value.strip()):
-        raise ValueError("must be a number")
+    # A bound written as text ("1e300000", "12") is refused, whatever it says: a
+    # number is a number, and text has no bound on what it costs to read.
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        raise ValueError(f"must be a number, not {_kind_of(value)}")
     d = bounded_decimal(value)
     if kind == "integer" and d != d.to_integral_value():
         raise ValueError("must be a whole number")
@@ -461,6 +486,44 @@ def _number(value: Any, kind: str) -> Decimal:
 
 
 MAX_NESTING = 16       # objects within objects
+MAX_FIELDS = 2000      # fields in a contract, list items and nested fields included
+MAX_DOCUMENT = 512 * 1024   # characters of a contract document, counted as its text
+MAX_TEXT = 4000        # characters of a title or description
+MAX_VALUES = 1000      # values of an enum
+MAX_VALUE = 200        # characters of an enum value
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return "null" if value is None else type(value).__name__
+
+
+def _document_size(document: Any, limit: int) -> int:
+    """About how many characters ``document`` takes as text, counting no further than
+    ``limit``: a walk that stops early, so a huge document costs no more than the limit."""
+    size, todo = 0, [document]
+    while todo and size <= limit:
+        node = todo.pop()
+        if isinstance(node, dict):
+            size += 2
+            for key, value in node.items():
+                size += (len(key) if isinstance(key, str) else 8) + 4
+                todo.append(value)
+        elif isinstance(node, list):
+            size += 2 + len(node)
+            todo.extend(node)
+        elif isinstance(node, str):
+            size += len(node) + 2
+        else:
+            size += 8
+    return size
 
 
 def _parse_fields(raw: dict, prefix: str, source: str, problems: list[Problem],
@@ -507,12 +570,17 @@ def _parse_spec(body: Any, path: str, source: str, problems: list[Problem], dept
             problem(f"{key} must be true or false")
     kw["description"] = body.get("description", "")
     if not isinstance(kw["description"], str):
-        problem("description must be text")
+        problem(f"description must be text, not {_kind_of(kw['description'])}")
+    elif len(kw["description"]) > MAX_TEXT:
+        problem(f"description must be at most {MAX_TEXT:,} characters")
     for key in ("min", "max"):
         if key in body and kind not in ("integer", "decimal"):
             problem(f"{key} applies to numbers only")
     if kind in ("integer", "decimal"):
         kw.update(_numeric_attributes(body, kind, problem))
+    for key in ("places", "values", "max_length", "fields", "items", "max_items"):
+        if key in body and kind not in _APPLIES[key]:
+            problem(f"{key} applies to {_APPLIES_TO[key]} only")
     if "plausible" in body:
         plausible = _parse_plausible(body["plausible"], kind, kw, path, source, problems)
         if plausible is not None:
@@ -521,6 +589,10 @@ def _parse_spec(body: Any, path: str, source: str, problems: list[Problem], dept
         values = body.get("values")
         if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
             problem("an enum needs 'values': a list of strings")
+        elif len(values) > MAX_VALUES or any(len(v) > MAX_VALUE for v in values):
+            problem(f"an enum has at most {MAX_VALUES:,} values of at most {MAX_VALUE} characters each")
+        elif len(set(values)) != len(values):
+            problem("an enum's values are each listed once")
         else:
             kw["values"] = tuple(values)
     elif kind == "string" and "max_length" in body:
@@ -533,6 +605,12 @@ def _parse_spec(body: Any, path: str, source: str, problems: list[Problem], dept
     elif kind == "list":
         kw.update(_list_attributes(body, path, source, problems, problem, depth))
     return FieldSpec(**kw) if len(problems) == count else None
+
+
+_APPLIES = {"places": ("decimal",), "values": ("enum",), "max_length": ("string",), "fields": ("object",),
+            "items": ("list",), "max_items": ("list",)}
+_APPLIES_TO = {"places": "decimals", "values": "enums", "max_length": "strings", "fields": "objects",
+               "items": "lists", "max_items": "lists"}
 
 
 def _size(body: dict, key: str, problem, default: int = 0) -> int:
@@ -601,13 +679,13 @@ def _parse_plausible(raw: Any, kind: str, kw: dict, path: str, source: str,
         problems.append(Problem(source, "plausible is a mapping with min, max or both", path=where))
         return None
     bounds: dict[str, Decimal] = {}
-    try:
-        for key in ("min", "max"):
-            if key in raw:
+    for key in ("min", "max"):
+        if key in raw:
+            try:
                 bounds[key] = _number(raw[key], kind)
-    except ValueError as exc:
-        problems.append(Problem(source, str(exc), path=where))
-        return None
+            except ValueError as exc:
+                problems.append(Problem(source, f"{key} {exc}", path=f"{where}.{key}"))
+                return None
     lo, hi = bounds.get("min"), bounds.get("max")
     if lo is not None and hi is not None and lo > hi:
         problems.append(Problem(source, "min is greater than max", path=where))
@@ -644,15 +722,19 @@ def _fast_integer(spec: FieldSpec):
 def _fast_decimal(spec: FieldSpec):
     lo, hi = spec.min, spec.max
     places = -spec.places
+    # a plain numeric string within the places: always a finite Decimal of that exponent
+    plain = re.compile(r"-?[0-9]+" + (rf"(?:\.[0-9]{{1,{spec.places}}})?" if spec.places else "")).fullmatch
 
     def check(v):
         t = type(v)
         if t is str:
-            v = v.strip()
-            if len(v) > 40 or not _NUMBER_RE.fullmatch(v):
+            if len(v) > 40 or plain(v) is None:
                 raise _Unsure
             v = Decimal(v)
-        elif t is int:
+            if (lo is not None and v < lo) or (hi is not None and v > hi):
+                raise _Unsure
+            return v
+        if t is int:
             v = Decimal(v)
         elif t is float:
             v = Decimal(repr(v))

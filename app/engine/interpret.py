@@ -239,6 +239,118 @@ _EVAL = {Literal: _literal, Path: lookup, Compare: _compare, In: _in, And: _and,
          StrFunc: _strfunc}
 
 
+
+# -- compiled once --------------------------------------------------------------------------
+#
+# The terms handed to durable_rules as precomputed keys are evaluated on every snapshot.
+# ``compile_value`` turns a node into closures with exactly ``evaluate``'s semantics, minus
+# the recording of values read (``env.reads`` must be None): no dispatch on the node type
+# per evaluation, literals converted once. Node types without a compiled form fall back
+# to ``evaluate``.
+
+def compile_value(node: Node):
+    """A function of an ``Env`` returning what ``evaluate(node, env)`` returns."""
+    kind = type(node)
+    if kind is Literal:
+        value = node.value
+        return lambda env: value
+    if kind is Path:
+        return _compiled_path(node.parts)
+    if kind is Compare:
+        left, right, op = compile_value(node.left), compile_value(node.right), _OPS[node.op]
+
+        def compare(env):
+            a = left(env)
+            if a is None:
+                return None
+            b = right(env)
+            return None if b is None else op(a, b)
+        return compare
+    if kind is Arith:
+        return _compiled_arith(node)
+    if kind is And or kind is Or:
+        return _compiled_connective(node)
+    if kind is Not:
+        item = compile_value(node.item)
+
+        def negation(env):
+            v = item(env)
+            return None if v is None else not v
+        return negation
+    if kind is In:
+        operand, values, negated = compile_value(node.operand), node.values, node.negated
+
+        def member(env):
+            a = operand(env)
+            if a is None:
+                return None
+            return (a in values) != negated
+        return member
+    return lambda env: evaluate(node, env)
+
+
+def _compiled_path(parts: tuple):
+    head, rest = parts[0], parts[1:]
+
+    def path(env):
+        bound = env.bindings.get(head)
+        if bound is None:
+            value, walk = env.root, parts
+        else:
+            value, walk = bound[0], rest
+        for part in walk:
+            if not isinstance(value, dict):
+                return None
+            value = value.get(part)
+            if value is None:
+                return None
+        return value
+    return path
+
+
+def _compiled_arith(node: Arith):
+    def operand(n):
+        if type(n) is Literal:
+            const = Decimal(n.value)
+            return lambda env: const
+        f = compile_value(n)
+
+        def as_decimal(env):
+            v = f(env)
+            return None if v is None else Decimal(v)
+        return as_decimal
+    left, right = operand(node.left), operand(node.right)
+    op = {"+": _CTX.add, "-": _CTX.subtract, "*": _CTX.multiply}.get(node.op)
+
+    def arith(env):
+        a = left(env)
+        if a is None:
+            return None
+        b = right(env)
+        if b is None:
+            return None
+        if op is not None:
+            return op(a, b)
+        return None if b == 0 else _CTX.divide(a, b)
+    return arith
+
+
+def _compiled_connective(node):
+    items = tuple(compile_value(item) for item in node.items)
+    stop = type(node) is Or          # the value that decides: True for or, False for and
+
+    def connective(env):
+        unknown = False
+        for item in items:
+            v = item(env)
+            if v is stop:
+                return stop
+            if v is None:
+                unknown = True
+        return None if unknown else not stop
+    return connective
+
+
 # -- explanations -------------------------------------------------------------------------
 
 def values_read(node: Node, root: dict, signals) -> dict:

@@ -164,9 +164,10 @@ class Decided:
         # the texts logged in the result and trail columns rather than written twice.
         response = (f"{codec.dumps(head)[:-1]},{result_json[1:-1]},\"trail\":{trail_json},"
                     f"{codec.dumps(tail)[1:]}")
-        snapshot = codec.plain(self.validated)
+        # dumps writes decimals and dates as plain() would: a plain copy only for masking.
+        snapshot = self.validated
         if self.redaction is not None:
-            snapshot = self.redaction.snapshot(snapshot)
+            snapshot = self.redaction.snapshot(codec.plain(snapshot))
         return Decision(
             id=decision_id, decided_at=decided_at, customer_id=request.customer_id,
             ruleset_id=self.evaluation.ruleset_id, ruleset_version=self.evaluation.ruleset_version,

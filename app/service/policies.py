@@ -16,7 +16,9 @@ Whoever wrote a version (created it or edited the draft) may not approve it: fou
 eyes, by person (a key's owner), not by key.
 
 What a worker serves is ``served.load`` (served.py); replaying and explaining a
-logged decision is replay.py.
+logged decision is replay.py. An author's document is compiled, and its scenarios run,
+only in a checker process within a budget (checker.py): the ``*_check`` functions here
+are what runs there.
 """
 
 from __future__ import annotations
@@ -33,17 +35,20 @@ from app.engine.analysis import analyse
 from app.engine.library import parse_yaml, ruleset_files
 from app.engine.masking import Masker
 from app.engine.scenarios import check_scenario
+from app.service import checker
 from app.service.decide import Decided, DecisionRequest, Pinned, decide, named_customer
 from app.store import policies as store
 from app.store import publications, times
 from app.store.audit import SYSTEM, Actor, person_id, record_event
-from app.store.errors import ApprovalRefused, EditConflict, FourEyes
+from app.store.errors import ApprovalRefused, EditConflict, FourEyes, PolicyNotFound
 # The rows and the steps that need no checking, for callers of the policy service.
 from app.store.policies import SERVABLE, ContractVersion, RulesetVersion, get_contract, get_version  # noqa: F401
 from app.store.policies import count_versions, list_contracts, list_versions, reject, token  # noqa: F401
 from app.store.policies import STEPS, allowed  # noqa: F401
 from app.store.publications import Publication, in_effect, list_publications, publish, retire  # noqa: F401
 from app.store.publications import rollback  # noqa: F401
+
+checker.preload(__name__)  # the *_check functions below run in checker processes
 
 
 # ---------------------------------------------------------------- documents
@@ -83,16 +88,49 @@ def check_scenarios(document: dict | None, ruleset_id: str, source: str) -> None
 
 
 def library_of_contracts(db: sqlite_utils.Database) -> Library:
-    """A Library holding every stored contract version, to compile a ruleset against."""
+    """A Library holding every published contract version, to compile a ruleset against."""
     library = Library()
-    for version in store.list_contracts(db):
+    for version in store.list_contracts(db, statuses=store.CONTRACT_SERVED):
         library.add_contract(version.document, version.target)
     return library
 
 
-def compile_document(db: sqlite_utils.Database, document: dict, source: str) -> Ruleset:
-    """Check and compile a ruleset document against the stored contracts. Raises RulesetInvalid."""
-    return library_of_contracts(db).compile_ruleset(document, source)
+def compile_document(db: sqlite_utils.Database, document: dict, source: str, drafts: bool = False) -> Ruleset:
+    """Check and compile a ruleset document against the contract version it names,
+    which must be published; with ``drafts`` (an author's own check and trial of a
+    ruleset draft, never serving) it may also be a draft, submitted or approved one.
+    Only that one contract is read and checked. Raises RulesetInvalid."""
+    library = Library()
+    for contract_document, contract_source, _ in contract_for(db, document, source, drafts):
+        library.add_contract(contract_document, contract_source)
+    return library.compile_ruleset(document, source)
+
+
+def contract_for(db: sqlite_utils.Database, document: dict, source: str, drafts: bool = False) -> tuple:
+    """The contract version ``document`` names, as ``compile_document`` may use it, as
+    data a checker compiles against: ``((document, source, hash),)``; none when the
+    document names none as id@version (compiling says so). Raises RulesetInvalid."""
+    statuses = store.CONTRACT_DRAFTABLE if drafts else store.CONTRACT_SERVED
+    ref = document.get("contract") if isinstance(document, dict) else None
+    cid, _, number = ref.partition("@") if isinstance(ref, str) else ("", "", "")
+    stored = None
+    if number.isdigit() and len(number) < 10:
+        try:
+            stored = store.get_contract(db, cid, int(number))
+        except PolicyNotFound:
+            pass
+    if stored is not None and stored.status in statuses:
+        return ((stored.document, stored.target, stored.hash),)
+    if stored is not None:
+        raise RulesetInvalid([Problem(source, f"contract {ref} is {stored.status}: "
+                                              + ("only a published contract version can be used here"
+                                                 if not drafts else "it can no longer be used"),
+                                      path="contract")])
+    elif isinstance(ref, str) and "@" in ref:
+        known = ", ".join(store.contract_keys(db, statuses)) or "none"
+        raise RulesetInvalid([Problem(source, f"contract {ref!r} is not stored (usable: {known}); "
+                                              "write it as id@version", path="contract")])
+    return ()
 
 
 def run_scenarios(ruleset: Ruleset, scenarios: dict | None) -> dict:
@@ -123,12 +161,62 @@ def trial(ruleset: Ruleset, snapshot, explain: str = "summary", masker: Masker |
 
 
 def try_version(db: sqlite_utils.Database, ruleset_id: str, version: int, snapshot, explain: str = "summary",
-                masker: Masker | None = None) -> Decided:
+                masker: Masker | None = None) -> str:
     """Try a snapshot against a stored version of any status (a draft before it is
-    submitted, say): compiled as stored, decided as a trial, nothing logged. Raises
-    PolicyNotFound, RulesetInvalid (it no longer compiles) or EngineError."""
+    submitted, say), in a checker: compiled as stored, decided as a trial, nothing
+    logged; the answer's text as a logged decision would read. Raises PolicyNotFound,
+    RulesetInvalid (it no longer compiles), EngineError or a checker's budget error."""
     stored = store.get_version(db, ruleset_id, version)
-    return trial(compile_document(db, stored.document, stored.target), snapshot, explain, masker)
+    return checker.run(_trial_check, _stored_contract(db, stored), stored.document, stored.target, snapshot, explain,
+                       masker)
+
+
+def _stored_contract(db, stored: RulesetVersion, drafts: bool | None = None) -> tuple:
+    # a draft's own check and trial may read a contract version still under review; nothing served does
+    drafts = stored.status not in SERVABLE if drafts is None else drafts
+    return contract_for(db, stored.document, stored.target, drafts)
+
+
+def _trial_check(contracts, document, source, snapshot, explain, masker) -> str:
+    return trial(checker.compiled(contracts, document, source), snapshot, explain, masker).row.response
+
+
+def check_version(db: sqlite_utils.Database, stored: RulesetVersion, drafts: bool | None = None) -> checker.Checked:
+    """A stored version compiled in a checker, as a worker would load it (``drafts``:
+    whether its contract may be one under review; by default when the version itself
+    is). Raises RulesetInvalid or a checker's budget error."""
+    return checker.run(_compile_check, _stored_contract(db, stored, drafts), stored.document, stored.target)
+
+
+def _compile_check(contracts, document, source) -> checker.Checked:
+    return checker.Checked.of(checker.compiled(contracts, document, source))
+
+
+def scenario_outcomes(db: sqlite_utils.Database, stored: RulesetVersion) -> dict:
+    """A stored version's scenarios run in a checker, as submission and approval run
+    them: ``run_scenarios``' results, with, for each failing scenario, what it got
+    (``got``: level, review, actions, params, fired, signals)."""
+    return checker.run(_outcomes_check, _stored_contract(db, stored), stored.document, stored.target,
+                       stored.scenarios)
+
+
+def _outcomes_check(contracts, document, source, scenarios) -> dict:
+    from app.engine.scenarios import build_snapshot
+
+    ruleset = checker.compiled(contracts, document, source)
+    results = run_scenarios(ruleset, scenarios)
+    bases = (scenarios or {}).get("bases") or {}
+    for result, scenario in zip(results["results"], (scenarios or {}).get("scenarios") or []):
+        result["got"] = None
+        if isinstance(scenario, dict) and not result["passed"]:
+            try:
+                ev = trial(ruleset, build_snapshot(scenario, bases)).evaluation
+            except (EngineError, KeyError, IndexError, TypeError, ValueError):
+                continue
+            result["got"] = {"level": ev.level, "review": ev.review_frequency, "actions": list(ev.action_names),
+                             "params": {a.action: dict(a.params) for a in ev.actions if a.params},
+                             "fired": list(ev.fired), "signals": list(ev.signals)}
+    return results
 
 
 def review(ruleset: Ruleset, scenarios: dict | None) -> tuple[list[dict], dict]:
@@ -136,19 +224,12 @@ def review(ruleset: Ruleset, scenarios: dict | None) -> tuple[list[dict], dict]:
     return [f.to_dict() for f in analyse(ruleset)], run_scenarios(ruleset, scenarios)
 
 
-def add_contract(db: sqlite_utils.Database, contract_id: str, document, actor: Actor) -> ContractVersion:
-    """Store a new contract version (numbered by the server). Raises RulesetInvalid."""
-    source = f"contract {contract_id}"
-    document = parse_document(document, source)
-    _own_id(document, contract_id, source)
-    while True:
-        number = store.next_contract_number(db, contract_id)
-        document["version"] = number
-        contract = FactContract(document, source)
-        with store.writing(db):
-            if store.contract_stored(db, contract_id, number):
-                continue  # someone else took this number meanwhile
-            return store.insert_contract(db, contract, actor, {})
+def _review_check(contracts, document, source, scenarios) -> tuple[list[dict], dict]:
+    return review(checker.compiled(contracts, document, source), scenarios)
+
+
+def _scenarios_check(contracts, document, source, scenarios) -> dict:
+    return run_scenarios(checker.compiled(contracts, document, source), scenarios)
 
 
 def _own_id(document: dict, expected: str, source: str) -> None:
@@ -159,7 +240,17 @@ def _own_id(document: dict, expected: str, source: str) -> None:
                                               "the id it is stored under", path="id")])
 
 
-def _prepare(db, ruleset_id: str, document, scenarios, number: int) -> tuple[dict, dict | None, Ruleset]:
+def _prepare(db, ruleset_id: str, document, scenarios, number: int) -> tuple[dict, dict | None, checker.Checked]:
+    """The document and scenarios as they would be stored, read and compiled in a
+    checker: first read (an author's YAML is parsed there too), then compiled against
+    the contract it names."""
+    source = f"{ruleset_id}@{number}"
+    document, scenarios = checker.run(_read_check, ruleset_id, document, scenarios, number)
+    return document, scenarios, checker.run(_compile_check, contract_for(db, document, source, drafts=True),
+                                            document, source)
+
+
+def _read_check(ruleset_id: str, document, scenarios, number: int) -> tuple[dict, dict | None]:
     source = f"{ruleset_id}@{number}"
     document = parse_document(document, source)
     _own_id(document, ruleset_id, source)
@@ -167,10 +258,11 @@ def _prepare(db, ruleset_id: str, document, scenarios, number: int) -> tuple[dic
     if scenarios is not None:
         scenarios = parse_document(scenarios, f"{source} scenarios")
         check_scenarios(scenarios, ruleset_id, f"{source} scenarios")
-    return document, scenarios, compile_document(db, document, source)
+    return document, scenarios
 
 
-def check_draft(db: sqlite_utils.Database, ruleset_id: str, number: int, document, scenarios=None) -> Ruleset:
+def check_draft(db: sqlite_utils.Database, ruleset_id: str, number: int, document,
+                scenarios=None) -> checker.Checked:
     """Check a draft's content exactly as saving it as version ``number`` would, and
     store nothing: the compiled ruleset, or RulesetInvalid with every problem."""
     return _prepare(db, ruleset_id, document, scenarios, number)[2]
@@ -222,8 +314,8 @@ def submit(db: sqlite_utils.Database, ruleset_id: str, number: int, actor: Actor
     """Freeze a draft for review: run the static checks and the scenarios, and keep
     what they found with the version. A note for the approver goes in the audit event."""
     before = store.expect(store.get_version(db, ruleset_id, number), STEPS["submit"], "submit")
-    ruleset = compile_document(db, before.document, before.target)
-    findings, results = review(ruleset, before.scenarios)
+    findings, results = checker.run(_review_check, contract_for(db, before.document, before.target, drafts=True),
+                                    before.document, before.target, before.scenarios)
     at = times.iso(times.now())
     with store.step(db, before):
         store.set_status(db, before, "submitted", submitted_by=actor.person, submitted_at=at,
@@ -248,12 +340,22 @@ def approve(db: sqlite_utils.Database, ruleset_id: str, number: int, actor: Acto
         raise _refused(db, before, actor, FourEyes(
             f"The key {actor.key_id} was made by {actor.key_created_by}, who wrote or submitted version {number} "
             f"of {ruleset_id}; approve with a key someone else made."))
+    contract = f"{before.contract_id}@{before.contract_version}"
+    status = store.get_contract(db, before.contract_id, before.contract_version).status
+    if status not in store.CONTRACT_SERVED:
+        # An approved version is served (it can be pinned): so is everything it reads.
+        raise _refused(db, before, actor, ApprovalRefused(
+            f"Version {number} of {ruleset_id} reads contract {contract}, which is {status}; "
+            "the contract version must be approved and published first.",
+            [{"path": "contract", "message": f"contract {contract} is {status}, not published"}]))
     try:
-        ruleset = compile_document(db, before.document, before.target)
+        results = checker.run(_scenarios_check, contract_for(db, before.document, before.target), before.document,
+                              before.target, before.scenarios)
     except RulesetInvalid as exc:
         raise _refused(db, before, actor, ApprovalRefused("The version no longer validates.", exc.details)) \
             from None
-    results = run_scenarios(ruleset, before.scenarios)
+    except checker.CheckBudgetExceeded as exc:
+        raise _refused(db, before, actor, exc) from None
     if results["failed"]:
         raise _refused(db, before, actor, ApprovalRefused(
             f"{results['failed']} of {results['passed'] + results['failed']} scenario(s) fail.",
@@ -304,8 +406,9 @@ def import_files(db: sqlite_utils.Database, rulesets_dir, schemas_dir, actor: Ac
     """Import the shipped contracts and rulesets (with their scenarios).
 
     Into a database with no ruleset yet, each shipped ruleset becomes a published
-    version, with the version number its file gives, by ``actor``. Into one that has
-    rulesets, a contract version not yet stored is added, and a ruleset whose content
+    version, with the version number its file gives, by ``actor``, and so does each
+    contract. Into one that has rulesets, a contract version not yet stored becomes a
+    *submitted* version, and a ruleset whose content
     differs from every stored version becomes a new *submitted* version, which someone
     must still approve and publish; content already stored is skipped. Everything is
     checked before anything is written: any problem raises RulesetInvalid listing them
@@ -315,7 +418,8 @@ def import_files(db: sqlite_utils.Database, rulesets_dir, schemas_dir, actor: Ac
     stored = {(c.contract_id, c.version): c for c in store.list_contracts(db)}
     library = Library()
     for c in stored.values():
-        library.add_contract(c.document, c.target)
+        if c.status in store.CONTRACT_DRAFTABLE:
+            library.add_contract(c.document, c.target)
     new_contracts: list[tuple[FactContract, str]] = []
     for path in sorted(Path(schemas_dir).glob("*.yaml")):
         try:
@@ -368,8 +472,15 @@ def import_files(db: sqlite_utils.Database, rulesets_dir, schemas_dir, actor: Ac
     with store.writing(db, "The database is unavailable; nothing was imported."):
         if True:
             for contract, path in new_contracts:
-                store.insert_contract(db, contract, actor, {"file": path})
-                report.lines.append(f"contract {contract.key} imported from {path}")
+                if bootstrap:
+                    store.insert_contract(db, contract, actor, {"file": path}, "published",
+                                          published_by=actor.person, published_at=times.iso(times.now()))
+                    report.lines.append(f"contract {contract.key} imported from {path} and published")
+                else:
+                    store.insert_contract(db, contract, actor, {"file": path}, "submitted",
+                                          submitted_by=actor.person, submitted_at=times.iso(times.now()))
+                    report.lines.append(f"contract {contract.key} imported from {path} as submitted: "
+                                        "approve and publish it to serve it")
             for ruleset, document, scenarios, path, reviewed in planned:
                 if bootstrap:
                     version = store.insert_version(db, ruleset, document, scenarios, "published", actor)

@@ -1,4 +1,4 @@
-"""What a worker serves (ServedPolicies): every contract, every approved or published
+"""What a worker serves (ServedPolicies): every published contract, every approved or published
 ruleset version compiled, and the publications, read from the database in one read
 transaction.
 
@@ -6,6 +6,12 @@ ServedPolicies are built whole and never changed; a worker swaps in new ones whe
 policy token changes (see app/store/policies.py touch), so no decision ever sees half a
 load. Which version is in effect is worked out per decision from the publications they
 hold, so a scheduled version takes effect at its time without a reload.
+
+Each contract and ruleset version is loaded on its own: one that cannot be loaded (it
+exceeds a limit of the engine, or no longer compiles under a newer one) is kept in
+``failures`` with its problems, and every other version is served. A decision that
+needs a version that failed is refused with VersionUnavailable naming it; /readyz and
+the start-up log name every failure.
 """
 
 from __future__ import annotations
@@ -15,33 +21,68 @@ import sqlite3
 
 import sqlite_utils
 
+from app.core.errors import VigilError
 from app.engine import FactContract, Library, Problem, Ruleset, RulesetInvalid, RulesetNotFound
 from app.store import policies, publications, times
 from app.store.errors import LogUnavailable
 from app.store.publications import Publication
 
 
+class VersionUnavailable(VigilError):
+    """A ruleset version that is approved or published could not be loaded by this
+    service; decisions that need it are refused, the other rulesets are served."""
+
+    reason = "ruleset_version_unavailable"
+    message = "This ruleset version could not be loaded; no decision can be made with it."
+
+
 class ServedPolicies(Library):
     """A Library whose ``ruleset(id)`` is the version in effect now (or at ``at``)
-    rather than the highest number, with each version's lifecycle status."""
+    rather than the highest number, with each version's lifecycle status, and the
+    versions that could not be loaded (``failures``: target, as ``ruleset:id@version``
+    or ``contract:id@version``, to its problems)."""
 
     def __init__(self, token: str, history: dict[str, tuple[Publication, ...]], statuses: dict[tuple[str, int], str]):
         super().__init__()
         self.token = token
         self.history = history
         self.statuses = statuses
+        self.failures: dict[str, list[dict]] = {}
+
+    def _unavailable(self, ruleset_id: str, version: int) -> VersionUnavailable | None:
+        problems = self.failures.get(f"ruleset:{ruleset_id}@{version}")
+        if problems is None:
+            return None
+        first = problems[0]["message"] if problems else "it does not compile"
+        return VersionUnavailable(
+            f"Version {version} of ruleset {ruleset_id} could not be loaded: {first}. No decision is made with "
+            f"it until it is fixed: roll back to an earlier version or publish another; the other rulesets "
+            "are served.", problems)
 
     def in_effect(self, ruleset_id: str, at: dt.datetime | str | None = None) -> Publication | None:
         return publications.in_effect(self.history.get(ruleset_id, ()), at or times.now())
 
     def ruleset(self, ruleset_id: str, version: int | None = None, at: dt.datetime | str | None = None) -> Ruleset:
-        """The pinned version (any approved or published one), else the version in effect."""
-        if version is not None or not any(rid == ruleset_id for rid, _ in self._rulesets):
+        """The pinned version (any approved or published one), else the version in effect.
+        Raises VersionUnavailable if that version could not be loaded."""
+        if version is not None:
+            failed = self._unavailable(ruleset_id, version)
+            if failed is not None:
+                raise failed
+        if version is not None or (ruleset_id not in self.history
+                                   and not any(rid == ruleset_id for rid, _ in self._rulesets)):
             return super().ruleset(ruleset_id, version)
         current = self.in_effect(ruleset_id, at)
         if current is None:
             raise RulesetNotFound(f"no version of ruleset {ruleset_id!r} is in effect")
-        return self._rulesets[(ruleset_id, current.version)]
+        failed = self._unavailable(ruleset_id, current.version)
+        if failed is not None:
+            raise failed
+        try:
+            return self._rulesets[(ruleset_id, current.version)]
+        except KeyError:
+            raise RulesetNotFound(f"ruleset {ruleset_id!r} version {current.version} is in effect but not "
+                                  "servable") from None
 
     def status(self, ruleset_id: str, version: int) -> str | None:
         return self.statuses.get((ruleset_id, version))
@@ -49,14 +90,14 @@ class ServedPolicies(Library):
 
 def load(db: sqlite_utils.Database, previous: Library | None = None, *, warm: bool = True) -> ServedPolicies:
     """Read and compile what is served, reusing the compiled versions of ``previous``
-    whose hash has not changed. Raises RulesetInvalid if any stored version does not
-    compile (nothing is served half built), LogUnavailable if the
-    database cannot be read."""
+    whose hash has not changed. Each version is loaded on its own: one that does not
+    compile is named in ``failures`` with its problems and the others are served.
+    Raises LogUnavailable if the database cannot be read."""
     try:
         db.execute("BEGIN")  # one read transaction: the token and the rows agree
         try:
             token = policies.token(db)
-            contracts = policies.list_contracts(db)
+            contracts = policies.list_contracts(db, statuses=policies.CONTRACT_SERVED)  # never a draft
             versions = policies.list_versions(db, statuses=policies.SERVABLE)
             history = publications.list_publications(db)
         finally:
@@ -70,14 +111,13 @@ def load(db: sqlite_utils.Database, previous: Library | None = None, *, warm: bo
                               {(v.ruleset_id, v.version): v.status for v in versions})
     old_contracts = {(c.id, c.version): c for c in previous.contracts()} if previous is not None else {}
     old_rulesets = {(r.id, r.version): r for r in previous.rulesets()} if previous is not None else {}
-    problems: list[Problem] = []
     for stored in contracts:
         old = old_contracts.get((stored.contract_id, stored.version))
         try:
             contract = old if old is not None and old.hash == stored.hash else FactContract(stored.document,
                                                                                              stored.target)
         except RulesetInvalid as exc:
-            problems.extend(exc.problems)
+            served.failures[stored.target] = exc.details
             continue
         served._contracts[(contract.id, contract.version)] = contract
     for stored in versions:
@@ -85,22 +125,44 @@ def load(db: sqlite_utils.Database, previous: Library | None = None, *, warm: bo
         if old is not None and old.hash == stored.hash:
             ruleset = old
         else:
-            contract = served._contracts.get((stored.contract_id, stored.contract_version))
-            if contract is None:
-                problems.append(Problem(stored.target, f"contract {stored.contract_id}@{stored.contract_version} "
-                                                       "is not stored", path="contract"))
-                continue
             try:
-                ruleset = Ruleset(stored.document, contract, stored.target)
+                ruleset = _compile(served, stored, warm)
             except RulesetInvalid as exc:
-                problems.extend(exc.problems)
+                served.failures[stored.target] = exc.details
                 continue
-            if ruleset.hash != stored.hash:
-                problems.append(Problem(stored.target, f"compiles to hash {ruleset.hash}, stored as {stored.hash}"))
-                continue
-            if warm:
-                ruleset.warm()
         served._rulesets[(ruleset.id, ruleset.version)] = ruleset
-    if problems:
-        raise RulesetInvalid(problems)
     return served
+
+
+def _compile(served: ServedPolicies, stored, warm: bool) -> Ruleset:
+    contract = served._contracts.get((stored.contract_id, stored.contract_version))
+    if contract is None:
+        why = "could not be loaded" if f"contract:{stored.contract_id}@{stored.contract_version}" in served.failures \
+            else "is not stored"
+        raise RulesetInvalid([Problem(stored.target, f"its contract {stored.contract_id}@{stored.contract_version} "
+                                                     f"{why}", path="contract")])
+    ruleset = Ruleset(stored.document, contract, stored.target)
+    if ruleset.hash != stored.hash:
+        raise RulesetInvalid([Problem(stored.target, f"compiles to hash {ruleset.hash}, stored as {stored.hash}")])
+    if warm:
+        try:
+            ruleset.warm()
+        except Exception as exc:  # noqa: BLE001 - the engine refused it: this version is not served
+            raise RulesetInvalid([Problem(stored.target, f"the rules engine could not load it "
+                                                         f"({type(exc).__name__})")]) from exc
+    return ruleset
+
+
+def failure_lines(served: ServedPolicies) -> list[str]:
+    """One sentence per version that could not be loaded, naming it and its first problem."""
+    return [f"{target} is not served: it could not be loaded: "
+            f"{problems[0]['message'] if problems else 'it does not compile'}"
+            + (f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else "")
+            for target, problems in sorted(served.failures.items())]
+
+
+def log_failures(served: ServedPolicies, log) -> None:
+    """Name each version that could not be loaded, in the log, once per load."""
+    for target, problems in sorted(served.failures.items()):
+        log.error("%s could not be loaded and is not served; the other versions are", target,
+                  extra={"version": target, "problems": problems})

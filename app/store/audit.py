@@ -1,6 +1,8 @@
 """Audit events: who did what, when, to which target, with the hashes before and after.
 
-Append-only (triggers refuse UPDATE and DELETE). Every governance action records one
+Append-only (triggers refuse UPDATE and DELETE), and chained like the decision log: each
+event's hashes are made from the one before, in the transaction that writes it
+(audit_chain.py), so going around the triggers shows on verify. Every governance action records one
 event in the same transaction as the change itself, so a change without its event, or
 an event without its change, cannot be committed. Other modules record theirs with
 ``record_event``::
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from app.core import codec
-from app.store import times
+from app.store import audit_chain, times
 from app.store.db import immediate
 from app.store.errors import LogUnavailable
 from app.store.queries import check_text, seq_from_cursor
@@ -71,6 +73,7 @@ class AuditEvent:
     hash_before: str | None
     hash_after: str | None
     details: dict
+    chain_hash: str | None = None  # set once written (audit_chain.py)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -82,7 +85,8 @@ class AuditPage:
     next_cursor: str | None
 
 
-_COLUMNS = ("seq", "id", "at", "actor", "key_id", "action", "target", "hash_before", "hash_after", "details")
+_COLUMNS = ("seq", "id", "at", "actor", "key_id", "action", "target", "hash_before", "hash_after", "details",
+            "chain_hash")
 
 
 @contextlib.contextmanager
@@ -107,15 +111,17 @@ def record_event(db: sqlite_utils.Database, actor: Actor | str, action: str, tar
         seq=0, id=str(uuid.uuid4()), at=times.iso(times.now()), actor=actor.person, key_id=actor.key_id,
         action=action, target=target, hash_before=hash_before, hash_after=hash_after, details=details or {})
     row = {**event.to_dict(), "details": codec.canonical(event.details)}
-    del row["seq"]
+    del row["chain_hash"]
     try:
         with writing(db):
-            cursor = db.execute(
-                f"INSERT INTO audit_events ({', '.join(row)}) VALUES ({', '.join(':' + c for c in row)})", row)
-            seq = cursor.lastrowid
+            seq, previous = audit_chain.next_link(db)
+            row["seq"] = seq
+            row["content_hash"] = audit_chain.content_hash(row)
+            row["chain_hash"] = audit_chain.chain_hash(previous, row["content_hash"], seq)
+            db.execute(f"INSERT INTO audit_events ({', '.join(row)}) VALUES ({', '.join(':' + c for c in row)})", row)
     except sqlite3.Error as exc:
         raise LogUnavailable() from exc
-    return AuditEvent(**{**event.to_dict(), "seq": seq})
+    return AuditEvent(**{**event.to_dict(), "seq": seq, "chain_hash": row["chain_hash"]})
 
 
 def _event(row: tuple) -> AuditEvent:

@@ -19,13 +19,14 @@ long as the record is kept. A new format would be a new name below, never a chan
 from __future__ import annotations
 
 import hashlib
+import re
 import sqlite3
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 
 import sqlite_utils
 
-from app.store import times
+from app.store import audit_chain, hashing, times
 from app.store.errors import InvalidRequest, LogUnavailable
 
 FORMAT = b"vigil.decision.v1"
@@ -43,31 +44,8 @@ PURGED = ("customer_id", "client_request_id", "request_hash", "snapshot", "resul
 SEMANTICS = "semantics_version"
 
 
-def _field(value) -> bytes:
-    """One column, unambiguously: a type tag, the length, the bytes. Text is hashed as its
-    UTF-8 bytes (SQLite's own storage), so verify can read columns as blobs and still
-    check a column that was made invalid UTF-8."""
-    if value is None:
-        return b"n;"
-    if isinstance(value, bool):  # never stored, but never hashed like an integer either
-        raise TypeError("a decision column cannot be a boolean")
-    if isinstance(value, int):
-        return b"i" + str(value).encode() + b";"
-    if isinstance(value, float):
-        return b"f" + repr(value).encode() + b";"
-    if isinstance(value, str):
-        value = value.encode("utf-8", "surrogatepass")
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        data = bytes(value)
-        return b"s" + str(len(data)).encode() + b":" + data + b";"
-    raise TypeError(f"cannot hash a {type(value).__name__}")
-
-
 def digest(values) -> str:
-    h = hashlib.sha256(FORMAT)
-    for value in values:
-        h.update(_field(value))
-    return h.hexdigest()
+    return hashing.digest(FORMAT, values)
 
 
 def content_hash(kept_digest: str, purged_digest: str) -> str:
@@ -93,6 +71,8 @@ def chain_hash(previous: str, content: str, seq: int) -> str:
 
 # ---------------------------------------------------------------- the head
 
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+
 
 @dataclass(frozen=True)
 class Head:
@@ -103,9 +83,16 @@ class Head:
     chain_hash: str
     count: int
     at: str
+    # Where the audit events' chain ended (audit_chain.py); None in a head exported
+    # before they were chained.
+    audit_seq: int | None = None
+    audit_chain_hash: str | None = None
 
     def to_dict(self) -> dict:
-        return {"seq": self.seq, "chain_hash": self.chain_hash, "count": self.count, "at": self.at}
+        out = {"seq": self.seq, "chain_hash": self.chain_hash, "count": self.count, "at": self.at}
+        if self.audit_seq is not None:
+            out.update(audit_seq=self.audit_seq, audit_chain_hash=self.audit_chain_hash)
+        return out
 
     @classmethod
     def from_dict(cls, data) -> "Head":
@@ -113,23 +100,36 @@ class Head:
             seq, chain, count = data["seq"], data["chain_hash"], data.get("count")
             if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
                 raise ValueError("seq")
-            if not isinstance(chain, str) or len(chain) != 64:
+            if not isinstance(chain, str) or not _HEX64.fullmatch(chain):
                 raise ValueError("chain_hash")
             if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
                 raise ValueError("count")
-        except (KeyError, TypeError, ValueError) as exc:
+            audit_seq, audit_chain = data.get("audit_seq"), data.get("audit_chain_hash")
+            if audit_seq is not None or audit_chain is not None:
+                if isinstance(audit_seq, bool) or not isinstance(audit_seq, int) or audit_seq < 0:
+                    raise ValueError("audit_seq")
+                if not isinstance(audit_chain, str) or not _HEX64.fullmatch(audit_chain):
+                    raise ValueError("audit_chain_hash")
+                audit_chain = audit_chain.lower()
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InvalidRequest("The head is not one this service exports: {seq, chain_hash, count, at}.",
                                  [{"path": "head", "message": f"bad or missing {exc}"}]) from None
-        return cls(seq, chain.lower(), count if count is not None else -1, str(data.get("at") or ""))
+        return cls(seq, chain.lower(), count if count is not None else -1, str(data.get("at") or ""),
+                   audit_seq, audit_chain)
 
 
 def last_link(db: sqlite_utils.Database) -> tuple[int, str, int]:
     """(seq of the last record, its chain hash, the last seq ever issued) - what the next
     record chains from. Call inside the writing transaction."""
-    row = db.execute("SELECT seq, chain_hash FROM decisions ORDER BY seq DESC LIMIT 1").fetchone()
-    issued = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'decisions'").fetchone()
-    last_seq, last_chain = (row[0], row[1]) if row else (0, GENESIS)
-    return last_seq, last_chain, max(last_seq, issued[0] if issued else 0)
+    # One statement: the write lock is held while this runs.
+    last_seq, last_chain, issued = db.execute(_LAST_LINK).fetchone()
+    if last_seq is None:
+        last_seq, last_chain = 0, GENESIS
+    return last_seq, last_chain, max(last_seq, issued or 0)
+
+
+_LAST_LINK = ("SELECT last.seq, last.chain_hash, (SELECT seq FROM sqlite_sequence WHERE name = 'decisions') "
+              "FROM (SELECT 1) LEFT JOIN (SELECT seq, chain_hash FROM decisions ORDER BY seq DESC LIMIT 1) AS last")
 
 
 def head(db: sqlite_utils.Database) -> Head:
@@ -138,12 +138,13 @@ def head(db: sqlite_utils.Database) -> Head:
         try:
             row = db.execute("SELECT seq, chain_hash FROM decisions ORDER BY seq DESC LIMIT 1").fetchone()
             count = db.execute("SELECT count(*) FROM decisions").fetchone()[0]
+            audit_seq, audit_chain_hash = audit_chain.last(db)
         finally:
             db.execute("COMMIT")
     except sqlite3.Error as exc:
         raise LogUnavailable() from exc
     seq, chain = (row[0], row[1]) if row else (0, GENESIS)
-    return Head(seq, chain, count, times.iso(times.now()))
+    return Head(seq, chain, count, times.iso(times.now()), audit_seq, audit_chain_hash)
 
 
 # ---------------------------------------------------------------- verify
@@ -166,16 +167,27 @@ class Break:
 
 @dataclass(frozen=True)
 class Verification:
+    """``ok`` when the decisions and the audit events are both intact; ``problem`` is the
+    first broken decision, ``audit.problem`` the first broken audit event."""
+
     ok: bool
     checked: int
     purged: int
     head: Head
     problem: Break | None = None
     against: dict | None = field(default=None)
+    audit: audit_chain.AuditVerification | None = None
 
     def to_dict(self) -> dict:
         return {"ok": self.ok, "checked": self.checked, "purged": self.purged, "head": self.head.to_dict(),
-                "problem": self.problem.to_dict() if self.problem else None, "against_head": self.against}
+                "problem": self.problem.to_dict() if self.problem else None, "against_head": self.against,
+                "audit_events": self.audit.to_dict() if self.audit else None}
+
+    def summary(self) -> dict:
+        """What the verification found, without the head: the details of its audit event."""
+        out = self.to_dict()
+        del out["head"], out["purged"]
+        return out
 
 
 _COLUMNS = ("seq", *KEPT, *PURGED, "content_hash", "chain_hash", "purged_at", "purged_digest")
@@ -230,24 +242,37 @@ def _one(db, seq: int) -> _Row | None:
     return next(_rows(db, "WHERE seq = ?", [seq]), None)
 
 
-def verify(db: sqlite_utils.Database, against: Head | None = None) -> Verification:
+def verify(db: sqlite_utils.Database, against: Head | None = None,
+           progress: Callable[[int, int], None] | None = None) -> Verification:
     """Walk the whole log in seq order, in one read transaction and constant memory, and
-    report the first broken record and how it broke. With ``against`` (a head exported
-    earlier), also check that the log still reaches that head unchanged.
+    report the first broken record and how it broke; then the audit events' chain the
+    same way (audit_chain.py). With ``against`` (a head exported earlier), also check
+    that the log still reaches that head unchanged. ``progress(done, total)``, when
+    given, is called every few thousand records (decisions and events together).
 
     Only when a record is found broken are further passes made over the log, to tell
     a record moved elsewhere from one edited or inserted."""
     try:
         db.execute("BEGIN")
         try:
-            return _verify(db, against)
+            total = 0
+            if progress is not None:
+                total = db.execute("SELECT count(*) FROM decisions").fetchone()[0] + audit_chain.count(db)
+                progress(0, total)
+            report = _verify(db, against, (lambda done: progress(done, total)) if progress else None)
+            decisions = report.checked + (report.problem is not None)
+            audit = audit_chain.verify(db, (lambda done: progress(decisions + done, total)) if progress else None,
+                                       against=against)
+            if progress is not None:
+                progress(total, total)
+            return replace(report, ok=report.ok and audit.ok, audit=audit)
         finally:
             db.execute("COMMIT")
     except sqlite3.Error as exc:
         raise LogUnavailable() from exc
 
 
-def _verify(db, against: Head | None) -> Verification:
+def _verify(db, against: Head | None, progress: Callable[[int], None] | None = None) -> Verification:
     prev_seq, prev_chain = 0, GENESIS
     checked = purged = 0
     problem: Break | None = None
@@ -263,13 +288,16 @@ def _verify(db, against: Head | None) -> Verification:
             checked += 1
             purged += row.purged
             prev_seq, prev_chain = row.seq, row.chain_hash
+            if progress is not None and checked % 2000 == 0:
+                progress(checked)
             if against is not None and row.seq == against.seq:
                 chains_at[row.seq] = row.chain_hash
     finally:
         rows.close()
     last = db.execute("SELECT seq, chain_hash FROM decisions ORDER BY seq DESC LIMIT 1").fetchone()
     count = db.execute("SELECT count(*) FROM decisions").fetchone()[0]
-    now = Head(last[0] if last else 0, last[1] if last else GENESIS, count, times.iso(times.now()))
+    now = Head(last[0] if last else 0, last[1] if last else GENESIS, count, times.iso(times.now()),
+               *audit_chain.last(db))
     if problem is None:
         issued = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'decisions'").fetchone()
         issued = issued[0] if issued else 0

@@ -30,9 +30,10 @@ from app.store.errors import InvalidRequest, KeyNameTaken, KeyNotFound, LastAdmi
 
 # decide: loan and card systems asking for decisions. author: write ruleset drafts and
 # submit them. approve: approve or reject submitted versions, publish, schedule, roll
-# back, retire. audit: compliance reading the record. officer: staff who do follow-up
+# back, retire. audit: compliance reading the record, changing nothing. legal: place and
+# release legal holds, see what a purge would remove. officer: staff who do follow-up
 # (account managers, collections): their own tasks and nothing more. admin: everything, and keys.
-ROLES = ("decide", "author", "approve", "audit", "officer", "admin")
+ROLES = ("decide", "author", "approve", "audit", "legal", "officer", "admin")
 ADMIN = "admin"
 # Who may read the policies served (rulesets, contracts, versions): every role but officer.
 POLICY_READERS = tuple(r for r in ROLES if r != "officer")
@@ -72,8 +73,9 @@ class ApiKey:
 _COLUMNS = ("key_id", "name", "owner", "roles", "created_by", "created_at", "revoked_by", "revoked_at")
 _SELECT = f"SELECT {', '.join(_COLUMNS)}, salt, hash FROM api_keys"
 
-# (key_id, stored hash) -> SHA-256 of the secret that matched it.
-_verified: dict[tuple[str, str], bytes] = {}
+# (key_id, stored hash) -> (SHA-256 of the secret that matched it, the key as read then:
+# its name, owner and roles never change, only whether it is revoked).
+_verified: dict[tuple[str, str], tuple[bytes, "ApiKey"]] = {}
 _VERIFIED_MAX = 4096
 
 
@@ -202,16 +204,19 @@ def authenticate(db: sqlite_utils.Database, token: str, *, may_hash: bool = True
     if not match:
         return None
     key_id, secret = match.groups()
+    fingerprint = hashlib.sha256(secret.encode()).digest()
     try:
+        # The common case, a key already checked in this process: only whether it is
+        # still active (and still the same key) is read.
+        state = db.execute("SELECT revoked_at, hash FROM api_keys WHERE key_id = ?", [key_id]).fetchone()
+        if state is not None and state[0] is None:
+            remembered = _verified.get((key_id, state[1]))
+            if remembered is not None and hmac.compare_digest(remembered[0], fingerprint):
+                return remembered[1]
         row = db.execute(f"{_SELECT} WHERE key_id = ?", [key_id]).fetchone()
     except sqlite3.Error as exc:
         raise LogUnavailable() from exc
     key = _key(row) if row is not None else None
-    fingerprint = hashlib.sha256(secret.encode()).digest()
-    if key is not None and key.active:
-        remembered = _verified.get((key_id, row[-1]))
-        if remembered is not None and hmac.compare_digest(remembered, fingerprint):
-            return key
     if not may_hash:
         return None
     if key is None or not key.active:
@@ -222,5 +227,5 @@ def authenticate(db: sqlite_utils.Database, token: str, *, may_hash: bool = True
         return None
     if len(_verified) >= _VERIFIED_MAX:
         _verified.clear()
-    _verified[(key_id, stored)] = fingerprint
+    _verified[(key_id, stored)] = (fingerprint, key)
     return key

@@ -53,10 +53,29 @@ class ContractVersion:
     document: dict
     created_by: str
     created_at: str
+    status: str = "published"
+    submitted_by: str | None = None
+    submitted_at: str | None = None
+    approved_by: str | None = None
+    approved_at: str | None = None
+    rejected_by: str | None = None
+    rejected_at: str | None = None
+    rejection_reason: str | None = None
+    published_by: str | None = None
+    published_at: str | None = None
+    retired_by: str | None = None
+    retired_at: str | None = None
 
     @property
     def target(self) -> str:
         return f"contract:{self.contract_id}@{self.version}"
+
+    @property
+    def key(self) -> str:
+        return f"{self.contract_id}@{self.version}"
+
+    def summary(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "document"}
 
 
 @dataclass(frozen=True)
@@ -156,16 +175,32 @@ def touch(db: sqlite_utils.Database) -> None:
 # ---------------------------------------------------------------- contracts
 
 
-def list_contracts(db: sqlite_utils.Database, contract_id: str | None = None) -> list[ContractVersion]:
+def list_contracts(db: sqlite_utils.Database, contract_id: str | None = None,
+                   statuses: tuple[str, ...] | None = None) -> list[ContractVersion]:
+    """Contract versions; ``statuses`` only those (serving reads ``CONTRACT_SERVED`` only)."""
     sql = f"SELECT {', '.join(_CONTRACT_COLUMNS)} FROM contract_versions"
-    params: list = []
+    where, params = [], []
     if contract_id is not None:
-        sql += " WHERE contract_id = ?"
+        where.append("contract_id = ?")
         params.append(contract_id)
+    if statuses:
+        where.append(f"status IN ({', '.join('?' * len(statuses))})")
+        params.extend(statuses)
+    if where:
+        sql += " WHERE " + " AND ".join(where)
     return [_contract_row(r) for r in _read(db, sql + " ORDER BY contract_id, version", params)]
 
 
+def contract_keys(db: sqlite_utils.Database, statuses: tuple[str, ...]) -> list[str]:
+    """``id@version`` of the contract versions in ``statuses``, without reading their documents."""
+    rows = _read(db, f"SELECT contract_id, version FROM contract_versions "
+                     f"WHERE status IN ({', '.join('?' * len(statuses))}) ORDER BY contract_id, version", statuses)
+    return [f"{cid}@{version}" for cid, version in rows]
+
+
 def get_contract(db: sqlite_utils.Database, contract_id: str, version: int) -> ContractVersion:
+    if not 0 < version < 2 ** 63:  # beyond what SQLite can even be asked about
+        raise PolicyNotFound(f"No contract {contract_id!r} version {version} is stored.")
     rows = _read(db, f"SELECT {', '.join(_CONTRACT_COLUMNS)} FROM contract_versions "
                      "WHERE contract_id = ? AND version = ?", [contract_id, version])
     if not rows:
@@ -194,18 +229,60 @@ def contract_stored(db: sqlite_utils.Database, contract_id: str, version: int) -
                       [contract_id, version]).fetchone() is not None
 
 
-def insert_contract(db, contract, actor: Actor, details: dict) -> ContractVersion:
+def insert_contract(db, contract, actor: Actor, details: dict, status: str = "draft", **extra) -> ContractVersion:
     """Store a checked contract (anything with ``id``, ``version``, ``hash`` and
-    ``document``); call inside ``writing``."""
+    ``document``) with its status; call inside ``writing``. Only a published one
+    changes what is served."""
     version = ContractVersion(contract.id, contract.version, contract.hash, contract.document, actor.person,
-                              times.iso(times.now()))
-    db.execute("INSERT INTO contract_versions (contract_id, version, hash, document, created_by, created_at) "
-               "VALUES (?, ?, ?, ?, ?, ?)",
-               [version.contract_id, version.version, version.hash, _json(version.document), version.created_by,
-                version.created_at])
-    touch(db)
-    record_event(db, actor, "contract.create", version.target, details, None, version.hash)
+                              times.iso(times.now()), status, **extra)
+    row = {k: (_json(v) if k == "document" else v) for k, v in version.__dict__.items()}
+    db.execute(f"INSERT INTO contract_versions ({', '.join(row)}) VALUES ({', '.join(':' + c for c in row)})", row)
+    if status == "published":
+        touch(db)
+    record_event(db, actor, "contract.create", version.target, {**details, "status": status}, None, version.hash)
     return version
+
+
+# The statuses of the contract versions serving reads, and that an approved or
+# published ruleset version may name.
+CONTRACT_SERVED = ("published",)
+# The contract versions a ruleset draft may be checked against, in its author's own
+# check and trial (never in serving): any not rejected or retired.
+CONTRACT_DRAFTABLE = ("draft", "submitted", "approved", "published")
+# The statuses each step of a contract version's lifecycle starts from (no edit: a
+# contract's content never changes; a fix is a new version).
+CONTRACT_STEPS = {"submit": ("draft",), "approve": ("submitted",), "reject": ("submitted",),
+                  "publish": ("approved",), "retire": ("draft", "submitted", "approved", "published")}
+
+
+@contextlib.contextmanager
+def contract_step(db: sqlite_utils.Database, before: ContractVersion) -> Iterator[ContractVersion]:
+    """A contract lifecycle step's transaction: the version must still have the status
+    it was read with."""
+    try:
+        with immediate(db):
+            now = get_contract(db, before.contract_id, before.version)
+            if now.status != before.status:
+                raise WrongStatus(f"Version {before.version} of contract {before.contract_id} changed meanwhile "
+                                  f"(now {now.status}); nothing was done.")
+            yield now
+    except sqlite3.Error as exc:
+        raise LogUnavailable("The database is unavailable; nothing was changed.") from exc
+
+
+def set_contract_status(db, version: ContractVersion, status: str, **columns) -> None:
+    sets = {"status": status, **columns}
+    db.execute(f"UPDATE contract_versions SET {', '.join(f'{k} = ?' for k in sets)} "
+               "WHERE contract_id = ? AND version = ?", [*sets.values(), version.contract_id, version.version])
+
+
+def rulesets_naming(db: sqlite_utils.Database, contract_id: str, version: int,
+                    statuses: tuple[str, ...]) -> list[str]:
+    """``id@version`` of the ruleset versions in ``statuses`` that name this contract version."""
+    rows = _read(db, "SELECT ruleset_id, version FROM ruleset_versions WHERE contract_id = ? AND contract_version = ? "
+                     f"AND status IN ({', '.join('?' * len(statuses))}) ORDER BY ruleset_id, version",
+                 [contract_id, version, *statuses])
+    return [f"{rid}@{v}" for rid, v in rows]
 
 
 # ---------------------------------------------------------------- ruleset versions
@@ -326,3 +403,22 @@ def reject(db: sqlite_utils.Database, ruleset_id: str, number: int, actor: Actor
     return get_version(db, ruleset_id, number)
 
 
+
+
+def expect_contract(version: ContractVersion, step_name: str) -> ContractVersion:
+    statuses = CONTRACT_STEPS[step_name]
+    if version.status not in statuses:
+        raise WrongStatus(f"Version {version.version} of contract {version.contract_id} is {version.status}; "
+                          f"only a version that is {' or '.join(statuses)} can be {_PAST[step_name]}.")
+    return version
+
+
+def reject_contract(db: sqlite_utils.Database, contract_id: str, number: int, actor: Actor,
+                    reason: str) -> ContractVersion:
+    """Send a submitted contract version back, for good: a fix is a new version."""
+    before = expect_contract(get_contract(db, contract_id, number), "reject")
+    with contract_step(db, before):
+        set_contract_status(db, before, "rejected", rejected_by=actor.person, rejected_at=times.iso(times.now()),
+                            rejection_reason=reason)
+        record_event(db, actor, "contract.reject", before.target, {"reason": reason}, before.hash, before.hash)
+    return get_contract(db, contract_id, number)

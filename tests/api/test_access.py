@@ -12,7 +12,7 @@ import pytest
 from tests.api.test_errors import assert_envelope
 from tests.conftest import bearer
 
-ALL = {"decide", "author", "approve", "audit", "officer", "admin"}
+ALL = {"decide", "author", "approve", "audit", "legal", "officer", "admin"}
 # Who reads the policies served: every role but officer (its own tasks and nothing more).
 READERS = ALL - {"officer"}
 PUBLIC = "public"
@@ -27,9 +27,9 @@ EXPECTED = {
     ("GET", "/v1/decisions/verify"): {"audit"},
     ("GET", "/v1/decisions/<string:decision_id>/explanation"): {"audit"},
     ("POST", "/v1/decisions/<string:decision_id>/replay"): {"audit"},
-    ("POST", "/v1/legal-holds"): {"audit"},
-    ("GET", "/v1/legal-holds"): {"audit"},
-    ("POST", "/v1/legal-holds/<string:hold_id>/release"): {"audit"},
+    ("POST", "/v1/legal-holds"): {"legal"},
+    ("GET", "/v1/legal-holds"): {"audit", "legal"},
+    ("POST", "/v1/legal-holds/<string:hold_id>/release"): {"legal"},
     ("GET", "/v1/follow-up/report"): {"approve", "audit"},
     ("GET", "/v1/follow-up/report/export"): {"approve", "audit"},
     ("GET", "/v1/rulesets"): READERS,
@@ -49,6 +49,13 @@ EXPECTED = {
     ("GET", "/v1/schemas"): READERS,
     ("GET", "/v1/schemas/<string:schema_id>"): READERS,
     ("POST", "/v1/schemas/<string:schema_id>/versions"): {"author"},
+    ("GET", "/v1/schemas/<string:schema_id>/versions"): READERS,
+    ("GET", "/v1/schemas/<string:schema_id>/versions/<int:version>"): READERS,
+    ("POST", "/v1/schemas/<string:schema_id>/versions/<int:version>/submit"): {"author"},
+    ("POST", "/v1/schemas/<string:schema_id>/versions/<int:version>/approve"): {"approve"},
+    ("POST", "/v1/schemas/<string:schema_id>/versions/<int:version>/reject"): {"approve"},
+    ("POST", "/v1/schemas/<string:schema_id>/versions/<int:version>/publish"): {"approve"},
+    ("POST", "/v1/schemas/<string:schema_id>/versions/<int:version>/retire"): {"approve"},
     ("GET", "/v1/audit-events"): {"audit"},
     ("POST", "/v1/keys"): {"admin"},
     ("GET", "/v1/keys"): {"admin"},

@@ -23,6 +23,11 @@ def auditor(app, api_keys):
     return client
 
 
+@pytest.fixture
+def legal(as_role):
+    return as_role("legal")
+
+
 def decide(client, snapshot=None, **fields) -> dict:
     response = client.post("/v1/decisions", json=decision_request(snapshot, **fields))
     assert response.status_code == 201, response.data
@@ -229,26 +234,71 @@ def test_verify_names_a_tampered_record_and_checks_an_exported_head(client, audi
     assert_envelope(bad, 422, "validation_error")
 
 
+def test_verify_names_a_tampered_audit_event(client, auditor, db_path):
+    decide(client, customer_id="C-1")
+    assert auditor.get("/v1/audit-events?action=decision.read").status_code == 200
+    intact = auditor.get("/v1/decisions/verify").get_json()
+    assert intact["ok"] is True and intact["audit_events"]["ok"] is True and intact["audit_events"]["checked"] >= 1
+    events = auditor.get("/v1/audit-events?limit=1000").get_json()["events"]
+    assert all(e["chain_hash"] for e in events)
+    victim = events[len(events) // 2]
+    conn = sqlite3.connect(db_path)
+    conn.execute("DROP TRIGGER audit_events_no_update")
+    conn.execute("UPDATE audit_events SET actor = 'someone else' WHERE seq = ?", [victim["seq"]])
+    conn.commit()
+    conn.close()
+    report = auditor.get("/v1/decisions/verify").get_json()
+    assert report["ok"] is False and report["problem"] is None  # the decisions themselves are intact
+    problem = report["audit_events"]["problem"]
+    assert (problem["kind"], problem["seq"], problem["event_id"]) == ("edited", victim["seq"], victim["id"])
+    # the verification is itself an audit event, which says what it found
+    [last] = [e for e in auditor.get("/v1/audit-events?action=decision.verify").get_json()["events"]][-1:]
+    assert last["details"]["audit_events"]["problem"]["seq"] == victim["seq"]
+
+
+def test_an_exported_head_holds_the_audit_events_end_too(client, auditor, db_path):
+    decide(client, customer_id="C-1")
+    head = auditor.get("/v1/decisions/head").get_json()
+    assert head["audit_seq"] >= 1 and len(head["audit_chain_hash"]) == 64
+    query = (f"head_seq={head['seq']}&head_chain_hash={head['chain_hash']}"
+             f"&head_audit_seq={head['audit_seq']}&head_audit_chain_hash={head['audit_chain_hash']}")
+    assert auditor.get(f"/v1/decisions/verify?{query}").get_json()["ok"] is True
+    conn = sqlite3.connect(db_path)
+    conn.execute("DROP TRIGGER audit_events_no_delete")
+    conn.execute("DELETE FROM audit_events WHERE seq >= ?", [head["audit_seq"]])
+    conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'audit_events'", [head["audit_seq"] - 1])
+    conn.commit()
+    conn.close()
+    report = auditor.get(f"/v1/decisions/verify?{query}").get_json()
+    assert report["ok"] is False
+    assert report["audit_events"]["problem"]["kind"] == "truncated"
+    assert_envelope(auditor.get("/v1/decisions/verify?head_audit_seq=3"), 422, "validation_error")
+
+
 # ---------------------------------------------------------------- holds and purge
 
 
-def test_legal_holds_are_placed_listed_and_released_once(client, auditor):
-    placed = auditor.post("/v1/legal-holds", json={"customer_id": "C-1", "reason": "complaint 118"})
+def test_legal_holds_are_placed_listed_and_released_once(client, auditor, legal):
+    placed = legal.post("/v1/legal-holds", json={"customer_id": "C-1", "reason": "complaint 118"})
     assert placed.status_code == 201
     hold = placed.get_json()
-    assert hold["active"] and hold["placed_by"] == KEY_OWNERS["audit"]
+    assert hold["active"] and hold["placed_by"] == KEY_OWNERS["legal"]
+    # audit reads the holds, and changes nothing
     assert [h["hold_id"] for h in auditor.get("/v1/legal-holds?customer_id=C-1").get_json()["holds"]] == \
         [hold["hold_id"]]
-    released = auditor.post(f"/v1/legal-holds/{hold['hold_id']}/release", json={"reason": "closed"})
+    assert_envelope(auditor.post("/v1/legal-holds", json={"customer_id": "C-2", "reason": "x"}), 403, "forbidden")
+    assert_envelope(auditor.post(f"/v1/legal-holds/{hold['hold_id']}/release", json={"reason": "closed"}),
+                    403, "forbidden")
+    released = legal.post(f"/v1/legal-holds/{hold['hold_id']}/release", json={"reason": "closed"})
     assert released.status_code == 200 and released.get_json()["active"] is False
-    assert_envelope(auditor.post(f"/v1/legal-holds/{hold['hold_id']}/release"), 409, "invalid_status")
-    assert_envelope(auditor.post("/v1/legal-holds/nope/release"), 404, "hold_not_found")
-    assert auditor.get("/v1/legal-holds").get_json()["holds"] == []
+    assert_envelope(legal.post(f"/v1/legal-holds/{hold['hold_id']}/release"), 409, "invalid_status")
+    assert_envelope(legal.post("/v1/legal-holds/nope/release"), 404, "hold_not_found")
+    assert legal.get("/v1/legal-holds").get_json()["holds"] == []
     assert len(auditor.get("/v1/legal-holds?all=true").get_json()["holds"]) == 1
     assert [e["action"] for e in events(client, "hold.")] == ["hold.place", "hold.release"]
 
 
-def test_a_purged_decision_answers_410_and_keeps_its_place(client, auditor, db_path):
+def test_a_purged_decision_answers_410_and_keeps_its_place(client, auditor, legal, db_path):
     import datetime as dt
 
     from app import store
@@ -256,7 +306,7 @@ def test_a_purged_decision_answers_410_and_keeps_its_place(client, auditor, db_p
     from app.store.audit import Actor
 
     kept, gone = decide(client, customer_id="C-held"), decide(client, customer_id="C-gone")
-    auditor.post("/v1/legal-holds", json={"customer_id": "C-held", "reason": "litigation"})
+    assert legal.post("/v1/legal-holds", json={"customer_id": "C-held", "reason": "litigation"}).status_code == 201
     db = store.connect(db_path)
     report = retention.purge(db, retention_days=1, actor=Actor("ops"),
                              now=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2))

@@ -153,25 +153,55 @@ def test_503_log_unavailable(client, db_path):
     assert_envelope(client.get("/readyz"), 503, "decision_log_unavailable")
 
 
-def test_503_rulesets_unavailable(db_path, api_keys):
-    # A stored version that no longer compiles (written past the API, which would have
-    # refused it): nothing is served rather than half of it.
+def _store_broken_version(db_path, version: int, status: str, **changes) -> None:
+    """A stored version that no longer compiles (written past the API, which would have
+    refused it), as a database from an older engine could hold."""
     from app import store
 
     db = store.connect(db_path)
     row = db.execute("SELECT * FROM ruleset_versions WHERE ruleset_id = 'retail_card'").fetchone()
     columns = [d[0] for d in db.execute("SELECT * FROM ruleset_versions LIMIT 0").description]
-    broken = dict(zip(columns, row), version=2, status="approved",
-                  document=row[columns.index("document")].replace("card.utilization", "card.utilisation"))
+    broken = dict(zip(columns, row), version=version, status=status,
+                  document=row[columns.index("document")].replace("card.utilization", "card.utilisation"), **changes)
     db.execute(f"INSERT INTO ruleset_versions ({', '.join(broken)}) VALUES ({', '.join('?' * len(broken))})",
                list(broken.values()))
+    db.close()
+
+
+def test_503_a_version_that_cannot_load_is_refused_by_name_and_the_rest_served(db_path, api_keys):
+    _store_broken_version(db_path, 2, "approved")
+    app = create_app({"VIGIL_DATABASE": db_path, "VIGIL_POLICY_CHECK_SECONDS": 0})
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {api_keys['admin']}"
+    body = assert_envelope(post(client, json=decision_request(ruleset_version=2)), 503, "ruleset_version_unavailable")
+    assert "Version 2 of ruleset retail_card" in body["error"]["message"]
+    assert any("card.utilisation" in d["message"] for d in body["error"]["details"])
+    assert post(client, json=decision_request()).status_code == 201  # version 1, in effect, is served
+    batch = post(client, "/v1/decisions/batch", json={"items": [decision_request(ruleset_version=2),
+                                                                decision_request(customer_id="C-2")]}).get_json()
+    assert [r["status"] for r in batch["results"]] == [503, 200]
+    assert client.get("/v1/rulesets").status_code == 200
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.get_json()["status"] == "degraded"
+    assert [f["version"] for f in ready.get_json()["failed"]] == ["ruleset:retail_card@2"]
+    assert any("ruleset:retail_card@2" in note for note in ready.get_json()["notes"])
+
+
+def test_503_rulesets_unavailable_when_no_version_loads(db_path, api_keys):
+    from app import store
+
+    db = store.connect(db_path)
+    db.execute("DROP TRIGGER ruleset_versions_frozen")  # past the store, as a broken database would be
+    db.execute("UPDATE ruleset_versions SET document = json_set(document, '$.rules', json('[]'))")
     db.close()
     app = create_app({"VIGIL_DATABASE": db_path, "VIGIL_POLICY_CHECK_SECONDS": 0})
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {api_keys['admin']}"
-    assert_envelope(post(client, json=decision_request()), 503, "rulesets_unavailable")
-    assert_envelope(client.get("/v1/rulesets"), 503, "rulesets_unavailable")
-    assert_envelope(client.get("/readyz"), 503, "rulesets_unavailable")
+    body = assert_envelope(post(client, json=decision_request()), 503, "ruleset_version_unavailable")
+    assert "Version 1 of ruleset retail_card" in body["error"]["message"]
+    body = assert_envelope(client.get("/readyz"), 503, "rulesets_unavailable")
+    assert "ruleset:retail_card@1" in {d["path"] for d in body["error"]["details"]}
 
 
 def test_500_engine_failure_leaks_nothing(app, client, monkeypatch):

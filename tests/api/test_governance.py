@@ -192,6 +192,14 @@ def test_contract_versions(as_role):
     text = (ROOT / "schemas" / "retail_card.v1.yaml").read_text()
     created = as_role("author").post("/v1/schemas/retail_card/versions", json={"document": text})
     assert created.status_code == 201 and created.get_json()["version"] == 3
+    assert created.get_json()["status"] == "draft" and created.get_json()["document"]["version"] == 3
+    # a draft is not served: only the published versions are listed for callers
+    assert as_role("decide").get("/v1/schemas/retail_card").get_json()["versions"] == [1, 2]
+    listed = as_role("decide").get("/v1/schemas/retail_card/versions").get_json()["versions"]
+    assert [(v["version"], v["status"]) for v in listed] == [(1, "published"), (2, "published"), (3, "draft")]
+    assert as_role("author").post("/v1/schemas/retail_card/versions/3/submit").status_code == 200
+    for step in ("approve", "publish"):
+        assert as_role("approve").post(f"/v1/schemas/retail_card/versions/3/{step}").status_code == 200, step
     assert as_role("decide").get("/v1/schemas/retail_card").get_json()["versions"] == [1, 2, 3]
     bad = as_role("author").post("/v1/schemas/retail_card/versions", json={"document": "fields: 3"})
     assert_envelope(bad, 422, "ruleset_invalid")
@@ -224,12 +232,12 @@ def test_another_worker_serves_a_publication_on_its_next_check(db_path, api_keys
     assert cut(decide(other)) == 35
 
 
-def test_policies_that_fail_to_load_leave_the_old_ones_serving(app, as_role, monkeypatch):
-    from app.engine import Problem, RulesetInvalid
+def test_policies_that_cannot_be_read_leave_the_old_ones_serving(app, as_role, monkeypatch):
     from app.service import served as serving
+    from app.store.errors import LogUnavailable
 
     def broken(*args, **kwargs):
-        raise RulesetInvalid([Problem("x", "does not compile")])
+        raise LogUnavailable("The database is unavailable; the rulesets could not be loaded.")
 
     monkeypatch.setattr(serving, "load", broken)
     author, approver = as_role("author"), as_role("approve")

@@ -141,3 +141,20 @@ def test_a_nul_byte_in_a_search_filter_is_a_422_and_keeps_the_connection(app, cl
     assert [d["path"] for d in error["details"]] == [param]
     assert connections.db is before  # not dropped: nothing was wrong with the database
     assert client.get("/v1/decisions?q=debt").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/v1/decisions", "/v1/decisions/export", "/v1/audit-events", "/v1/legal-holds"])
+def test_a_misspelt_query_parameter_is_a_422_naming_it_not_a_search_of_everything(client, path):
+    client.post("/v1/decisions", json=decision_request())
+    error = assert_envelope(client.get(f"{path}?custmer_id=C-100001"), 422, "validation_error")["error"]
+    assert [d["path"] for d in error["details"]] == ["query.custmer_id"]
+
+
+@pytest.mark.parametrize("url", ["/v1/decisions?customer_id=%ED%A0%80", "/v1/decisions?q=%ED%A0%80",
+                                 "/v1/audit-events?actor=%ED%A0%80", "/v1/legal-holds?customer_id=%ED%A0%80",
+                                 "/v1/decisions/%ED%A0%80", "/v1/rulesets/%ED%A0%80"])
+def test_a_surrogate_sent_as_bytes_in_a_query_or_path_is_not_text_and_breaks_nothing(client, url):
+    # UTF-8 cannot encode a surrogate: its bytes are invalid and read as U+FFFD, never a lone surrogate
+    response = client.get(url)
+    assert response.status_code in (200, 404), response.data
+    response.get_data().decode("utf-8")

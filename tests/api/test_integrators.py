@@ -43,6 +43,9 @@ def test_openapi_follows_a_newly_published_contract(anonymous, as_role):
     created = author.post("/v1/schemas/retail_card/versions", json={"document": contract})
     assert created.status_code == 201
     version = created.get_json()["version"]
+    assert author.post(f"/v1/schemas/retail_card/versions/{version}/submit").status_code == 200
+    for step in ("approve", "publish"):
+        assert approver.post(f"/v1/schemas/retail_card/versions/{version}/{step}").status_code == 200, step
     policy = RETAIL.replace("contract: retail_card@2", f"contract: retail_card@{version}")
     assert author.post("/v1/rulesets/retail_card/versions", data=draft_body(policy, RETAIL_SCENARIOS),
                        content_type="application/json").status_code == 201

@@ -13,7 +13,7 @@ def test_healthz(client):
 def test_readyz(client, app):
     r = client.get("/readyz")
     assert r.status_code == 200
-    assert r.get_json() == {"status": "ready", "rulesets": len(app.extensions["vigil.library"].rulesets()),
+    assert r.get_json() == {"status": "ready", "rulesets": len(app.extensions["vigil.library"].rulesets()), "failed": [],
                             "personal_fields": "clear", "notes": [CLEAR_NOTE]}
 
 

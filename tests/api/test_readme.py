@@ -107,7 +107,18 @@ def test_curl_examples_run_against_a_live_server(live_server):
     assert json.loads(out[6]) == {"kind": "rollback", "version": 1}
     scheduled = json.loads(out[7])
     assert scheduled["kind"] == "schedule" and scheduled["effective_at"].endswith("T06:00:00.000000Z")
-    trail = [line.split()[1:4] for line in out[8:]]
+    # Contract versions: a bomb refused, then a new version under four eyes
+    reason, details = out[8].split(" ", 1)
+    assert reason == "ruleset_invalid" and {"file": "contract retail_card", "path": "card.dpd",
+                                            "message": "max must be a number, not text"} in json.loads(details)
+    assert out[9] == "contract draft version 3"
+    assert json.loads(out[10]) == {"versions": [1, 2]}
+    assert json.loads(out[11]) == {"version": 3, "status": "submitted"}
+    assert out[12] == "four_eyes"
+    assert json.loads(out[13]) == {"status": "approved", "approved_by": "bob"}
+    assert json.loads(out[14]) == {"status": "published", "published_by": "bob"}
+    assert json.loads(out[15]) == {"versions": [1, 2, 3]}
+    trail = [line.split()[1:4] for line in out[16:]]
     assert trail[-7:] == [["alice", "version.create", "ruleset:retail_card@2"],
                           ["alice", "version.submit", "ruleset:retail_card@2"],
                           ["alice", "version.approve_refused", "ruleset:retail_card@2"],
@@ -142,8 +153,8 @@ def test_compliance_examples_run_against_a_live_server(live_server):
     assert actions == "reduce_limit(percent=30); contact_customer"
     assert out[6] == "True 2 True"
     assert out[7].startswith("ok: 2 decisions verified (0 purged), head seq 2 ")
-    assert out[7].endswith("reaches the exported head at seq 2")
-    assert out[8] == "C-100001 carol True"
+    assert "; reaches the exported head at seq 2; " in out[7] and out[7].endswith(" audit events verified")
+    assert out[8] == "C-100001 dana True"
     assert out[9].startswith("dry run: 0 decisions before ") and out[9].endswith("0 kept by legal holds")
     assert [line.split()[1] for line in out[10:]] == [
         "decision.search", "decision.explain", "decision.search", "decision.replay", "decision.export",

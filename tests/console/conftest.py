@@ -24,6 +24,7 @@ PEOPLE = {
     "erin": ("erin.author", ["author"]),
     "bob": ("bob.approver", ["approve"]),
     "carol": ("carol.compliance", ["audit"]),
+    "lee": ("lee.legal", ["legal"]),
     "loan": ("card-platform", ["decide"]),
 }
 

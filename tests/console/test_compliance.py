@@ -177,6 +177,11 @@ def test_a_tampered_copy_names_the_edited_record(browser, console_server, histor
     # as someone with the file could: the log's triggers out of the way
     target.execute("DROP TRIGGER decisions_only_purged")
     target.execute("UPDATE decisions SET level = 'green' WHERE id = ?", [red["decision_id"]])
+    # and an audit event of the first decision's read, its reader changed
+    target.execute("DROP TRIGGER audit_events_no_update")
+    event_seq = target.execute("SELECT min(seq) FROM audit_events WHERE action = 'decision.read'").fetchone()[0] \
+        or target.execute("SELECT max(seq) FROM audit_events").fetchone()[0]
+    target.execute("UPDATE audit_events SET actor = 'nobody' WHERE seq = ?", [event_seq])
     target.commit()
     seq = target.execute("SELECT seq FROM decisions WHERE id = ?", [red["decision_id"]]).fetchone()[0]
     target.close()
@@ -190,13 +195,42 @@ def test_a_tampered_copy_names_the_edited_record(browser, console_server, histor
         expect(result).to_contain_text("tampered with")
         expect(result.locator(".seq")).to_have_text(str(seq))
         expect(result.locator(".kind")).to_have_text("edited")
+        expect(result.locator("#audit-problem .audit-seq")).to_have_text(str(event_seq))
+        expect(result.locator("#audit-problem .audit-kind")).to_have_text("edited")
         context.close()
     finally:
         server.stop()
 
 
+def test_the_verify_page_shows_progress_and_then_the_result(new_page, console_server, history):
+    """A verification of a big log takes a while: its page shows how far it got and
+    refreshes itself (no script) until the result is there."""
+    from app import store
+    from app.store import verifications
+    from app.store.audit import Actor
+
+    db = store.connect(console_server.db_path)
+    job = verifications.create(db, Actor("carol.compliance"), None)
+    verifications.progress(db, job.id, 5000, 20000)
+    page = sign_in(new_page(), console_server.keys["carol"], f"/console/log/verifications/{job.id}")
+    progress = page.locator("#progress progress")
+    expect(progress).to_have_attribute("value", "5000")
+    expect(progress).to_have_attribute("max", "20000")
+    expect(page.locator("#progress")).to_contain_text("5,000 of 20,000 records and audit events checked")
+    verifications.progress(db, job.id, 15000, 20000)
+    expect(page.locator("#progress #done")).to_have_text("15,000", timeout=10000)  # refreshed by itself
+    report = {"ok": True, "checked": 19990, "purged": 0, "problem": None, "against_head": None,
+              "head": {"seq": 19990, "chain_hash": "0" * 64, "count": 19990, "at": "2026-04-01T00:00:00Z"},
+              "audit_events": {"ok": True, "checked": 10, "last_seq": 10, "problem": None}}
+    verifications.finish(db, job.id, report, 20000)
+    db.close()
+    expect(page.locator("#result")).to_contain_text("The log is intact. 19990 records verified", timeout=10000)
+    expect(page.locator("#progress")).to_have_count(0)
+    assert not page.console_errors  # nothing the content policy refused
+
+
 def test_holds_and_purge_preview(new_page, console_server, history):
-    page = sign_in(new_page(), console_server.keys["carol"], "/console/holds")
+    page = sign_in(new_page(), console_server.keys["lee"], "/console/holds")
     page.get_by_role("button", name="Show what a purge would remove").click()
     expect(page.locator("#preview")).to_contain_text("would be purged")
     page.get_by_label("Customer id").fill(CUSTOMER)
@@ -205,13 +239,50 @@ def test_holds_and_purge_preview(new_page, console_server, history):
     expect(page.locator(".notice")).to_have_text("Hold placed.")
     row = page.locator("#holds tbody tr", has_text=CUSTOMER)
     expect(row).to_contain_text("complaint 2026-118")
-    expect(row).to_contain_text("carol.compliance")
+    expect(row).to_contain_text("lee.legal")
     row.get_by_placeholder("reason").fill("complaint closed")
     row.get_by_role("button", name="Release").click()
     expect(page.locator(".notice")).to_have_text("Hold released.")
     expect(page.locator("#holds tbody tr", has_text=CUSTOMER)).to_have_count(0)
-    actions = audit_actions(console_server, "carol.compliance")
-    assert "hold.place" in actions or any(a.startswith("hold") for a in actions)
+    actions = audit_actions(console_server, "lee.legal")
+    assert actions.count("hold.place") == 1 and actions.count("hold.release") == 1
+    # the legal role reads holds, not the decision log
+    expect(page.get_by_role("link", name="Decisions")).to_have_count(0)
+
+
+def test_an_audit_key_sees_the_holds_but_cannot_place_one(new_page, console_server):
+    held = "C-730099"
+    lee = sign_in(new_page(), console_server.keys["lee"], "/console/holds")
+    lee.get_by_label("Customer id").fill(held)
+    lee.get_by_label("Reason", exact=True).fill("litigation 2026-7")
+    lee.get_by_role("button", name="Place hold").click()
+    expect(lee.locator(".notice")).to_have_text("Hold placed.")
+    page = sign_in(new_page(), console_server.keys["carol"], "/console/holds")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Legal holds and retention")
+    row = page.locator("#holds tbody tr", has_text=held)
+    expect(row).to_contain_text("litigation 2026-7")
+    expect(page.locator("#read-only")).to_contain_text("legal")
+    expect(page.get_by_role("button", name="Place hold")).to_have_count(0)
+    expect(page.get_by_role("button", name="Release")).to_have_count(0)
+    expect(page.get_by_role("button", name="Show what a purge would remove")).to_have_count(0)
+    # sent anyway, with the session's own form token, the console refuses it and places nothing
+    token = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    placed = page.request.post("/console/holds", form={"csrf_token": token, "customer_id": "C-730098",
+                                                       "reason": "not mine to place"})
+    assert placed.status == 403
+    assert "Not allowed" in placed.text()
+    hold_id = sqlite3.connect(console_server.db_path).execute(
+        "SELECT hold_id FROM legal_holds WHERE customer_id = ?", [held]).fetchone()[0]
+    released = page.request.post(f"/console/holds/{hold_id}/release", form={"csrf_token": token, "reason": "x"})
+    preview = page.request.post("/console/holds/purge-preview", form={"csrf_token": token})
+    assert (released.status, preview.status) == (403, 403)
+    conn = sqlite3.connect(console_server.db_path)
+    try:
+        assert conn.execute("SELECT count(*) FROM legal_holds WHERE customer_id = 'C-730098'").fetchone()[0] == 0
+        assert conn.execute("SELECT released_at FROM legal_holds WHERE hold_id = ?", [hold_id]).fetchone()[0] is None
+    finally:
+        conn.close()
+    assert "hold.place" not in audit_actions(console_server, "carol.compliance")
 
 
 def test_an_author_key_cannot_reach_the_log_or_place_a_hold(new_page, console_server):

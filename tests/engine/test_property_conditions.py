@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from app.engine.interpret import Env, evaluate
+from app.engine.interpret import Env, compile_value, evaluate
 
 from .helpers import rule, ruleset
 
@@ -91,3 +91,15 @@ def test_compiled_condition_fires_exactly_when_it_is_true(condition, batch):
         data = rs.contract.validate(snapshot)
         expected = evaluate(rs.rule("R").condition, Env(data)) is True
         assert (rs.run(data).fired == ("R",)) == expected, (condition, snapshot)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(_condition(), st.lists(snapshots, min_size=3, max_size=3))
+def test_compiled_closures_agree_with_the_interpreter(condition, batch):
+    # the terms handed to durable_rules as precomputed keys are computed by compile_value
+    rs = ruleset([rule("R", condition, level="red")])
+    node = rs.rule("R").condition
+    compiled = compile_value(node)
+    for snapshot in batch:
+        data = rs.contract.validate(snapshot)
+        assert compiled(Env(data)) is evaluate(node, Env(data)), (condition, snapshot)

@@ -1,6 +1,8 @@
 """The compiled fast path accepts exactly what marshmallow accepts, with the same result."""
 from __future__ import annotations
 
+import copy
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -76,8 +78,27 @@ def test_fast_path_agrees_with_marshmallow():
 
 
 def test_fast_path_takes_the_common_case():
-    import json
     contract = LIBRARY.ruleset("retail_card").contract
     snapshot = json.loads((ROOT / "tests" / "data" / "retail_card_red.json").read_text())
     assert contract.fast_validate(snapshot) == contract.full_validate(snapshot)
     assert contract.validate(snapshot)["card"]["utilization"] == Decimal(snapshot["card"]["utilization"])
+
+
+def test_decimal_strings_the_fast_path_takes_and_leaves():
+    # plain numeric strings within the places and the bounds are taken; anything else is
+    # left to marshmallow, which must agree with what the fast path took
+    contract = LIBRARY.ruleset("retail_card").contract
+    base = json.loads((ROOT / "tests" / "data" / "retail_card_red.json").read_text())
+    taken = ["0.5", "0.50", "0.8500", "1", "00.75", "5.0001"]
+    left = ["0.5000001", "-0.25", "1000000.0001", "1000001", " 0.5", "0.5\n", "0.5 ", "1e-1", "NaN", "Infinity",
+            "-", "1.", ".5", "+0.5", "0x1", "", "\u0663", "0" * 40 + "1"]
+    for text in taken + left:
+        snapshot = copy.deepcopy(base)
+        snapshot["card"]["utilization"] = text
+        fast = contract.fast_validate(snapshot)
+        assert (fast is not None) == (text in taken), text
+        slow = _outcome(contract.full_validate, snapshot)
+        if fast is not None:
+            assert slow == ("ok", fast)
+            assert fast["card"]["utilization"] == Decimal(text)
+        assert _outcome(contract.validate, snapshot)[0] == slow[0], text

@@ -198,10 +198,10 @@ def test_a_draft_is_tried_by_the_decision_path_and_nothing_is_logged(app, log_db
     draft = policies.create_draft(log_db, "retail_card", text, None, Actor("alice.author"))
     before = log_db.execute("SELECT count(*) FROM decisions").fetchone()[0]
     tried = policies.try_version(log_db, "retail_card", draft.version, copy.deepcopy(DELINQUENT_SNAPSHOT))
-    cut = next(a for a in tried.evaluation.actions if a.action == "reduce_limit")
-    assert dict(cut.params) == {"percent": 35}
-    row = tried.row  # what it would log, made the same way as a logged decision's
-    assert row.ruleset_version == draft.version and json.loads(row.response)["ruleset"]["hash"] == draft.hash
+    answer = json.loads(tried)  # what it would log, made the same way as a logged decision's
+    cut = next(a for a in answer["actions"] if a["action"] == "reduce_limit")
+    assert cut["params"] == {"percent": 35}
+    assert answer["ruleset"] == {"id": "retail_card", "version": draft.version, "hash": draft.hash}
     assert log_db.execute("SELECT count(*) FROM decisions").fetchone()[0] == before
 
 

@@ -302,15 +302,17 @@ def test_retire(log_db):
 
 
 def test_contract_versions_are_numbered_and_immutable(log_db):
+    from app.service import contracts
+
     doc = yaml.safe_load((ROOT / "schemas" / "retail_card.v1.yaml").read_text())
-    stored = policies.add_contract(log_db, "retail_card", doc, ALICE)
-    assert stored.version == 4 and stored.document["version"] == 4
+    stored = contracts.create(log_db, "retail_card", doc, ALICE)
+    assert stored.version == 4 and stored.document["version"] == 4 and stored.status == "draft"
     assert events(log_db, stored.target)[0].action == "contract.create"
     with pytest.raises(sqlite3.IntegrityError):
         log_db.execute("UPDATE contract_versions SET hash = 'x'")
     doc["fields"] = "nonsense"
     with pytest.raises(RulesetInvalid):
-        policies.add_contract(log_db, "retail_card", doc, ALICE)
+        contracts.create(log_db, "retail_card", doc, ALICE)
 
 
 # ---------------------------------------------------------------- import
@@ -399,11 +401,17 @@ def test_nothing_is_in_effect_before_the_first_publication(log_db):
     assert snapshot.ruleset("retail_card_b", 1).id == "retail_card_b"
 
 
-def test_a_stored_version_that_does_not_compile_fails_the_whole_load(log_db):
+def test_a_stored_version_that_does_not_compile_is_left_out_and_named(log_db):
     row = dict(zip([d[0] for d in log_db.execute("SELECT * FROM ruleset_versions LIMIT 0").description],
                    log_db.execute("SELECT * FROM ruleset_versions WHERE ruleset_id = 'sme_loan'").fetchone()))
     row.update(version=2, status="approved", document=row["document"].replace('"when":"', '"when":"nope.x and '))
     log_db.execute(f"INSERT INTO ruleset_versions ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
                    list(row.values()))
-    with pytest.raises(RulesetInvalid):
-        serving.load(log_db, warm=False)
+    loaded = serving.load(log_db, warm=False)
+    assert list(loaded.failures) == ["ruleset:sme_loan@2"]
+    assert any("nope" in p["message"] for p in loaded.failures["ruleset:sme_loan@2"])
+    assert loaded.ruleset("sme_loan").version == 1  # the version in effect is served
+    assert {r.id for r in loaded.rulesets()} == {"personal_loan", "retail_card", "sme_loan"}
+    with pytest.raises(serving.VersionUnavailable) as refused:
+        loaded.ruleset("sme_loan", 2)
+    assert "Version 2 of ruleset sme_loan could not be loaded" in refused.value.message

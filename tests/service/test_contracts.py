@@ -23,7 +23,7 @@ BOB = Actor("bob", "k-bob")
 # A key Alice made for Carol: Carol's approval of Alice's contract must not count.
 CAROL_BY_ALICE = Actor("carol", "k-carol", key_created_by="Alice")
 
-CONTRACT = yaml.safe_load((ROOT / "schemas" / "retail_card.v2.yaml").read_text())
+CONTRACT = yaml.safe_load((ROOT / "schemas" / "retail_card.v3.yaml").read_text())
 
 
 def with_autopay() -> dict:
@@ -34,8 +34,8 @@ def with_autopay() -> dict:
 
 def ruleset_on(contract_version: int) -> tuple[str, str]:
     policy, tests = act010_cut(35)
-    assert policy.count("contract: retail_card@2") == 1
-    return policy.replace("contract: retail_card@2", f"contract: retail_card@{contract_version}"), tests
+    assert policy.count("contract: retail_card@3") == 1
+    return policy.replace("contract: retail_card@3", f"contract: retail_card@{contract_version}"), tests
 
 
 def actions(db, target):
@@ -48,18 +48,18 @@ def served_contracts(db) -> set[str]:
 
 def test_an_author_alone_cannot_make_a_contract_version_that_serving_reads(log_db):
     draft = contracts.create(log_db, "retail_card", with_autopay(), ALICE)
-    assert (draft.version, draft.status, draft.created_by) == (3, "draft", "alice")
-    contracts.submit(log_db, "retail_card", 3, ALICE)
+    assert (draft.version, draft.status, draft.created_by) == (4, "draft", "alice")
+    contracts.submit(log_db, "retail_card", 4, ALICE)
     # Not served, not in the library rulesets compile against outside a draft check
-    assert "retail_card@3" not in served_contracts(log_db)
-    assert "retail_card@3" not in {c.key for c in policies.library_of_contracts(log_db).contracts()}
+    assert "retail_card@4" not in served_contracts(log_db)
+    assert "retail_card@4" not in {c.key for c in policies.library_of_contracts(log_db).contracts()}
     # A ruleset draft may name it, and its author may try it ...
-    policy, tests = ruleset_on(3)
+    policy, tests = ruleset_on(4)
     ruleset_draft = policies.create_draft(log_db, "retail_card", policy, tests, ALICE)
     submitted = policies.submit(log_db, "retail_card", ruleset_draft.version, ALICE)
     assert submitted.scenario_results["failed"] == 0
     # ... but no one can approve it while the contract version is not published,
-    with pytest.raises(ApprovalRefused, match=r"retail_card@3, which is submitted"):
+    with pytest.raises(ApprovalRefused, match=r"retail_card@4, which is submitted"):
         policies.approve(log_db, "retail_card", submitted.version, BOB)
     assert policies.get_version(log_db, "retail_card", submitted.version).status == "submitted"
     # and a simulation or any published-only compile refuses the contract
@@ -68,14 +68,14 @@ def test_an_author_alone_cannot_make_a_contract_version_that_serving_reads(log_d
     # Alice cannot approve her own contract, nor through a key she made for Carol
     for actor in (ALICE, Actor(" ALICE ", "k-other"), CAROL_BY_ALICE):
         with pytest.raises(FourEyes):
-            contracts.approve(log_db, "retail_card", 3, actor)
-    approved = contracts.approve(log_db, "retail_card", 3, BOB)
+            contracts.approve(log_db, "retail_card", 4, actor)
+    approved = contracts.approve(log_db, "retail_card", 4, BOB)
     assert (approved.status, approved.approved_by) == ("approved", "bob")
-    assert "retail_card@3" not in served_contracts(log_db)  # approved is not yet published
-    published = contracts.publish(log_db, "retail_card", 3, BOB)
-    assert published.status == "published" and "retail_card@3" in served_contracts(log_db)
+    assert "retail_card@4" not in served_contracts(log_db)  # approved is not yet published
+    published = contracts.publish(log_db, "retail_card", 4, BOB)
+    assert published.status == "published" and "retail_card@4" in served_contracts(log_db)
     assert policies.approve(log_db, "retail_card", submitted.version, BOB).status == "approved"
-    assert actions(log_db, "contract:retail_card@3") == [
+    assert actions(log_db, "contract:retail_card@4") == [
         "contract.create", "contract.submit", "contract.approve_refused", "contract.approve_refused",
         "contract.approve_refused", "contract.approve", "contract.publish"]
 
@@ -83,14 +83,14 @@ def test_an_author_alone_cannot_make_a_contract_version_that_serving_reads(log_d
 def test_a_contract_draft_never_changes_what_a_worker_serves(log_db):
     before = (policies.token(log_db), served_contracts(log_db))
     contracts.create(log_db, "retail_card", with_autopay(), ALICE)
-    contracts.submit(log_db, "retail_card", 3, ALICE)
-    contracts.reject(log_db, "retail_card", 3, BOB, "say what autopay means for a missed payment")
+    contracts.submit(log_db, "retail_card", 4, ALICE)
+    contracts.reject(log_db, "retail_card", 4, BOB, "say what autopay means for a missed payment")
     assert (policies.token(log_db), served_contracts(log_db)) == before
-    rejected = contracts.get_contract(log_db, "retail_card", 3)
+    rejected = contracts.get_contract(log_db, "retail_card", 4)
     assert (rejected.status, rejected.rejected_by) == ("rejected", "bob")
     # A rejected contract cannot be used even by a ruleset draft
-    policy, tests = ruleset_on(3)
-    with pytest.raises(RulesetInvalid, match="retail_card@3 is rejected"):
+    policy, tests = ruleset_on(4)
+    with pytest.raises(RulesetInvalid, match="retail_card@4 is rejected"):
         policies.create_draft(log_db, "retail_card", policy, tests, ALICE)
 
 
@@ -98,23 +98,23 @@ def test_lifecycle_steps_go_in_order_only(log_db):
     contracts.create(log_db, "retail_card", with_autopay(), ALICE)
     for step in (contracts.approve, contracts.publish):
         with pytest.raises(WrongStatus, match="is draft"):
-            step(log_db, "retail_card", 3, BOB)
+            step(log_db, "retail_card", 4, BOB)
     with pytest.raises(WrongStatus, match="is published"):
         contracts.submit(log_db, "retail_card", 1, ALICE)
     with pytest.raises(sqlite3.IntegrityError):
         log_db.execute("UPDATE contract_versions SET status = 'published' WHERE contract_id = 'retail_card' "
-                       "AND version = 3")
+                       "AND version = 4")
     with pytest.raises(sqlite3.IntegrityError):
         log_db.execute("UPDATE contract_versions SET document = '{}' WHERE version = 1")
     with pytest.raises(sqlite3.IntegrityError):
-        log_db.execute("DELETE FROM contract_versions WHERE version = 3")
+        log_db.execute("DELETE FROM contract_versions WHERE version = 4")
 
 
 def test_a_contract_in_use_cannot_be_retired(log_db):
     in_use = {(v.contract_id, v.contract_version) for v in policies.list_versions(log_db, statuses=("published",))}
-    assert ("retail_card", 2) in in_use
+    assert ("retail_card", 3) in in_use
     with pytest.raises(WrongStatus, match="retail_card@1"):
-        contracts.retire(log_db, "retail_card", 2, BOB)
+        contracts.retire(log_db, "retail_card", 3, BOB)
     token = policies.token(log_db)
     retired = contracts.retire(log_db, "retail_card", 1, BOB)  # no served ruleset reads version 1
     assert retired.status == "retired" and policies.token(log_db) != token
@@ -124,18 +124,18 @@ def test_a_contract_in_use_cannot_be_retired(log_db):
 
 def test_a_contract_is_checked_again_at_approval(log_db):
     contracts.create(log_db, "retail_card", with_autopay(), ALICE)
-    contracts.submit(log_db, "retail_card", 3, ALICE)
+    contracts.submit(log_db, "retail_card", 4, ALICE)
     # stored before a stricter check existed: a bound written as text
     log_db.execute("DROP TRIGGER contract_versions_frozen")
     bad = with_autopay()
-    bad["version"] = 3
+    bad["version"] = 4
     bad["fields"]["card"]["fields"]["dpd"]["max"] = "1e300000"
-    log_db.execute("UPDATE contract_versions SET document = ? WHERE contract_id = 'retail_card' AND version = 3",
+    log_db.execute("UPDATE contract_versions SET document = ? WHERE contract_id = 'retail_card' AND version = 4",
                    [policies.codec.dumps(bad)])
     with pytest.raises(ApprovalRefused) as exc:
-        contracts.approve(log_db, "retail_card", 3, BOB)
+        contracts.approve(log_db, "retail_card", 4, BOB)
     assert exc.value.details[0]["path"] == "card.dpd"
-    assert contracts.get_contract(log_db, "retail_card", 3).status == "submitted"
+    assert contracts.get_contract(log_db, "retail_card", 4).status == "submitted"
 
 
 def test_a_later_import_submits_new_contract_versions(log_db, tmp_path):
@@ -144,14 +144,14 @@ def test_a_later_import_submits_new_contract_versions(log_db, tmp_path):
     for path in (ROOT / "schemas").glob("*.yaml"):
         (schemas / path.name).write_text(path.read_text())
     document = with_autopay()
-    document["version"] = 3
-    (schemas / "retail_card.v3.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    document["version"] = 4
+    (schemas / "retail_card.v4.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
     report = policies.import_files(log_db, ROOT / "rulesets", schemas, ALICE)
-    assert report.lines == [("contract retail_card@3 imported from schemas/retail_card.v3.yaml as submitted: "
+    assert report.lines == [("contract retail_card@4 imported from schemas/retail_card.v4.yaml as submitted: "
                              "approve and publish it to serve it")]
-    stored = contracts.get_contract(log_db, "retail_card", 3)
+    stored = contracts.get_contract(log_db, "retail_card", 4)
     assert (stored.status, stored.submitted_by) == ("submitted", "alice")
-    assert "retail_card@3" not in served_contracts(log_db)
+    assert "retail_card@4" not in served_contracts(log_db)
 
 
 def test_the_first_import_publishes_the_shipped_contracts(tmp_path):
@@ -160,7 +160,7 @@ def test_the_first_import_publishes_the_shipped_contracts(tmp_path):
     db = store.connect(path)
     policies.import_files(db, ROOT / "rulesets", ROOT / "schemas")
     stored = contracts.list_contracts(db)
-    assert len(stored) == 6 and {(c.status, c.published_by) for c in stored} == {("published", "system")}
+    assert len(stored) == 9 and {(c.status, c.published_by) for c in stored} == {("published", "system")}
     db.close()
 
 
@@ -170,7 +170,7 @@ def test_contract_versions_stored_before_the_lifecycle_count_as_published(tmp_pa
     path = str(tmp_path / "old.db")
     db = store.create(path)
     MIGRATIONS.apply(db, stop_before="m014_contract_lifecycle")
-    document = copy.deepcopy(CONTRACT)
+    document = yaml.safe_load((ROOT / "schemas" / "retail_card.v2.yaml").read_text())
     db.execute("INSERT INTO contract_versions (contract_id, version, hash, document, created_by, created_at) "
                "VALUES ('retail_card', 2, 'sha256:x', ?, 'system', '2026-01-01T00:00:00Z')",
                [policies.codec.dumps(document)])

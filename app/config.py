@@ -152,6 +152,12 @@ def load_config(overrides: dict | None = None, environ: dict | None = None) -> d
             raise ConfigError(f"{key} must be at least 1")
     if int(config["VIGIL_AUTH_FAILURES"]) < 1 or float(config["VIGIL_AUTH_FAILURE_WINDOW"]) <= 0:
         raise ConfigError("VIGIL_AUTH_FAILURES must be at least 1 and VIGIL_AUTH_FAILURE_WINDOW above 0")
+    if not 1 <= int(config["VIGIL_CHECKERS"]) <= 16:
+        raise ConfigError("VIGIL_CHECKERS must be between 1 and 16")
+    if int(config["VIGIL_CHECK_CPU_SECONDS"]) < 1 or float(config["VIGIL_CHECK_SECONDS"]) <= 0:
+        raise ConfigError("VIGIL_CHECK_CPU_SECONDS must be at least 1 and VIGIL_CHECK_SECONDS above 0")
+    if int(config["VIGIL_CHECK_MEMORY_MB"]) < 256:
+        raise ConfigError("VIGIL_CHECK_MEMORY_MB must be at least 256 (a checker starts at about 210 MiB)")
     from app.core import clock
 
     try:  # checked here so a bad setting stops the start, not the first decision
@@ -162,12 +168,6 @@ def load_config(overrides: dict | None = None, environ: dict | None = None) -> d
         raise ConfigError(str(exc)) from None
     if not str(config["VIGIL_DEFAULT_TASK_QUEUE"]).strip():
         raise ConfigError("VIGIL_DEFAULT_TASK_QUEUE must name a queue")
-    if not 1 <= int(config["VIGIL_CHECKERS"]) <= 16:
-        raise ConfigError("VIGIL_CHECKERS must be between 1 and 16")
-    if int(config["VIGIL_CHECK_CPU_SECONDS"]) < 1 or float(config["VIGIL_CHECK_SECONDS"]) <= 0:
-        raise ConfigError("VIGIL_CHECK_CPU_SECONDS must be at least 1 and VIGIL_CHECK_SECONDS above 0")
-    if int(config["VIGIL_CHECK_MEMORY_MB"]) < 256:
-        raise ConfigError("VIGIL_CHECK_MEMORY_MB must be at least 256 (a checker starts at about 210 MiB)")
     if int(config["VIGIL_RETENTION_DAYS"]) < 1:
         raise ConfigError("VIGIL_RETENTION_DAYS must be at least 1")
     if config["VIGIL_MASK_PERSONAL"]:

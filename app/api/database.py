@@ -46,16 +46,17 @@ def drop_db() -> None:
 
 
 def log_decisions(db: store.LogDatabase, rows: list, follow_ups: list | None = None) -> list:
-    """``decide.log`` through this process's group commit: the rows (each with the
-    follow-up tasks it asks for, opened in the same transaction) share one write
+    """``decide.log`` through this process's group commit: the rows share one write
     transaction with what other threads of the process log at the same moment, and the
-    call returns once that transaction has committed."""
-    pairs = list(zip(rows, follow_ups if follow_ups is not None else [None] * len(rows)))
-    return current_app.extensions["vigil.group_commit"].write(db, pairs)
+    call returns once that transaction has committed. ``follow_ups``: the tasks each row
+    asks for (``Decided.follow_ups``), opened in that same transaction."""
+    return current_app.extensions["vigil.group_commit"].write(
+        db, list(zip(rows, follow_ups if follow_ups is not None else [None] * len(rows))))
 
 
-def _log_pairs(db: store.LogDatabase, pairs: list) -> list:
-    return decide.log(db, [row for row, _ in pairs], [wanted for _, wanted in pairs])
+def _log_pairs(db: store.LogDatabase, items: list) -> list:
+    """``decide.log`` of (row, follow-ups) pairs."""
+    return decide.log(db, [row for row, _ in items], [wanted for _, wanted in items])
 
 
 def init_app(app: Flask) -> None:

@@ -181,8 +181,8 @@ def replay(db: sqlite_utils.Database, decision_id: str, *, masker: Masker | None
                 original = codec.plain(ruleset.contract.validate(original_snapshot))
             except SnapshotInvalid:
                 original = original_snapshot
-            logged, facts = split_facts(snapshot)  # the follow-up facts are logged, not sent
-            if codec.canonical(redaction.snapshot(original)) != codec.canonical(logged):
+            as_logged, facts = split_facts(snapshot)  # the follow-up facts are logged, not sent
+            if codec.canonical(redaction.snapshot(original)) != codec.canonical(as_logged):
                 notes.append("the snapshot sent is not the one the decision was made on: its fields do not "
                              "mask to the logged ones")
                 return report

@@ -12,6 +12,7 @@ import pytest
 
 from tests.api.test_readme import run_block, sh_blocks
 from tests.conftest import DELINQUENT_SNAPSHOT, decision_request
+from tests.service.test_followup import loan
 
 pytestmark = pytest.mark.live
 
@@ -72,24 +73,35 @@ def test_decisions_open_tasks_an_officer_completes_one_and_an_overdue_one_escala
     status, events = call(server, "GET", f"/v1/audit-events?target=task:{first['id']}")
     assert [(e["action"], e["actor"]) for e in events["events"]] == [("task.complete", "RM-0042")]
 
-    # six days on, C-2's contact (orange: 5 days) is overdue
-    moved = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=6)
+    # two personal loan borrowers of rm-0042: a contact within 15 days (yellow) each
+    for customer in ("L-1", "L-2"):
+        status, decision = call(server, "POST", "/v1/decisions",
+                                decision_request(loan(customer, "rm-0042"), ruleset_id="personal_loan"))
+        assert status == 201 and decision["level"] == "yellow"
+    status, page = call(server, "GET", "/v1/tasks?status=open", key=officer)
+    loans = {t["customer_id"]: t for t in page["tasks"] if t["customer_id"].startswith("L-")}
+    today = dt.datetime.now(dt.timezone.utc).date().isoformat()
+    status, _ = call(server, "POST", f"/v1/tasks/{loans['L-1']['id']}/complete",
+                     {"evidence": {"note": "Reached.", "contact_date": today, "outcome": "reached"}}, key=officer)
+    assert status == 200
+    # sixteen days on, L-2's contact is overdue (and C-2's), L-1's was done in time
+    moved = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=16)
     server.clock_file.write_text(moved.strftime("%Y-%m-%dT%H:%M:%SZ"))
     status, overdue = call(server, "GET", "/v1/tasks?overdue=true", key=officer)
-    assert [t["id"] for t in overdue["tasks"]] == [second["id"]]
+    assert {t["id"] for t in overdue["tasks"]} == {second["id"], loans["L-2"]["id"]}
     results = []
-    for customer in ("C-1", "C-2"):  # both now clean elsewhere
+    for customer in ("L-1", "L-2"):  # both now clean elsewhere
         status, decision = call(server, "POST", "/v1/decisions",
-                                decision_request(snapshot(customer, "rm-0042", overdue=0, worst=0)))
+                                decision_request(loan(customer, "rm-0042", overdue=0), ruleset_id="personal_loan"))
         assert status == 201
         results.append(decision)
     on_time, missed = results
-    assert not {"FUP-001", "FUP-002"} & set(on_time["fired"]) and on_time["level"] == "yellow"
+    assert not {"FUP-001", "FUP-002"} & set(on_time["fired"]) and on_time["level"] == "green"
     assert {"FUP-001", "FUP-002"} <= set(missed["fired"]) and missed["level"] == "orange"
     assert missed["decided_at"].startswith(moved.date().isoformat())
     status, replay = call(server, "POST", f"/v1/decisions/{missed['decision_id']}/replay")
     assert status == 200 and replay["identical"] is True
-    status, task = call(server, "GET", f"/v1/tasks/{second['id']}", key=officer)
+    status, task = call(server, "GET", f"/v1/tasks/{loans['L-2']['id']}", key=officer)
     assert task["status"] == "open" and missed["decision_id"] in task["decision_ids"]
 
 
@@ -104,13 +116,8 @@ def test_the_readme_follow_up_examples_run_as_pasted(server):
     assert out[4] == "done rm-0042 ['opened', 'done']"
     assert out[5] == "True"
     assert out[6] == "waived rm-0042 True"
-    assert out[7] == "orange"
+    assert out[7] == "yellow ['watchlist', 'contact_customer'] []"
     overdue = out[8].split()
-    assert overdue[:4] == ["C-200002", "contact_customer", "orange", "rm-0042"] and overdue[-1] == "overdue"
-    assert out[9] == "orange ['FUP-001', 'FUP-002']"
-    # the evaluation, six days on: the contact done on time, the exit plan waived, the other contact overdue
-    assert out[10] == ("rm-0042 {'opened': 3, 'done_on_time': 1, 'done_late': 0, 'waived': 1, 'overdue_now': 1, "
-                       "'open': 0} [('orange', 1), ('red', 2)]")
-    assert out[11:] == ["by,group,level,opened,done_on_time,done_late,waived,overdue_now,open",
-                        "branch,B-017,all,3,1,0,1,1,0", "branch,B-017,orange,1,0,0,0,1,0",
-                        "branch,B-017,red,2,1,0,1,0,0"]
+    assert overdue[:4] == ["L-300001", "contact_customer", "yellow", "rm-0042"] and overdue[-1] == "overdue"
+    assert out[9] == "orange ['watchlist', 'contact_customer'] ['FUP-001', 'FUP-002']"
+    assert len(out) == 10

@@ -191,16 +191,17 @@ def test_contract_versions(as_role):
 
     text = (ROOT / "schemas" / "retail_card.v1.yaml").read_text()
     created = as_role("author").post("/v1/schemas/retail_card/versions", json={"document": text})
-    assert created.status_code == 201 and created.get_json()["version"] == 3
-    assert created.get_json()["status"] == "draft" and created.get_json()["document"]["version"] == 3
+    assert created.status_code == 201 and created.get_json()["version"] == 4
+    assert created.get_json()["status"] == "draft" and created.get_json()["document"]["version"] == 4
     # a draft is not served: only the published versions are listed for callers
-    assert as_role("decide").get("/v1/schemas/retail_card").get_json()["versions"] == [1, 2]
-    listed = as_role("decide").get("/v1/schemas/retail_card/versions").get_json()["versions"]
-    assert [(v["version"], v["status"]) for v in listed] == [(1, "published"), (2, "published"), (3, "draft")]
-    assert as_role("author").post("/v1/schemas/retail_card/versions/3/submit").status_code == 200
-    for step in ("approve", "publish"):
-        assert as_role("approve").post(f"/v1/schemas/retail_card/versions/3/{step}").status_code == 200, step
     assert as_role("decide").get("/v1/schemas/retail_card").get_json()["versions"] == [1, 2, 3]
+    listed = as_role("decide").get("/v1/schemas/retail_card/versions").get_json()["versions"]
+    assert [(v["version"], v["status"]) for v in listed] == [(1, "published"), (2, "published"), (3, "published"),
+                                                              (4, "draft")]
+    assert as_role("author").post("/v1/schemas/retail_card/versions/4/submit").status_code == 200
+    for step in ("approve", "publish"):
+        assert as_role("approve").post(f"/v1/schemas/retail_card/versions/4/{step}").status_code == 200, step
+    assert as_role("decide").get("/v1/schemas/retail_card").get_json()["versions"] == [1, 2, 3, 4]
     bad = as_role("author").post("/v1/schemas/retail_card/versions", json={"document": "fields: 3"})
     assert_envelope(bad, 422, "ruleset_invalid")
 

@@ -38,7 +38,7 @@ def test_openapi_describes_each_ruleset_s_snapshot_and_request(anonymous):
 
 def test_openapi_follows_a_newly_published_contract(anonymous, as_role):
     author, approver = as_role("author"), as_role("approve")
-    contract = yaml.safe_load((ROOT / "schemas" / "retail_card.v2.yaml").read_text())
+    contract = yaml.safe_load((ROOT / "schemas" / "retail_card.v3.yaml").read_text())
     contract["fields"]["card"]["fields"]["autopay"] = {"type": "boolean", "description": "Pays by direct debit."}
     created = author.post("/v1/schemas/retail_card/versions", json={"document": contract})
     assert created.status_code == 201
@@ -46,7 +46,7 @@ def test_openapi_follows_a_newly_published_contract(anonymous, as_role):
     assert author.post(f"/v1/schemas/retail_card/versions/{version}/submit").status_code == 200
     for step in ("approve", "publish"):
         assert approver.post(f"/v1/schemas/retail_card/versions/{version}/{step}").status_code == 200, step
-    policy = RETAIL.replace("contract: retail_card@2", f"contract: retail_card@{version}")
+    policy = RETAIL.replace("contract: retail_card@3", f"contract: retail_card@{version}")
     assert author.post("/v1/rulesets/retail_card/versions", data=draft_body(policy, RETAIL_SCENARIOS),
                        content_type="application/json").status_code == 201
     assert "autopay" not in anonymous.get("/openapi.json").get_json()["components"]["schemas"][

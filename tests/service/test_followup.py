@@ -73,7 +73,21 @@ def clean(customer_id="C-1", manager=RM) -> dict:
     return snap
 
 
+def loan(customer_id="L-1", manager=RM, overdue: int = 2) -> dict:
+    """A personal loan borrower (the ruleset that escalates a missed contact): two accounts
+    overdue elsewhere is yellow with a contact in 15 days; none is green."""
+    return {"customer": {"id": customer_id, "segment": "mass", "months_on_book": 36, "account_manager": manager},
+            "loans": [{"account_id": f"PL-{customer_id}", "product": "unsecured_consumer", "outstanding": "60000.00",
+                       "installment": "2200.00", "dpd": 0, "worst_dpd_12m": 0, "restructured": False}],
+            "credit_report": {"as_of": "2026-03-31", "other_banks": {
+                "overdue_accounts_6m": overdue, "overdue_accounts_12m": overdue, "overdue_accounts_24m": overdue,
+                "worst_dpd": 45 if overdue else 0, "debt": "40000.00", "new_accounts_3m": 0, "hard_inquiries_3m": 0,
+                "hard_inquiries_6m": 0}}}
+
+
 def decide(client, snapshot, **fields) -> dict:
+    if "loans" in snapshot:
+        fields.setdefault("ruleset_id", "personal_loan")
     response = client.post("/v1/decisions", json=decision_request(snapshot, **fields))
     assert response.status_code in (200, 201), response.data
     return response.get_json()
@@ -207,31 +221,39 @@ def test_handing_on_moves_the_task_to_another_owner_or_queue(client, db, at):
 
 
 def test_an_overdue_contact_escalates_the_next_decision_and_the_facts_are_logged(client, db, at):
-    decide(client, orange())
-    at(5)  # due at day 5 09:00: not yet past
-    quiet = decide(client, clean())
+    first = decide(client, loan())
+    assert first["level"] == "yellow"
+    at(15)  # due at day 15 09:00: not yet past
+    quiet = decide(client, loan(overdue=0))
     assert "FUP-001" not in quiet["fired"] and [a["action"] for a in quiet["actions"]] == ["maintain"]
-    at(6)
-    [task] = open_tasks(db)
-    assert task["overdue"] is True
+    at(15.5)
+    [task] = open_tasks(db, "L-1")
+    assert task["overdue"] is True and task["still_asked"] is False
     assert followup.list_tasks(db, overdue=True)["tasks"][0]["id"] == task["id"]
-    late = decide(client, clean())
+    late = decide(client, loan(overdue=0))
     assert {"FUP-001", "FUP-002"} <= set(late["fired"]) and late["level"] == "orange"
     assert {a["action"] for a in late["actions"]} == {"watchlist", "contact_customer"}
     fired = next(t for t in late["trail"] if t["rule"] == "FUP-001")
     assert fired["values"] == {"overdue_follow_up(contact_customer)": True}
     logged = json.loads(db.execute("SELECT snapshot FROM decisions WHERE id = ?", [late["decision_id"]]).fetchone()[0])
     assert logged["$follow_up"] == {"overdue": ["contact_customer"]}
-    # the same task was asked again, not a second one
-    assert [t["id"] for t in open_tasks(db)] == [task["id"]]
+    # the same task was asked again (and is still asked), not a second one
+    [again] = open_tasks(db, "L-1")
+    assert again["id"] == task["id"] and again["still_asked"] is True
     replay = client.post(f"/v1/decisions/{late['decision_id']}/replay").get_json()
     assert replay["identical"] is True, replay
+    explained = client.get(f"/v1/decisions/{late['decision_id']}/explanation")
+    assert explained.status_code == 200 and explained.get_json()["thresholds_from"] == "ruleset"
+    # a ruleset that does not read follow-up facts is given none
+    card = decide(client, clean("C-9"))
+    logged = json.loads(db.execute("SELECT snapshot FROM decisions WHERE id = ?", [card["decision_id"]]).fetchone()[0])
+    assert "$follow_up" not in logged
 
 
 def test_a_caller_cannot_send_follow_up_facts(client, at):
-    snap = clean()
+    snap = loan(overdue=0)
     snap["$follow_up"] = {"overdue": ["contact_customer"]}
-    response = client.post("/v1/decisions", json=decision_request(snap))
+    response = client.post("/v1/decisions", json=decision_request(snap, ruleset_id="personal_loan"))
     assert response.status_code == 422
     assert response.get_json()["error"]["details"][0]["path"] == "$follow_up"
 

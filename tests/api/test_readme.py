@@ -111,13 +111,13 @@ def test_curl_examples_run_against_a_live_server(live_server):
     reason, details = out[8].split(" ", 1)
     assert reason == "ruleset_invalid" and {"file": "contract retail_card", "path": "card.dpd",
                                             "message": "max must be a number, not text"} in json.loads(details)
-    assert out[9] == "contract draft version 3"
-    assert json.loads(out[10]) == {"versions": [1, 2]}
-    assert json.loads(out[11]) == {"version": 3, "status": "submitted"}
+    assert out[9] == "contract draft version 4"
+    assert json.loads(out[10]) == {"versions": [1, 2, 3]}
+    assert json.loads(out[11]) == {"version": 4, "status": "submitted"}
     assert out[12] == "four_eyes"
     assert json.loads(out[13]) == {"status": "approved", "approved_by": "bob"}
     assert json.loads(out[14]) == {"status": "published", "published_by": "bob"}
-    assert json.loads(out[15]) == {"versions": [1, 2, 3]}
+    assert json.loads(out[15]) == {"versions": [1, 2, 3, 4]}
     trail = [line.split()[1:4] for line in out[16:]]
     assert trail[-7:] == [["alice", "version.create", "ruleset:retail_card@2"],
                           ["alice", "version.submit", "ruleset:retail_card@2"],

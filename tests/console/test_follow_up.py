@@ -1,8 +1,8 @@
 """Follow-through, live: decisions over the API open tasks; the customer's manager completes
 one in the console (Chromium) with the evidence the policy asks for; a waiver is asked for
 and approved by a second person; with the clock set forward a task is overdue and the next
-decision escalates through overdue_follow_up; the evaluation report, page and API, counts
-all of it."""
+decision (a personal loan: its policy escalates a missed contact) changes through
+overdue_follow_up; the evaluation report, page and API, counts all of it."""
 
 from __future__ import annotations
 
@@ -26,16 +26,31 @@ pytestmark = [pytest.mark.live, pytest.mark.browser]
 # 09:00, then six days later: a contact due in 5 days is overdue.
 START = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
 T0 = START.strftime("%Y-%m-%dT%H:%M:%SZ")
-DUE = (START + dt.timedelta(days=5)).strftime("%Y-%m-%dT%H:%M:%S")
-LATER = (START + dt.timedelta(days=6)).strftime("%Y-%m-%dT%H:%M:%SZ")
+DUE = (START + dt.timedelta(days=5)).strftime("%Y-%m-%dT%H:%M:%S")  # a card customer's contact, orange
+LOAN_DUE = (START + dt.timedelta(days=15)).strftime("%Y-%m-%dT%H:%M:%S")  # a loan customer's, yellow
+LATER = (START + dt.timedelta(days=16)).strftime("%Y-%m-%dT%H:%M:%SZ")  # both overdue
 MANAGER = "rm.li"
 DAY_FROM, DAY_TO = (START - dt.timedelta(days=1)).date().isoformat(), (START + dt.timedelta(days=30)).date().isoformat()
 PERIOD = {"from": f"{DAY_FROM}T00:00:00Z", "to": f"{DAY_TO}T00:00:00Z"}
 # customer -> (account manager, branch); each decided orange: contact within 5 days
-CUSTOMERS = {"C-810001": (MANAGER, "B01"), "C-810002": (MANAGER, "B01"), "C-810003": (MANAGER, "B01"),
+CUSTOMERS = {"C-810001": (MANAGER, "B01"), "C-810002": (MANAGER, "B01"), "L-810003": (MANAGER, "B01"),
              "C-810004": (None, "B02")}
+OTHERS = {"L-810005": ("rm.zhou", "B03")}  # decided clean only: no task
 PEOPLE = {"li": (MANAGER, ["officer"]), "wang": ("rm.wang", ["officer"]), "bob": ("bob.approver", ["approve"]),
           "carol": ("carol.compliance", ["audit"]), "loan": ("card-platform", ["decide"])}
+
+
+def loan_snapshot(customer: str, overdue_elsewhere: int) -> dict:
+    """A personal loan customer of the manager's; two accounts overdue elsewhere: yellow."""
+    manager, branch = {**CUSTOMERS, **OTHERS}[customer]
+    return {"customer": {"id": customer, "segment": "mass", "months_on_book": 36, "account_manager": manager,
+                         "branch": branch},
+            "loans": [{"account_id": f"PL-{customer}", "product": "unsecured_consumer", "outstanding": "60000.00",
+                       "installment": "2200.00", "dpd": 0, "worst_dpd_12m": 0, "restructured": False}],
+            "credit_report": {"as_of": "2026-03-31", "other_banks": {
+                "overdue_accounts_6m": overdue_elsewhere, "overdue_accounts_12m": overdue_elsewhere,
+                "overdue_accounts_24m": overdue_elsewhere, "worst_dpd": 45 if overdue_elsewhere else 0,
+                "debt": "40000.00", "new_accounts_3m": 0, "hard_inquiries_3m": 0, "hard_inquiries_6m": 0}}}
 
 
 def snapshot(customer: str, *, clean: bool = False) -> dict:
@@ -54,8 +69,12 @@ class Server(LiveServer):
         self.clock.write_text(moment + "\n")
 
     def decide(self, customer: str, *, clean: bool = False) -> dict:
-        status, _, raw = self.request("POST", "/v1/decisions", decision_request(snapshot(customer, clean=clean)),
-                                      key=self.keys["loan"])
+        if customer.startswith("L-"):
+            body = {"ruleset_id": "personal_loan", "customer_id": customer,
+                    "snapshot": loan_snapshot(customer, 0 if clean else 2)}
+        else:
+            body = decision_request(snapshot(customer, clean=clean))
+        status, _, raw = self.request("POST", "/v1/decisions", body, key=self.keys["loan"])
         assert status == 201, raw
         return json.loads(raw)
 
@@ -126,10 +145,10 @@ def test_follow_through_end_to_end(server, page_as):
     # Decisions over the API open a task for each orange customer: due in 5 days.
     first = {c: server.decide(c) for c in CUSTOMERS}
     for customer, decision in first.items():
-        assert decision["level"] == "orange", decision
+        assert decision["level"] == ("yellow" if customer.startswith("L-") else "orange"), decision
         assert "contact_customer" in {a["action"] for a in decision["actions"]}
         task = task_of(server, customer)
-        assert task["status"] == "open" and task["due_at"].startswith(DUE)
+        assert task["status"] == "open" and task["due_at"].startswith(LOAN_DUE if customer.startswith("L-") else DUE)
 
     # The manager signs in with an officer key and lands on their tasks: follow-up, nothing more.
     li = page_as("li", "/console/")
@@ -140,7 +159,7 @@ def test_follow_through_end_to_end(server, page_as):
         expect(nav.get_by_role("link", name=other)).to_have_count(0)
     assert li.goto("/console/follow-up/report").status == 403
     # a form without the session's token changes nothing
-    third = task_of(server, "C-810003")["id"]
+    third = task_of(server, "L-810003")["id"]
     assert li.request.post(f"/console/tasks/{third}/waiver", form={"reason": "no token"}).status == 403
     assert server.rows("SELECT waiver_requested_by FROM tasks WHERE id = ?", (third,)) == [(None,)]
     # soonest due first; another officer does not see them
@@ -189,18 +208,18 @@ def test_follow_through_end_to_end(server, page_as):
     # 3: the clock set forward; the third task is overdue, visibly.
     server.set_clock(LATER)
     li.goto("/console/tasks")
-    overdue_row = li.locator(f"#tasks tr[data-task='{task_of(server, 'C-810003')['id']}']")
+    overdue_row = li.locator(f"#tasks tr[data-task='{third}']")
     expect(overdue_row.locator(".badge-overdue")).to_have_text("overdue")
     expect(li.locator("#tasks tbody tr")).to_have_count(1)
 
-    # ... and changes the next decision: a clean snapshot, orange because of the missed contact,
-    # while a customer whose contact was done is green on the same facts.
-    escalated = server.decide("C-810003", clean=True)
-    assert "FUP-001" in escalated["fired"] and escalated["level"] == "orange"
+    # ... and changes the next decision: nothing overdue elsewhere any more, yet orange because
+    # of the missed contact, where a customer with nothing missed is not escalated.
+    escalated = server.decide("L-810003", clean=True)
+    assert {"FUP-001", "FUP-002"} <= set(escalated["fired"]) and escalated["level"] == "orange"
     assert "watchlist" in {a["action"] for a in escalated["actions"]}
-    calm = server.decide("C-810001", clean=True)
-    assert "FUP-001" not in calm["fired"] and calm["level"] == "green"
-    assert task_of(server, "C-810003")["status"] == "open"  # asked again, not opened twice
+    calm = server.decide("L-810005", clean=True)
+    assert "FUP-001" not in calm["fired"] and calm["level"] != "orange"
+    assert task_of(server, "L-810003")["status"] == "open"  # asked again, not opened twice
 
     # The evaluation: per owner and per branch, API and page agree.
     by_owner = {g["key"]: g for g in report_api(server, "owner")["groups"]}
@@ -208,7 +227,8 @@ def test_follow_through_end_to_end(server, page_as):
                                           "overdue_now": 1, "open": 0}
     assert figures(by_owner[None]) == {"opened": 1, "done_on_time": 0, "done_late": 0, "waived": 0,
                                        "overdue_now": 1, "open": 0}
-    assert [lv["level"] for lv in by_owner[MANAGER]["levels"]] == ["orange"]
+    assert [(lv["level"], lv["opened"], lv["overdue_now"]) for lv in by_owner[MANAGER]["levels"]] == [
+        ("yellow", 1, 1), ("orange", 2, 0)]
     by_branch = {g["key"]: figures(g) for g in report_api(server, "branch")["groups"]}
     assert by_branch == {"B01": {"opened": 3, "done_on_time": 1, "done_late": 0, "waived": 1, "overdue_now": 1,
                                  "open": 0},
@@ -229,7 +249,8 @@ def test_follow_through_end_to_end(server, page_as):
         carol.get_by_role("link", name="CSV").click()
     exported = list(csv.DictReader(io.StringIO(Path(info.value.path()).read_text())))
     assert [(r["group"], r["level"], r["opened"], r["overdue_now"]) for r in exported] == [
-        ("", "all", "1", "1"), ("", "orange", "1", "1"), (MANAGER, "all", "3", "1"), (MANAGER, "orange", "3", "1")]
+        ("", "all", "1", "1"), ("", "orange", "1", "1"), (MANAGER, "all", "3", "1"), (MANAGER, "orange", "2", "0"),
+        (MANAGER, "yellow", "1", "1")]
     # compliance opens any task: its decision, trail, history and evidence
     carol.goto(f"/console/tasks/{done_id}")
     expect(carol.locator("#evidence")).to_contain_text("agreed a payment plan")

@@ -6,7 +6,9 @@
   too and already has at least the same effect, so removing it changes no decision);
 * actions recommended with different parameters but no way to combine them
   (``combine: once``), so one decision may carry two conflicting versions of an action;
-* signals derived and never used.
+* signals derived and never used;
+* follow-up declarations no rule can use: a follow-up declared on an action no rule
+  recommends, and ``overdue_follow_up(action)`` of an action no rule recommends.
 
 The analysis is conservative: terms it cannot reason about (arithmetic, lists,
 functions) are assumed satisfiable, so a finding is always real.
@@ -16,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import product
 
-from .condition import NEGATED, And, Compare, In, Literal, Node, Not, Or, Path, Presence, Signal
+from .condition import NEGATED, And, Compare, In, Literal, Node, Not, Or, OverdueFollowUp, Path, Presence, Signal
 from .parse import Rule
 from .ruleset import Ruleset
 
@@ -25,7 +27,7 @@ MAX_DISJUNCTS = 64
 
 @dataclass(frozen=True)
 class Finding:
-    check: str          # never_fires | duplicate | shadowed | conflicting_action | unused_signal
+    check: str          # never_fires | duplicate | shadowed | conflicting_action | unused_signal | follow_up
     message: str
     rule: str | None = None
     related: tuple[str, ...] = ()
@@ -213,6 +215,22 @@ def analyse(ruleset: Ruleset) -> list[Finding]:
     read = set().union(*(r.reads | r.negates for r in ruleset.rules)) if ruleset.rules else set()
     findings += [Finding("unused_signal", f"signal {s} is derived but no rule reads it", None, tuple(sorted(ids)))
                  for s, ids in sorted(derivers.items()) if s not in read]
+    findings += _follow_ups(ruleset)
+    return findings
+
+
+def _follow_ups(ruleset: Ruleset) -> list[Finding]:
+    """Follow-up declarations that no rule of the ruleset puts to use."""
+    recommended = {req.name for r in ruleset.rules for req in r.actions}
+    findings = [Finding("follow_up", f"action {name} declares a follow_up but no rule recommends it, so it never "
+                                     "opens a task")
+                for name, spec in ruleset.actions.items() if spec.follow_up is not None and name not in recommended]
+    for r in ruleset.rules:
+        for node in r.condition.walk():
+            if isinstance(node, OverdueFollowUp) and node.action not in recommended:
+                findings.append(Finding("follow_up", f"{node.text}: no rule of this ruleset recommends "
+                                                     f"{node.action}, so only a task another ruleset opened can "
+                                                     "make it true", r.id))
     return findings
 
 

@@ -37,7 +37,7 @@ def load_library(app: Flask):
         log.warning("the database cannot be opened; no policies are loaded yet")
         return None
     try:
-        library = served.load(db)
+        library = served.load(db, check=served.in_a_checker(db))
     except store.StoreError:
         log.warning("the database is not migrated; no policies are loaded yet")
         return None

@@ -3,9 +3,11 @@ and audit events are one SQLite file).
 
 Each worker thread keeps one connection open instead of opening one per request: when
 the last connection to a WAL database closes, SQLite checkpoints and deletes the WAL,
-which cost more than a millisecond on every decision. A connection that failed, or
-whose file was removed or made read-only, is dropped, and the next request opens a
-fresh one, so the service recovers by itself once the log is back.
+which cost more than a millisecond on every decision. These connections leave the
+routine checkpoints of the write-ahead log to the worker's Checkpointer thread. A
+connection that failed, or whose file was removed or made read-only, is dropped, and
+the next request opens a fresh one, so the service recovers by itself once the log is
+back.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from flask import Flask, current_app
 
 from app import store
 from app.service import decide
+from app.store.db import SERVICE_AUTOCHECKPOINT_PAGES, Checkpointer
 from app.store.group_commit import GroupCommit
 
 
@@ -28,6 +31,7 @@ def get_db() -> store.LogDatabase:
             config["VIGIL_DATABASE"],
             synchronous=config["VIGIL_SQLITE_SYNCHRONOUS"],
             busy_timeout_ms=config["VIGIL_SQLITE_BUSY_TIMEOUT_MS"],
+            autocheckpoint=SERVICE_AUTOCHECKPOINT_PAGES,
         )
         local.db = db
     return db
@@ -46,19 +50,27 @@ def drop_db() -> None:
 
 
 def log_decisions(db: store.LogDatabase, rows: list, follow_ups: list | None = None) -> list:
-    """``decide.log`` through this process's group commit: the rows share one write
-    transaction with what other threads of the process log at the same moment, and the
-    call returns once that transaction has committed. ``follow_ups``: the tasks each row
-    asks for (``Decided.follow_ups``), opened in that same transaction."""
-    return current_app.extensions["vigil.group_commit"].write(
-        db, list(zip(rows, follow_ups if follow_ups is not None else [None] * len(rows))))
+    """``decide.log`` through this process's group commit: the rows (with what each
+    asks to be done in the same transaction, ``follow_ups``, one per row or None) share
+    one write transaction with what other threads of the process log at the same
+    moment, and the call returns once that transaction has committed."""
+    items = list(zip(rows, follow_ups if follow_ups is not None else [None] * len(rows)))
+    logged = current_app.extensions["vigil.group_commit"].write(db, items)
+    current_app.extensions["vigil.checkpointer"].written()
+    return logged
 
 
-def _log_pairs(db: store.LogDatabase, items: list) -> list:
-    """``decide.log`` of (row, follow-ups) pairs."""
-    return decide.log(db, [row for row, _ in items], [wanted for _, wanted in items])
+def _log_group(db: store.LogDatabase, items: list) -> list:
+    rows = [row for row, _ in items]
+    follow_ups = [follow_up for _, follow_up in items]
+    if any(follow_up is not None for follow_up in follow_ups):
+        return decide.log(db, rows, follow_ups)
+    return decide.log(db, rows)
 
 
 def init_app(app: Flask) -> None:
     app.extensions["vigil.log_connections"] = threading.local()
-    app.extensions["vigil.group_commit"] = GroupCommit(_log_pairs)
+    app.extensions["vigil.group_commit"] = GroupCommit(_log_group)
+    # The write-ahead log is checkpointed by a thread of the worker's, not by the
+    # decision whose commit happens to fill it.
+    app.extensions["vigil.checkpointer"] = Checkpointer(app.config["VIGIL_DATABASE"])

@@ -51,7 +51,7 @@ def refresh(app: Flask, *, force: bool = False) -> None:
         if current is not None and getattr(current, "token", None) == token:
             return
         started = time.perf_counter()
-        served_now = served.load(db, current)
+        served_now = served.load(db, current, check=served.in_a_checker(db))
         app.extensions["vigil.library"] = served_now
         log.info("policies loaded", extra={
             "rulesets": [f"{r.id}@{r.version}" for r in served_now.rulesets()],

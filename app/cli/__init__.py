@@ -1,7 +1,8 @@
 """Flask CLI commands: `flask --app wsgi db migrate|status` here, the engine's
 `flask --app wsgi rulesets validate|test` from app/cli/rulesets.py, and
 `policies import|list` and `keys create|list|revoke` from app/cli/policies.py and keys.py,
-`decisions verify|head|export|purge` and `holds place|list|release` from app/cli/compliance.py."""
+`decisions verify|head|export|purge` and `holds place|list|release` from app/cli/compliance.py,
+`contracts list|show|add|submit|approve|reject|publish|retire` from app/cli/contracts.py."""
 
 from __future__ import annotations
 
@@ -45,10 +46,11 @@ def status_command():
 
 
 def init_app(app: Flask) -> None:
-    from app.cli import compliance, keys, policies, portfolio, rulesets
+    from app.cli import compliance, contracts, keys, policies, portfolio, rulesets
 
     app.cli.add_command(db_cli)
     app.cli.add_command(policies.policies_cli)
+    app.cli.add_command(contracts.contracts_cli)
     app.cli.add_command(keys.keys_cli)
     app.cli.add_command(compliance.decisions_cli)
     app.cli.add_command(compliance.holds_cli)

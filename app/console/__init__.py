@@ -106,7 +106,8 @@ def _no_store(response):
 # The navigation, by task: (group, [(label, endpoint, name, action the key needs)]).
 # Each group's pages are listed for a key that may take their action.
 NAVIGATION = [
-    ("Policy", [("Rulesets in force", "console.rulesets", "rulesets", "read")]),
+    ("Policy", [("Rulesets in force", "console.rulesets", "rulesets", "read"),
+                ("Contracts", "console.contract_list", "contracts", "read")]),
     ("Compliance", [("Decisions", "console.decisions", "decisions", "audit"),
                     ("Customers", "console.customers", "customers", "audit"),
                     ("Verify log", "console.verify", "log", "audit"),
@@ -143,6 +144,7 @@ bp.after_request(_no_store)
 bp.context_processor(_context)
 
 from app.console import views  # noqa: E402 - registers the pages on bp
+from app.console import contracts as _contract_pages  # noqa: E402,F401 - and the contract pages
 from app.console import compliance  # noqa: E402,F401 - registers the compliance pages on bp
 from app.console import followup  # noqa: E402,F401 - registers the follow-up pages on bp
 

@@ -24,6 +24,12 @@ ENDPOINTS = {
     "publish": "governance.publish_version",
     "retire": "governance.retire_version",
     "rollback": "governance.rollback",
+    "contract_draft": "governance.create_contract",
+    "contract_submit": "governance.submit_contract",
+    "contract_approve": "governance.approve_contract",
+    "contract_reject": "governance.reject_contract",
+    "contract_publish": "governance.publish_contract",
+    "contract_retire": "governance.retire_contract",
     "simulate": "simulations.create_simulation",
     # Running the scenarios and trying a snapshot evaluate a stored version without
     # logging anything, as a simulation does: the same roles.

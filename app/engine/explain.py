@@ -8,31 +8,54 @@ from __future__ import annotations
 
 from typing import Any
 
+from .condition import And, Literal, Not, Or, Signal
 from .interpret import first_failure, leaf_facts, values_read
 from .parse import PLACEHOLDER_RE, ActionSpec, Rule
 from .result import Firing, NotFired
 from .util import show
 
 
-def trail(rules: tuple[Rule, ...], fired: list[int], data: dict, sigset: frozenset,
-          readers: dict[str, tuple[int, ...]], mask=None) -> tuple[Firing, ...]:
-    """One ``Firing`` per fired rule, in firing order, with the values its condition read and
-    the later firings that used its signals."""
+def outline(rules: tuple[Rule, ...], fired: tuple[int, ...],
+            readers: dict[str, tuple[int, ...]]) -> tuple[tuple, ...]:
+    """What a trail shows that depends only on which rules fired, in which order: per
+    firing, its place, the rule, the later firings that used its signals, and the whole
+    ``Firing`` when the rule's condition reads no snapshot value (signals only). Such a
+    Firing is shared by every evaluation with the same firings: results are immutable."""
     order_of = {idx: n for n, idx in enumerate(fired)}
-    firings = []
+    out = []
     for n, idx in enumerate(fired):
         rule = rules[idx]
-        values = values_read(rule.condition, data, sigset)
-        if mask is not None:
-            values = {k: mask.shown(v) if mask.personal(k) else v for k, v in values.items()}
         later = {j for s in rule.signals for j in readers.get(s, ()) if j in order_of and order_of[j] > n}
         used_by = tuple(rules[j].id for j in sorted(later, key=order_of.__getitem__))
-        firings.append(Firing(
-            order=n + 1, rule=rule.id, title=rule.title, clause=rule.clause, priority=rule.priority,
-            condition=rule.when, values=values,
-            signals=rule.signals, reads_signals=tuple(sorted(rule.reads)), used_by=used_by,
-            actions=tuple((a.name, a.params_dict) for a in rule.actions), level=rule.level, review=rule.review))
+        reads = any(type(node) not in _READS_NOTHING for node in rule.condition.walk())
+        out.append((n, rule, used_by, _firing(n, rule, {}, used_by) if not reads else None))
+    return tuple(out)
+
+
+_READS_NOTHING = (Signal, Not, And, Or, Literal)
+
+
+def trail(outline: tuple[tuple, ...], data: dict, sigset: frozenset, mask=None) -> tuple[Firing, ...]:
+    """One ``Firing`` per fired rule, in firing order (as ``outline`` gives them), with the
+    values its condition read."""
+    firings = []
+    for n, rule, used_by, firing in outline:
+        if firing is None:
+            values = values_read(rule.condition, data, sigset)
+            if mask is not None:
+                values = {k: mask.shown(v) if mask.personal(k) else v for k, v in values.items()}
+            firing = _firing(n, rule, values, used_by)
+        firings.append(firing)
     return tuple(firings)
+
+
+def _firing(n: int, rule: Rule, values, used_by: tuple[str, ...]) -> Firing:
+    return Firing(
+        order=n + 1, rule=rule.id, title=rule.title, clause=rule.clause, priority=rule.priority,
+        condition=rule.when, values=values,
+        signals=rule.signals, reads_signals=tuple(sorted(rule.reads)), used_by=used_by,
+        actions=tuple((a.name, a.params_dict) for a in rule.actions), level=rule.level,
+        review=rule.review)
 
 
 def not_fired(rules: tuple[Rule, ...], fired: list[int], data: dict, sigset: frozenset,

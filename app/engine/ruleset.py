@@ -11,6 +11,7 @@ rules into one decision and ``explain``s it in a frozen ``Evaluation``.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +26,12 @@ from .parse import Rule, parse_ruleset
 from .result import Evaluation, FinalAction
 from .signals import check_signals
 from .util import canonical_hash
+
+
+# the snapshot fact as durable_rules parses it: compact, and no check for cycles (it is a
+# tree of plain values built by compile.Layout), which halves json.dumps' time
+_fact_json = json.JSONEncoder(check_circular=False, separators=(",", ":")).encode
+MAX_OUTCOMES_KEPT = 4096   # combinations of firings whose outcome is kept (see Ruleset._outcome)
 
 
 class Ruleset:
@@ -57,6 +64,8 @@ class Ruleset:
         self._matcher = runtime.Matcher(self.key, self.definition)
         self._by_id = {r.id: r for r in self.rules}
         self._readers = {s: tuple(r.index for r in self.rules if s in r.reads) for s in self.derivers}
+        self._contract_key = contract.key
+        self._outcomes: dict[tuple[int, ...], tuple] = {}
 
     # -- public -----------------------------------------------------------------------
     @property
@@ -118,7 +127,7 @@ class Ruleset:
         fact["t"], fact["id"], fact["sid"] = "s", "s", runtime.SID
         bound = len(self.rules) if max_firings is None else max_firings
         with self._matcher.session() as session:
-            fired, signals = agenda.run(self._plan, session, json.dumps(fact), bound)
+            fired, signals = agenda.run(self._plan, session, _fact_json(fact), bound)
             session.end()
         return self._result(data, fired, signals, explain, mask, findings)
 
@@ -127,24 +136,40 @@ class Ruleset:
                 mask=None, findings=()) -> Evaluation:
         rules = self.rules
         sigset = frozenset(signals)
-        fired_rules = [rules[i] for i in fired]
-        combined, overridden = combine_actions(self.actions, fired_rules)
+        fixed = self._outcomes.get(tuple(fired))
+        if fixed is None:
+            fixed = self._outcome(tuple(fired))
+        actions, overridden, level, level_rules, review, review_rules, outline = fixed
         actions = tuple(
-            FinalAction(action=c.spec.name, title=c.spec.title, params=c.params, adverse=c.spec.adverse,
-                        rules=c.rules,
-                        reason=explain.reason(c.spec, c.params, [self._by_id[r] for r in c.rules], data, sigset,
-                                              mask) if c.spec.adverse else None)
-            for c in combined)
-        level, level_rules = highest_level(self.levels, fired_rules)
-        review, review_rules = most_frequent_review(self.frequencies, self.level_review[level], fired_rules)
+            replace(a, reason=explain.reason(self.actions[a.action], a.params, [self._by_id[r] for r in a.rules],
+                                             data, sigset, mask)) if a.adverse else a
+            for a in actions)
         return Evaluation(
             ruleset_id=self.id, ruleset_version=self.version, ruleset_hash=self.hash,
-            contract=self.contract.key, level=level, level_rules=level_rules, review_frequency=review,
-            review_rules=review_rules, actions=actions, overridden=tuple(overridden), signals=signals,
-            firings=explain.trail(rules, fired, data, sigset, self._readers, mask),
+            contract=self._contract_key, level=level, level_rules=level_rules, review_frequency=review,
+            review_rules=review_rules, actions=actions, overridden=overridden, signals=signals,
+            firings=explain.trail(outline, data, sigset, mask),
             not_fired=explain.not_fired(rules, fired, data, sigset, mask) if explain_mode == "full" else None,
             data_quality=tuple(f if mask is None or not mask.personal(f.field) else
                                DataFinding(f.field, mask.shown(f.value), f.expectation) for f in findings))
+
+    def _outcome(self, fired: tuple[int, ...]) -> tuple:
+        """What follows from which rules fired, in which order, whatever the snapshot: the
+        final actions (an adverse one still without its reason), those overridden, level,
+        review and the outline of the trail. Kept for the most recent combinations of
+        firings (a bounded number)."""
+        fired_rules = [self.rules[i] for i in fired]
+        combined, overridden = combine_actions(self.actions, fired_rules)
+        actions = tuple(FinalAction(action=c.spec.name, title=c.spec.title, params=c.params, adverse=c.spec.adverse,
+                                    rules=c.rules, reason=None) for c in combined)
+        level, level_rules = highest_level(self.levels, fired_rules)
+        review, review_rules = most_frequent_review(self.frequencies, self.level_review[level], fired_rules)
+        outcome = (actions, tuple(overridden), level, level_rules, review, review_rules,
+                   explain.outline(self.rules, fired, self._readers))
+        if len(self._outcomes) >= MAX_OUTCOMES_KEPT:
+            self._outcomes.clear()
+        self._outcomes[fired] = outcome
+        return outcome
 
 
 def _json_params(params: dict) -> dict:

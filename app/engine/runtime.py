@@ -3,12 +3,13 @@
 durable_rules 2.0.28 has crash modes that ordinary requests can reach. This module is
 the only code that calls it, and it is written so that none of them can happen:
 
-* ``delete_state`` segfaults when no rule fired in the session: every ruleset carries a
-  sentinel rule that matches an end-of-evaluation fact, and state is deleted only after
-  the sentinel has fired.
-* a ruleset holds at most 1,024 live sessions, and session ids are compared by a 32-bit
-  hash: one evaluation runs at a time per compiled ruleset (a lock; the C core never
-  releases the GIL anyway), always in the same session, which is deleted afterwards.
+* ``delete_state`` segfaults when no rule fired in the session, and a ruleset holds at
+  most 1,024 live sessions whose ids are compared by a 32-bit hash: each handle has one
+  session, made when the handle is, in which a sentinel rule (matching an end fact)
+  fires at once, and which lives as long as the handle. Evaluations run in it one at a
+  time (a lock; the C core never releases the GIL anyway), and each one retracts every
+  fact it asserted before it ends. State is never deleted: setting up a session's state
+  costs more than the rest of the C calls of an evaluation together.
 * the default ``Host`` starts timer threads that run actions behind the caller's back and
   are never collected: no ``Host`` is created; activations are taken with
   ``start_action`` and run by Vigil's agenda in the caller's thread.
@@ -73,10 +74,11 @@ class Matcher:
     def _ensure(self):
         if self._handle is None or self._pid != os.getpid():
             name = f"{self.base_name}~{os.getpid()}~{next(_names)}"
-            self._handle = _dr.create_ruleset(name, self.definition_json)
-            self._pid = os.getpid()
+            handle = _dr.create_ruleset(name, self.definition_json)
             self.handles_created += 1
-            self._finalizer = weakref.finalize(self, _release, self._handle, self._pid)
+            _prime(handle)   # should it fail, the handle is left alone, like an abandoned one
+            self._handle, self._pid = handle, os.getpid()
+            self._finalizer = weakref.finalize(self, _release, handle, self._pid)
         return self._handle
 
     def _abandon(self) -> None:
@@ -106,6 +108,33 @@ class Matcher:
         return Session(self)
 
 
+def _drain(handle) -> list[str]:
+    """Take every pending activation; return the durable_rules rule names, in order."""
+    names: list[str] = []
+    result = _dr.start_action(handle)
+    if not result:
+        return names
+    _state, message, state_handle = result
+    while message:
+        names.append(message[2:message.index('"', 2)])
+        message = _dr.complete_and_start_action(handle, state_handle)
+    return names
+
+
+def _prime(handle) -> None:
+    """Make the handle's one session, with a rule fired in it, and leave it empty."""
+    _dr.assert_fact(handle, _END_FACT)
+    if _drain(handle) != [SENTINEL]:
+        raise EvaluationError("the end-of-evaluation rule did not fire")
+    _retract(handle, [_END_FACT])
+
+
+def _retract(handle, facts: list[str]) -> None:
+    if _dr.retract_facts(handle, "[" + ",".join(facts) + "]")[0] != 0 or _drain(handle):
+        # nothing may activate once the snapshot is gone: the session is not what it seems
+        raise EvaluationError("the rules engine did not clear an evaluation's facts")
+
+
 class Session:
     """One evaluation: assert facts, collect activations, end cleanly or abandon."""
 
@@ -113,6 +142,7 @@ class Session:
         self.matcher = matcher
         self.handle = None
         self.ended = False
+        self.asserted: list[str] = []
 
     def __enter__(self) -> "Session":
         self.matcher._lock.acquire()
@@ -125,32 +155,21 @@ class Session:
 
     def assert_fact(self, fact_json: str) -> list[str]:
         """Assert one fact; return the names of the durable_rules rules it activated."""
+        self.asserted.append(fact_json)
         _dr.assert_fact(self.handle, fact_json)
-        return self._drain()
-
-    def _drain(self) -> list[str]:
-        names: list[str] = []
-        result = _dr.start_action(self.handle)
-        if not result:
-            return names
-        _state, message, state_handle = result
-        while message:
-            names.append(message[2:message.index('"', 2)])
-            message = _dr.complete_and_start_action(self.handle, state_handle)
-        return names
+        return _drain(self.handle)
 
     def end(self) -> None:
-        names = self.assert_fact(_END_FACT)
-        if SENTINEL not in names:
-            raise EvaluationError("the end-of-evaluation rule did not fire")
-        _dr.delete_state(self.handle, SID)
+        """Retract the facts asserted, the snapshot first (so no rule can match any more),
+        leaving the session empty for the next evaluation."""
+        _retract(self.handle, self.asserted)
         self.ended = True
 
     def __exit__(self, exc_type, exc, tb):
         try:
             if not self.ended:
-                # Never call delete_state on a session in an unknown state: drop the handle
-                # (it is garbage the C core keeps) and build a fresh one on next use.
+                # A session in an unknown state is never used again: drop the handle (it is
+                # garbage the C core keeps) and build a fresh one on next use.
                 self.matcher._abandon()
         finally:
             self.matcher._lock.release()

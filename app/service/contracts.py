@@ -20,7 +20,7 @@ from __future__ import annotations
 import sqlite_utils
 
 from app.engine import FactContract, RulesetInvalid
-from app.service.policies import _own_id, parse_document
+from app.service.policies import own_id, parse_document
 from app.store import policies as store
 from app.store import times
 from app.store.audit import Actor, person_id, record_event
@@ -39,7 +39,7 @@ def check(contract_id: str, document, number: int = 1) -> FactContract:
     nothing. Raises RulesetInvalid naming the contract, each field path and what is wrong."""
     source = f"contract {contract_id}"
     document = parse_document(document, source)
-    _own_id(document, contract_id, source)
+    own_id(document, contract_id, source)
     document["version"] = number
     return FactContract(document, source)
 

@@ -16,9 +16,9 @@ Whoever wrote a version (created it or edited the draft) may not approve it: fou
 eyes, by person (a key's owner), not by key.
 
 What a worker serves is ``served.load`` (served.py); replaying and explaining a
-logged decision is replay.py. An author's document is compiled, and its scenarios run,
-only in a checker process within a budget (checker.py): the ``*_check`` functions here
-are what runs there.
+logged decision is replay.py; the lifecycle of a contract version is contracts.py. An
+author's document is compiled, and its scenarios run, only in a checker process within
+a budget (checker.py): the ``*_check`` functions here are what runs there.
 """
 
 from __future__ import annotations
@@ -95,26 +95,31 @@ def library_of_contracts(db: sqlite_utils.Database) -> Library:
     return library
 
 
-def compile_document(db: sqlite_utils.Database, document: dict, source: str, drafts: bool = False) -> Ruleset:
+def compile_document(db: sqlite_utils.Database, document: dict, source: str, drafts: bool = False,
+                     replay: bool = False) -> Ruleset:
     """Check and compile a ruleset document against the contract version it names,
     which must be published; with ``drafts`` (an author's own check and trial of a
-    ruleset draft, never serving) it may also be a draft, submitted or approved one.
+    ruleset draft, never serving) it may also be a draft, submitted or approved one;
+    with ``replay`` (a logged decision made when it was published) a retired one.
     Only that one contract is read and checked. Raises RulesetInvalid."""
     library = Library()
-    for contract_document, contract_source, _ in contract_for(db, document, source, drafts):
+    for contract_document, contract_source, _ in contract_for(db, document, source, drafts, replay):
         library.add_contract(contract_document, contract_source)
     return library.compile_ruleset(document, source)
 
 
-def contract_for(db: sqlite_utils.Database, document: dict, source: str, drafts: bool = False) -> tuple:
+def contract_for(db: sqlite_utils.Database, document: dict, source: str, drafts: bool = False,
+                 replay: bool = False) -> tuple:
     """The contract version ``document`` names, as ``compile_document`` may use it, as
     data a checker compiles against: ``((document, source, hash),)``; none when the
     document names none as id@version (compiling says so). Raises RulesetInvalid."""
     statuses = store.CONTRACT_DRAFTABLE if drafts else store.CONTRACT_SERVED
+    if replay:
+        statuses = (*store.CONTRACT_SERVED, "retired")
     ref = document.get("contract") if isinstance(document, dict) else None
     cid, _, number = ref.partition("@") if isinstance(ref, str) else ("", "", "")
     stored = None
-    if number.isdigit() and len(number) < 10:
+    if number.isascii() and number.isdigit() and len(number) < 10:
         try:
             stored = store.get_contract(db, cid, int(number))
         except PolicyNotFound:
@@ -127,7 +132,8 @@ def contract_for(db: sqlite_utils.Database, document: dict, source: str, drafts:
                                                  if not drafts else "it can no longer be used"),
                                       path="contract")])
     elif isinstance(ref, str) and "@" in ref:
-        known = ", ".join(store.contract_keys(db, statuses)) or "none"
+        keys = store.contract_keys(db, statuses)
+        known = ", ".join(keys[:20]) + (f" and {len(keys) - 20} more" if len(keys) > 20 else "") or "none"
         raise RulesetInvalid([Problem(source, f"contract {ref!r} is not stored (usable: {known}); "
                                               "write it as id@version", path="contract")])
     return ()
@@ -232,7 +238,8 @@ def _scenarios_check(contracts, document, source, scenarios) -> dict:
     return run_scenarios(checker.compiled(contracts, document, source), scenarios)
 
 
-def _own_id(document: dict, expected: str, source: str) -> None:
+def own_id(document: dict, expected: str, source: str) -> None:
+    """The document's id is the one it is stored under: filled in when left out."""
     if document.get("id") is None:
         document["id"] = expected
     elif document["id"] != expected:
@@ -253,7 +260,7 @@ def _prepare(db, ruleset_id: str, document, scenarios, number: int) -> tuple[dic
 def _read_check(ruleset_id: str, document, scenarios, number: int) -> tuple[dict, dict | None]:
     source = f"{ruleset_id}@{number}"
     document = parse_document(document, source)
-    _own_id(document, ruleset_id, source)
+    own_id(document, ruleset_id, source)
     document["version"] = number
     if scenarios is not None:
         scenarios = parse_document(scenarios, f"{source} scenarios")

@@ -58,7 +58,7 @@ def stored_version(db: sqlite_utils.Database, ruleset_id: str, version: int) -> 
             _cache.move_to_end(key)
     if ruleset is None:
         try:
-            ruleset = policies.compile_document(db, stored.document, stored.target)
+            ruleset = policies.compile_document(db, stored.document, stored.target, replay=True)
         except RulesetInvalid as exc:
             return StoredVersion(None, stored.hash, "the stored version no longer compiles: " +
                                  "; ".join(p["message"] for p in exc.details[:3]))

@@ -17,15 +17,19 @@ the start-up log name every failure.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import sqlite3
 
 import sqlite_utils
 
 from app.core.errors import VigilError
+from app.service import checker
 from app.engine import FactContract, Library, Problem, Ruleset, RulesetInvalid, RulesetNotFound
 from app.store import policies, publications, times
 from app.store.errors import LogUnavailable
 from app.store.publications import Publication
+
+log = logging.getLogger("vigil.policies")
 
 
 class VersionUnavailable(VigilError):
@@ -88,11 +92,16 @@ class ServedPolicies(Library):
         return self.statuses.get((ruleset_id, version))
 
 
-def load(db: sqlite_utils.Database, previous: Library | None = None, *, warm: bool = True) -> ServedPolicies:
+def load(db: sqlite_utils.Database, previous: Library | None = None, *, warm: bool = True,
+         check=None) -> ServedPolicies:
     """Read and compile what is served, reusing the compiled versions of ``previous``
     whose hash has not changed. Each version is loaded on its own: one that does not
     compile is named in ``failures`` with its problems and the others are served.
-    Raises LogUnavailable if the database cannot be read."""
+    ``check``, when given, is called with each stored version not loaded before, ahead
+    of compiling it here: the service compiles it in a ruleset checker first
+    (checker.py), so that a version that would take more than a check's budget (hang
+    the rules engine, say) fails there instead of stopping this process. Raises
+    LogUnavailable if the database cannot be read."""
     try:
         db.execute("BEGIN")  # one read transaction: the token and the rows agree
         try:
@@ -126,12 +135,35 @@ def load(db: sqlite_utils.Database, previous: Library | None = None, *, warm: bo
             ruleset = old
         else:
             try:
+                if check is not None and (stored.contract_id, stored.contract_version) in served._contracts:
+                    _checked(check, stored)
                 ruleset = _compile(served, stored, warm)
             except RulesetInvalid as exc:
                 served.failures[stored.target] = exc.details
                 continue
         served._rulesets[(ruleset.id, ruleset.version)] = ruleset
     return served
+
+
+def in_a_checker(db: sqlite_utils.Database):
+    """The ``check`` for ``load`` that compiles a stored version in a ruleset checker
+    first, as it would be served."""
+    from app.service import policies as service
+
+    return lambda stored: service.check_version(db, stored, drafts=False)
+
+
+def _checked(check, stored) -> None:
+    """``check(stored)``, its refusal as RulesetInvalid; when every checker is busy the
+    version is compiled here unchecked rather than left out."""
+    try:
+        check(stored)
+    except checker.CheckersBusy:
+        log.warning("%s compiled without a checker: every checker was busy", stored.target)
+    except (checker.CheckBudgetExceeded, checker.CheckFailed) as exc:
+        over = exc.details[0]["message"] if exc.details else None
+        raise RulesetInvalid([Problem(stored.target, f"compiling it in a ruleset checker went {over}" if over
+                                      else "compiling it stopped its ruleset checker")]) from None
 
 
 def _compile(served: ServedPolicies, stored, warm: bool) -> Ruleset:

@@ -57,8 +57,11 @@ def _identity(path: str) -> tuple[int, int]:
     return (st.st_dev, st.st_ino)
 
 
-def connect(path: str, *, synchronous: str = "NORMAL", busy_timeout_ms: int = 5000) -> LogDatabase:
-    """Open an existing, migrated log for reading and writing.
+def connect(path: str, *, synchronous: str = "NORMAL", busy_timeout_ms: int = 5000,
+            autocheckpoint: int | None = None) -> LogDatabase:
+    """Open an existing, migrated log for reading and writing. ``autocheckpoint``: the
+    write-ahead log's size in pages past which a commit checkpoints (SQLite's default,
+    1,000, when None; see Checkpointer).
 
     Never creates the file: a log that has disappeared is an outage, not an empty log.
     Raises LogUnavailable.
@@ -73,6 +76,8 @@ def connect(path: str, *, synchronous: str = "NORMAL", busy_timeout_ms: int = 50
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+        if autocheckpoint is not None:
+            conn.execute(f"PRAGMA wal_autocheckpoint = {int(autocheckpoint)}")
         db = LogDatabase(conn, recursive_triggers=False, execute_plugins=False)
         db.path = path
         db.busy_timeout_ms = int(busy_timeout_ms)
@@ -155,20 +160,17 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
 
 def _begin_immediate(db: sqlite_utils.Database, deadline: float) -> None:
     """BEGIN IMMEDIATE, retried every ~0.2 ms while another process holds the write
-    lock, until the deadline (then LogUnavailable)."""
+    lock, until the deadline (then LogUnavailable). The connection's busy timeout is 0
+    here (immediate() sets it), so that SQLite's busy handler never sleeps instead."""
     conn = db.conn
-    conn.execute("PRAGMA busy_timeout = 0")
-    try:
-        while True:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if not _is_busy(exc) or time.monotonic() >= deadline:
-                    raise
-            time.sleep(0.0001 + random.random() * 0.0002)
-    finally:
-        conn.execute(f"PRAGMA busy_timeout = {int(getattr(db, 'busy_timeout_ms', 5000))}")
+    while True:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.0001 + random.random() * 0.0002)
 
 
 @contextlib.contextmanager
@@ -179,26 +181,104 @@ def immediate(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     SQLITE_BUSY when another worker wrote in between; taking the lock up front makes
     concurrent writers queue instead. Raises LogUnavailable if the lock cannot be had
     within the connection's busy timeout.
+
+    The connection's busy timeout is set to 0 before the locks are taken and back after
+    they are released: every statement run while holding the write lock keeps every
+    other writer waiting, and in a worker whose other threads are busy evaluating, each
+    one costs a wait for the interpreter's lock as well.
     """
     timeout = getattr(db, "busy_timeout_ms", 5000) / 1000
     deadline = time.monotonic() + timeout
-    if not _process_writer.acquire(timeout=timeout):
-        raise LogUnavailable("The decision log is busy; no decision was made.")
+    conn = db.conn
+    conn.execute("PRAGMA busy_timeout = 0")
     try:
-        _begin_immediate(db, deadline)
+        if not _process_writer.acquire(timeout=timeout):
+            raise LogUnavailable("The decision log is busy; no decision was made.")
         try:
-            yield db
-        except BaseException:
-            db.rollback()
-            raise
-        else:
+            _begin_immediate(db, deadline)
             try:
-                db.conn.execute("COMMIT")
+                yield db
             except BaseException:
                 db.rollback()
                 raise
+            else:
+                try:
+                    conn.execute("COMMIT")
+                except BaseException:
+                    db.rollback()
+                    raise
+        finally:
+            _process_writer.release()
     finally:
-        _process_writer.release()
+        # After a COMMIT nothing may fail: what was committed is answered. A connection
+        # that cannot take this fails on its next statement and is opened again.
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute(f"PRAGMA busy_timeout = {int(getattr(db, 'busy_timeout_ms', 5000))}")
+
+
+# A checkpoint copies the write-ahead log back into the database file and syncs it:
+# about 10 to 20 ms for SQLite's default of every 1,000 pages (about 80 decisions), paid
+# by whichever commit crosses the mark. The service's connections leave that to a
+# Checkpointer thread and checkpoint on their own only past this many pages (64 MiB at
+# 4 KiB pages), should the thread ever fall that far behind.
+SERVICE_AUTOCHECKPOINT_PAGES = 16384
+
+
+class Checkpointer:
+    """Checkpoints the log in a thread of its own, off the path of the decisions.
+
+    ``written()`` after a commit wakes it; it waits ``delay`` seconds so that one
+    checkpoint covers the commits of that moment, then runs a PASSIVE checkpoint, which
+    never blocks a writer or a reader (if another process is checkpointing, it skips).
+    The thread ends after ``idle`` seconds without a write and starts again on the next
+    one, so an idle or discarded service keeps no thread and no connection open."""
+
+    def __init__(self, path: str, *, delay: float = 0.05, idle: float = 10.0):
+        self.path = path
+        self.delay = delay
+        self.idle = idle
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.checkpoints = 0
+        self.failures = 0
+
+    def written(self) -> None:
+        self._wake.set()
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="vigil-checkpointer", daemon=True)
+                    self._thread.start()
+
+    def _run(self) -> None:
+        db = None
+        try:
+            while self._wake.wait(self.idle):
+                self._wake.clear()
+                time.sleep(self.delay)
+                try:
+                    if db is not None and not still_on_disk(db):
+                        db.close()  # the log was replaced: checkpoint the one at the path
+                        db = None
+                    if db is None:
+                        db = connect(self.path)
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self.checkpoints += 1
+                except (sqlite3.Error, LogUnavailable):
+                    # The log is unavailable (moved, removed, locked): the writers say
+                    # so; try again with a fresh connection on the next write.
+                    self.failures += 1
+                    if db is not None:
+                        db.close()
+                        db = None
+        finally:
+            with self._lock:
+                self._thread = None
+            if db is not None:
+                db.close()
+            if self._wake.is_set():  # a write came in while the thread was ending
+                self.written()
 
 
 def migrate(db: sqlite_utils.Database) -> list[str]:

@@ -13,7 +13,9 @@ that number, so the engine's hash, and every decision, names the version stored.
 
 Every step checks the lifecycle, writes the change and its audit event in one
 transaction, and changes the policy token when it changes what is served (an approval
-makes a version pinnable, a new contract can be named), so every worker reloads.
+makes a version pinnable, a published contract version can be read), so every worker
+reloads. Contract versions have the same lifecycle, without editing (a contract's
+content never changes); only published ones are served.
 Whoever wrote a version (created it or edited the draft) may not approve it: four
 eyes, by person (a key's owner), not by key.
 """

@@ -26,7 +26,10 @@ from app.store.db import immediate
 from app.store.errors import LogUnavailable, StoreError
 
 # A running verification whose progress has not moved for this long is taken as stopped.
-STALLED_AFTER = dt.timedelta(seconds=60)
+# Progress moves every fraction of a second while the chains are walked; telling how a
+# broken record broke takes further passes over the log without progress (about 25 s
+# each on 1,000,000 decisions), hence the margin.
+STALLED_AFTER = dt.timedelta(minutes=5)
 
 
 class VerificationNotFound(StoreError):

@@ -370,3 +370,31 @@ def test_masked_fields_are_logged_as_keyed_hashes_and_replayed_with_the_original
     retry = client.post("/v1/decisions", json=decision_request(snapshot, customer_id="C-100001",
                                                                 client_request_id="r-1"))
     assert retry.status_code == 200 and retry.data == again.data
+
+
+def exported_and_indexed(client, db_path) -> str:
+    """Every export of the log, and the words its search index holds."""
+    from app import store
+
+    snapshot = copy.deepcopy(DELINQUENT_SNAPSHOT)
+    body = decision_request(snapshot, customer_id="C-100001", explain="full")
+    assert client.post("/v1/decisions", json=body).status_code == 201
+    assert client.get("/v1/decisions?q=limit").get_json()["decisions"]  # indexed now
+    texts = [client.get(f"/v1/decisions/export?format={fmt}").get_data(as_text=True) for fmt in ("csv", "jsonl")]
+    db = store.connect(db_path)
+    texts += [r[0] for r in db.execute("SELECT text FROM decision_texts").fetchall()]
+    db.close()
+    return "\n".join(texts)
+
+
+def test_masked_fields_stay_masked_in_the_search_index_and_every_export(masking_app, api_keys, db_path):
+    client = masking_app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {api_keys['admin']}"
+    text = exported_and_indexed(client, db_path)
+    assert "C-100001" in text and "hmac:" in text
+    assert "CARD-100001" not in text and "8000.00" not in text
+
+
+def test_without_masking_the_same_fields_are_exported_in_clear(client, db_path):
+    text = exported_and_indexed(client, db_path)
+    assert "CARD-100001" in text and "8000.00" in text  # what the test above would catch

@@ -162,7 +162,7 @@ def test_compliance_examples_run_against_a_live_server(live_server):
 
 
 def test_every_cli_command_is_documented(app):
-    for group_name in ("db", "rulesets", "policies", "keys", "decisions", "holds"):
+    for group_name in ("db", "rulesets", "policies", "contracts", "keys", "decisions", "holds"):
         group = app.cli.commands[group_name]
         for command in group.commands:
             assert re.search(rf"flask --app wsgi {group_name} [a-z|]*\b{command}\b", README), \

@@ -60,6 +60,42 @@ def test_engine_survives_evaluations_where_nothing_fires():
     assert out.stdout.split() == ["1", "0"]
 
 
+def test_each_evaluation_leaves_the_one_session_empty():
+    # evaluations share one session per handle; each retracts what it asserted, so the
+    # next one starts from nothing (a left-over signal would cancel a "not signal(...)")
+    rs = ruleset([rule("A", "overdue_6m >= 1", signals=["s"]), rule("B", "signal(s) and card.dpd > 5", level="red"),
+                  rule("C", "not signal(s)", actions=["maintain"]), rule("D", "card.dpd > 100", level="red")])
+    for od, dpd, expected in [(1, 10, ("A", "B")), (0, 10, ("C",)), (1, 0, ("A",)), (0, 200, ("C", "D")),
+                              (0, 0, ("C",)), (1, 200, ("A", "B", "D"))]:
+        assert rs.evaluate(snap(overdue_6m=od, card={"dpd": dpd})).fired == expected, (od, dpd)
+        assert runtime._dr.get_facts(rs.matcher._handle, runtime.SID) == "[]"
+    assert rs.matcher.handles_created == 1 and rs.matcher.handles_abandoned == 0
+
+
+def test_raw_retracting_every_fact_empties_a_session_that_lives_on():
+    out = run_python("""
+        import json, durable_rules_engine as dr
+        rules = {"r": {"all": [{"m": {"$and": [{"t": "s"}, {"$gt": {"x": 50}}]}}, {"q$not": {"t": "g"}}]}}
+        h = dr.create_ruleset("raw_retract", json.dumps(rules))
+        fired = []
+        for x in (60, 60, 1, 60):
+            s = json.dumps({"sid": "1", "id": "s", "t": "s", "x": x})
+            g = json.dumps({"sid": "1", "id": "g", "t": "g"})
+            dr.assert_fact(h, g)
+            dr.assert_fact(h, s)
+            fired.append("yes" if dr.start_action(h) else "no")
+            dr.retract_facts(h, "[" + s + "," + g + "]")
+            dr.assert_fact(h, s)
+            result = dr.start_action(h)
+            fired.append("yes" if result else "no")
+            if result:
+                dr.complete_and_start_action(h, result[2])
+            dr.retract_fact(h, s)
+        print(" ".join(fired), dr.get_facts(h, "1"))
+    """)
+    assert out.stdout.split() == ["no", "yes", "no", "yes", "no", "no", "no", "yes", "[]"], out.stderr
+
+
 # -- 1,024 live sessions ---------------------------------------------------------------
 
 def test_raw_1025th_live_session_is_refused():

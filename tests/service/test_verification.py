@@ -68,7 +68,7 @@ def test_a_run_whose_progress_stopped_is_stalled(path):
     db = store.connect(path)
     job = verifications.create(db, Actor("carol"), None)
     assert not verifications.get(db, job.id).stalled
-    old = times.iso(times.now() - dt.timedelta(minutes=2))
+    old = times.iso(times.now() - verifications.STALLED_AFTER - dt.timedelta(seconds=1))
     db.execute("UPDATE log_verifications SET updated_at = ? WHERE id = ?", [old, job.id])
     assert verifications.get(db, job.id).stalled
     verifications.finish(db, job.id, {"ok": True}, 0)

@@ -186,16 +186,16 @@ def test_a_replay_still_reads_a_contract_retired_after_its_rulesets(log_db):
     from app.service import replay
 
     contracts.create(log_db, "retail_card", with_autopay(), ALICE)
-    contracts.submit(log_db, "retail_card", 3, ALICE)
-    contracts.approve(log_db, "retail_card", 3, BOB)
-    contracts.publish(log_db, "retail_card", 3, BOB)
-    policy, tests = ruleset_on(3)
+    contracts.submit(log_db, "retail_card", 4, ALICE)
+    contracts.approve(log_db, "retail_card", 4, BOB)
+    contracts.publish(log_db, "retail_card", 4, BOB)
+    policy, tests = ruleset_on(4)
     version = policies.create_draft(log_db, "retail_card", policy, tests, ALICE).version
     policies.submit(log_db, "retail_card", version, ALICE)
     policies.approve(log_db, "retail_card", version, BOB)  # pinnable: a decision may have used it
     policies.retire(log_db, "retail_card", version, BOB)
-    assert contracts.retire(log_db, "retail_card", 3, BOB).status == "retired"
-    with pytest.raises(RulesetInvalid, match="retail_card@3 is retired"):
+    assert contracts.retire(log_db, "retail_card", 4, BOB).status == "retired"
+    with pytest.raises(RulesetInvalid, match="retail_card@4 is retired"):
         policies.compile_document(log_db, policies.get_version(log_db, "retail_card", version).document, "x")
     stored = replay.stored_version(log_db, "retail_card", version)
-    assert stored.problem is None and stored.ruleset.contract.key == "retail_card@3"
+    assert stored.problem is None and stored.ruleset.contract.key == "retail_card@4"

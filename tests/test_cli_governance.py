@@ -98,26 +98,26 @@ def test_contract_versions_from_the_command_line(db_path, tmp_path, monkeypatch)
     import getpass
 
     contract = tmp_path / "retail_card.yaml"
-    text = (ROOT / "schemas" / "retail_card.v2.yaml").read_text()
+    text = (ROOT / "schemas" / "retail_card.v3.yaml").read_text()
     contract.write_text(text.replace("      dpd:\n", "      autopay:\n        type: boolean\n      dpd:\n", 1))
     runner = runner_for(db_path)
     monkeypatch.setattr(getpass, "getuser", lambda: "alice")
     added = runner.invoke(args=["contracts", "add", "retail_card", str(contract)])
     assert added.exit_code == 0, added.output
-    assert added.output.startswith("retail_card@3  draft ")
-    assert runner.invoke(args=["contracts", "submit", "retail_card", "3", "--note", "autopay"]).exit_code == 0
-    refused = runner.invoke(args=["contracts", "approve", "retail_card", "3"])
+    assert added.output.startswith("retail_card@4  draft ")
+    assert runner.invoke(args=["contracts", "submit", "retail_card", "4", "--note", "autopay"]).exit_code == 0
+    refused = runner.invoke(args=["contracts", "approve", "retail_card", "4"])
     assert refused.exit_code == 1 and "four_eyes" in refused.output
     monkeypatch.setattr(getpass, "getuser", lambda: "bob")
     for step in ("approve", "publish"):
-        done = runner.invoke(args=["contracts", step, "retail_card", "3"])
+        done = runner.invoke(args=["contracts", step, "retail_card", "4"])
         assert done.exit_code == 0, done.output
     listed = runner.invoke(args=["contracts", "list", "retail_card"]).output.splitlines()
     assert [line.split()[:2] for line in listed] == [["retail_card@1", "published"], ["retail_card@2", "published"],
-                                                     ["retail_card@3", "published"]]
+                                                     ["retail_card@3", "published"], ["retail_card@4", "published"]]
     db = store.connect(db_path)
-    assert {c.key for c in policies.library_of_contracts(db).contracts()} >= {"retail_card@3"}
-    assert [e.actor for e in audit.list_events(db, target="contract:retail_card@3").events] == [
+    assert {c.key for c in policies.library_of_contracts(db).contracts()} >= {"retail_card@4"}
+    assert [e.actor for e in audit.list_events(db, target="contract:retail_card@4").events] == [
         "alice (command line)", "alice (command line)", "alice (command line)", "bob (command line)",
         "bob (command line)"]
     db.close()
@@ -125,6 +125,6 @@ def test_contract_versions_from_the_command_line(db_path, tmp_path, monkeypatch)
     contract.write_text(text.replace("max: 3650", "max: 1e300000", 1))
     bomb = runner.invoke(args=["contracts", "add", "retail_card", str(contract)])
     assert bomb.exit_code == 1 and "card.dpd: max must be a number, not text" in bomb.output
-    assert "retail_card@4" not in runner.invoke(args=["contracts", "list"]).output
-    shown = runner.invoke(args=["contracts", "show", "retail_card", "3"])
+    assert "retail_card@5" not in runner.invoke(args=["contracts", "list"]).output
+    shown = runner.invoke(args=["contracts", "show", "retail_card", "4"])
     assert json.loads(shown.output)["document"]["fields"]["card"]["fields"]["autopay"] == {"type": "boolean"}

@@ -22,7 +22,7 @@ from tests.policies import act010_cut, draft_body
 
 pytestmark = pytest.mark.live
 
-CONTRACT = yaml.safe_load((ROOT / "schemas" / "retail_card.v2.yaml").read_text())
+CONTRACT = yaml.safe_load((ROOT / "schemas" / "retail_card.v3.yaml").read_text())
 SWITCH_SECONDS = 5
 
 
@@ -95,26 +95,27 @@ def test_an_author_alone_cannot_make_a_contract_that_workers_serve(make_server):
     assert refused["error"]["details"][0] == {"file": "contract retail_card", "path": "bomb.f0",
                                               "message": "min must be a number, not text"}
     stored = expect(server.request("GET", "/v1/schemas/retail_card/versions", key=alice), 200)["versions"]
-    assert [(v["version"], v["status"]) for v in stored] == [(1, "published"), (2, "published")]
+    assert [(v["version"], v["status"]) for v in stored] == [(1, "published"), (2, "published"),
+                                                                (3, "published")]
 
     # Alice drafts and submits a contract version, and a ruleset version that reads it
     draft = expect(server.request("POST", "/v1/schemas/retail_card/versions", {"document": with_autopay()},
                                   key=alice), 201)
-    assert (draft["version"], draft["status"]) == (3, "draft")
-    expect(server.request("POST", "/v1/schemas/retail_card/versions/3/submit", key=alice), 200)
+    assert (draft["version"], draft["status"]) == (4, "draft")
+    expect(server.request("POST", "/v1/schemas/retail_card/versions/4/submit", key=alice), 200)
     policy, tests = act010_cut(35)
-    policy = policy.replace("contract: retail_card@2", "contract: retail_card@3")
+    policy = policy.replace("contract: retail_card@3", "contract: retail_card@4")
     expect(server.request("POST", "/v1/rulesets/retail_card/versions", json.loads(draft_body(policy, tests)),
                           key=alice), 201)
     expect(server.request("POST", "/v1/rulesets/retail_card/versions/2/submit", key=alice), 200)
     # ... and cannot approve either herself, even with an approve key
-    assert expect(server.request("POST", "/v1/schemas/retail_card/versions/3/approve", key=alice_approves),
+    assert expect(server.request("POST", "/v1/schemas/retail_card/versions/4/approve", key=alice_approves),
                   403)["error"]["reason"] == "four_eyes"
-    assert expect(server.request("POST", "/v1/schemas/retail_card/versions/3/approve", key=alice),
+    assert expect(server.request("POST", "/v1/schemas/retail_card/versions/4/approve", key=alice),
                   403)["error"]["reason"] == "forbidden"
     # nor may anyone approve the ruleset while its contract is not published
     refused = expect(server.request("POST", "/v1/rulesets/retail_card/versions/2/approve", key=bob), 422)
-    assert refused["error"]["reason"] == "approval_refused" and "retail_card@3" in refused["error"]["message"]
+    assert refused["error"]["reason"] == "approval_refused" and "retail_card@4" in refused["error"]["message"]
 
     # past the check interval, no worker knows the new field, nor lists the draft
     time.sleep(1)
@@ -125,11 +126,11 @@ def test_an_author_alone_cannot_make_a_contract_that_workers_serve(make_server):
     assert {a["status"] for a in before} == {422}
     assert all(a["body"]["error"]["details"][0]["path"] == "card.autopay" for a in before)
     for _ in range(4):
-        assert expect(server.request("GET", "/v1/schemas/retail_card", key=loans), 200)["versions"] == [1, 2]
+        assert expect(server.request("GET", "/v1/schemas/retail_card", key=loans), 200)["versions"] == [1, 2, 3]
 
     # Bob approves and publishes the contract, then the ruleset: every worker serves both
     for step in ("approve", "publish"):
-        expect(server.request("POST", f"/v1/schemas/retail_card/versions/3/{step}", key=bob), 200)
+        expect(server.request("POST", f"/v1/schemas/retail_card/versions/4/{step}", key=bob), 200)
     expect(server.request("POST", "/v1/rulesets/retail_card/versions/2/approve", key=bob), 200)
     published_at = time.monotonic()
     expect(server.request("POST", "/v1/rulesets/retail_card/versions/2/publish", key=bob), 201)
@@ -148,7 +149,7 @@ def test_an_author_alone_cannot_make_a_contract_that_workers_serve(make_server):
     after = [a for a in after if a["status"] == 201]
     assert all(a["body"]["ruleset"]["version"] == 2 for a in after)
 
-    events = expect(server.request("GET", "/v1/audit-events?target=contract:retail_card@3"), 200)["events"]
+    events = expect(server.request("GET", "/v1/audit-events?target=contract:retail_card@4"), 200)["events"]
     assert [(e["actor"], e["action"]) for e in events] == [
         ("alice", "contract.create"), ("alice", "contract.submit"), ("Alice", "contract.approve_refused"),
         ("bob", "contract.approve"), ("bob", "contract.publish")]

@@ -579,7 +579,15 @@ def m012_follow_up_tasks(db):
 
 
 @MIGRATIONS()
-def m013_follow_up_tasks_by_customer(db):
+def m013_tasks_by_opening(db):
+    # The evaluation of follow-up counts the tasks opened in a period: it reads them
+    # from this index alone (it holds every column the report reads), so its cost
+    # follows the tasks in the period, read in order, not all tasks.
+    db.execute("CREATE INDEX tasks_by_opening ON tasks (opened_at, owner_id, branch, level, status, due_at, done_at)")
+
+
+@MIGRATIONS()
+def m013b_tasks_by_customer(db):
     # A customer's tasks, by due time: listing them must not read every task.
     db.execute("CREATE INDEX tasks_by_customer ON tasks (customer_id, due_at)")
 

@@ -181,6 +181,9 @@ def init_app(app: Flask) -> None:
     api.register_blueprint(simulations.blp)
     api.register_blueprint(operations.blp)
     api.register_blueprint(tasks.blp)
+    from app.api import followup_report
+
+    api.register_blueprint(followup_report.blp)
     app.register_blueprint(_docs_assets())
     app.view_functions["api-docs.openapi_swagger_ui"] = _docs_page(app)
     app.before_request(_start_request)

@@ -113,6 +113,8 @@ NAVIGATION = [
                     ("Verify log", "console.verify", "log", "audit"),
                     ("Legal holds", "console.holds", "holds", "holds_read"),
                     ("Audit trail", "console.audit_trail", "audit", "audit")]),
+    ("Follow-up", [("My tasks", "console.tasks", "tasks", "tasks"),
+                   ("Evaluation", "console.follow_up_report", "evaluation", "evaluate")]),
 ]
 
 
@@ -144,6 +146,7 @@ bp.context_processor(_context)
 from app.console import views  # noqa: E402 - registers the pages on bp
 from app.console import contracts as _contract_pages  # noqa: E402,F401 - and the contract pages
 from app.console import compliance  # noqa: E402,F401 - registers the compliance pages on bp
+from app.console import followup  # noqa: E402,F401 - registers the follow-up pages on bp
 
 views.register_error_handlers(bp)
 

@@ -39,6 +39,12 @@ ENDPOINTS = {
     "audit": "decision-log.search_decisions",
     "holds": "legal-holds.place_hold",        # place and release, see what a purge would remove
     "holds_read": "legal-holds.list_holds",
+    # Follow-up: tasks (each person sees their own; approve, audit and admin see every
+    # task), doing them, approving a waiver; the evaluation report.
+    "tasks": "tasks.list_tasks",
+    "task_work": "tasks.complete_task",
+    "approve_waiver": "tasks.approve_waiver",
+    "evaluate": "follow-up-report.follow_up_report",
 }
 
 # The console is for people: a key that may only ask for decisions (a loan system's)

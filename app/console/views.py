@@ -166,6 +166,9 @@ def sign_out():
 
 @bp.route("/")
 def home():
+    # Where a person starts: what is in force, or (for a key that only follows up) My tasks.
+    if not access.may("read", _roles()) and access.may("tasks", _roles()):
+        return redirect(url_for("console.tasks"))
     return redirect(url_for("console.rulesets"))
 
 

@@ -30,6 +30,8 @@ EXPECTED = {
     ("POST", "/v1/legal-holds"): {"legal"},
     ("GET", "/v1/legal-holds"): {"audit", "legal"},
     ("POST", "/v1/legal-holds/<string:hold_id>/release"): {"legal"},
+    ("GET", "/v1/follow-up/report"): {"approve", "audit"},
+    ("GET", "/v1/follow-up/report/export"): {"approve", "audit"},
     ("GET", "/v1/rulesets"): READERS,
     ("GET", "/v1/rulesets/<string:ruleset_id>"): READERS,
     ("GET", "/v1/rulesets/<string:ruleset_id>/versions"): READERS,

@@ -12,7 +12,7 @@ from tests.api.test_errors import assert_envelope
 from tests.conftest import ROOT, decision_request
 from tests.policies import act010_cut, draft_body
 
-CONTRACT = yaml.safe_load((ROOT / "schemas" / "retail_card.v2.yaml").read_text())
+CONTRACT = yaml.safe_load((ROOT / "schemas" / "retail_card.v3.yaml").read_text())
 
 
 def with_autopay() -> dict:
@@ -50,7 +50,7 @@ def test_a_bound_as_a_huge_json_number_is_refused_before_any_arithmetic(as_role)
 
 
 def test_yaml_text_bounds_and_ids_are_checked_alike(as_role):
-    text = (ROOT / "schemas" / "retail_card.v2.yaml").read_text().replace("max: 3650", "max: 1e300000", 1)
+    text = (ROOT / "schemas" / "retail_card.v3.yaml").read_text().replace("max: 3650", "max: 1e300000", 1)
     body = assert_envelope(as_role("author").post("/v1/schemas/retail_card/versions", json={"document": text}),
                            422, "ruleset_invalid")
     assert body["error"]["details"][0]["path"].startswith("card.") and "not text" in body["error"]["details"][0][
@@ -60,7 +60,7 @@ def test_yaml_text_bounds_and_ids_are_checked_alike(as_role):
     body = assert_envelope(as_role("author").post("/v1/schemas/retail_card/versions", json={"document": newline}),
                            422, "ruleset_invalid")
     assert body["error"]["details"][0]["path"] == "id"
-    assert stored_versions(as_role) == [(1, "published"), (2, "published")]
+    assert stored_versions(as_role) == [(1, "published"), (2, "published"), (3, "published")]
 
 
 def test_the_contract_lifecycle_under_four_eyes(as_role, client):
@@ -73,39 +73,39 @@ def test_the_contract_lifecycle_under_four_eyes(as_role, client):
     created = author.post("/v1/schemas/retail_card/versions", json={"document": with_autopay()})
     assert created.status_code == 201 and created.get_json()["status"] == "draft"
     # The roles are the ruleset lifecycle's: an approver does not submit, an author does not approve
-    assert_envelope(approver.post("/v1/schemas/retail_card/versions/3/submit"), 403, "forbidden")
-    assert_envelope(approver.post("/v1/schemas/retail_card/versions/3/approve"), 409, "invalid_status")
-    assert author.post("/v1/schemas/retail_card/versions/3/submit").get_json()["status"] == "submitted"
-    assert_envelope(author.post("/v1/schemas/retail_card/versions/3/approve"), 403, "forbidden")
-    assert_envelope(alice_approves.post("/v1/schemas/retail_card/versions/3/approve"), 403, "four_eyes")
+    assert_envelope(approver.post("/v1/schemas/retail_card/versions/4/submit"), 403, "forbidden")
+    assert_envelope(approver.post("/v1/schemas/retail_card/versions/4/approve"), 409, "invalid_status")
+    assert author.post("/v1/schemas/retail_card/versions/4/submit").get_json()["status"] == "submitted"
+    assert_envelope(author.post("/v1/schemas/retail_card/versions/4/approve"), 403, "forbidden")
+    assert_envelope(alice_approves.post("/v1/schemas/retail_card/versions/4/approve"), 403, "four_eyes")
 
     # A ruleset draft naming it is checked against it, but cannot be approved yet
     policy, tests = act010_cut(35)
-    policy = policy.replace("contract: retail_card@2", "contract: retail_card@3")
+    policy = policy.replace("contract: retail_card@3", "contract: retail_card@4")
     draft = author.post("/v1/rulesets/retail_card/versions", data=draft_body(policy, tests),
                         content_type="application/json")
     assert draft.status_code == 201, draft.get_json()
     assert author.post("/v1/rulesets/retail_card/versions/2/submit").status_code == 200
     refused = assert_envelope(approver.post("/v1/rulesets/retail_card/versions/2/approve"), 422, "approval_refused")
-    assert "retail_card@3, which is submitted" in refused["error"]["message"]
+    assert "retail_card@4, which is submitted" in refused["error"]["message"]
     # Not served: a snapshot with the new field is refused by what is served
     snapshot = decision_request()
     snapshot["snapshot"]["card"]["autopay"] = True
     assert_envelope(as_role("decide").post("/v1/decisions", json=snapshot), 422, "validation_error")
 
-    approved = approver.post("/v1/schemas/retail_card/versions/3/approve").get_json()
+    approved = approver.post("/v1/schemas/retail_card/versions/4/approve").get_json()
     assert (approved["status"], approved["approved_by"]) == ("approved", "bob.approver")
-    published = approver.post("/v1/schemas/retail_card/versions/3/publish").get_json()
+    published = approver.post("/v1/schemas/retail_card/versions/4/publish").get_json()
     assert (published["status"], published["published_by"]) == ("published", "bob.approver")
-    assert as_role("decide").get("/v1/schemas/retail_card").get_json()["versions"] == [1, 2, 3]
+    assert as_role("decide").get("/v1/schemas/retail_card").get_json()["versions"] == [1, 2, 3, 4]
     for step in ("approve", "publish"):
         assert approver.post(f"/v1/rulesets/retail_card/versions/2/{step}").status_code in (200, 201), step
     decided = as_role("decide").post("/v1/decisions", json=snapshot)
     assert decided.status_code == 201 and decided.get_json()["ruleset"]["version"] == 2
 
     # Retiring a contract a served ruleset reads is refused; every step is an audit event
-    assert_envelope(approver.post("/v1/schemas/retail_card/versions/3/retire"), 409, "invalid_status")
-    events = as_role("audit").get("/v1/audit-events?target=contract:retail_card@3").get_json()["events"]
+    assert_envelope(approver.post("/v1/schemas/retail_card/versions/4/retire"), 409, "invalid_status")
+    events = as_role("audit").get("/v1/audit-events?target=contract:retail_card@4").get_json()["events"]
     assert [(e["actor"], e["action"]) for e in events] == [
         ("alice.author", "contract.create"), ("alice.author", "contract.submit"),
         ("Alice.Author", "contract.approve_refused"), ("bob.approver", "contract.approve"),
@@ -116,13 +116,28 @@ def test_reject_and_retire_a_contract_draft(as_role):
     author, approver = as_role("author"), as_role("approve")
     for _ in range(2):
         assert author.post("/v1/schemas/retail_card/versions", json={"document": with_autopay()}).status_code == 201
-    author.post("/v1/schemas/retail_card/versions/3/submit")
-    assert_envelope(approver.post("/v1/schemas/retail_card/versions/3/reject", json={}), 422, "validation_error")
-    rejected = approver.post("/v1/schemas/retail_card/versions/3/reject", json={"reason": "name the bank's field"})
+    author.post("/v1/schemas/retail_card/versions/4/submit")
+    assert_envelope(approver.post("/v1/schemas/retail_card/versions/4/reject", json={}), 422, "validation_error")
+    rejected = approver.post("/v1/schemas/retail_card/versions/4/reject", json={"reason": "name the bank's field"})
     assert rejected.get_json()["status"] == "rejected"
-    assert approver.post("/v1/schemas/retail_card/versions/4/retire").get_json()["status"] == "retired"
-    detail = as_role("decide").get("/v1/schemas/retail_card/versions/3").get_json()
+    assert approver.post("/v1/schemas/retail_card/versions/5/retire").get_json()["status"] == "retired"
+    detail = as_role("decide").get("/v1/schemas/retail_card/versions/4").get_json()
     assert detail["rejection_reason"] == "name the bank's field" and "autopay" in json.dumps(detail["document"])
-    assert stored_versions(as_role) == [(1, "published"), (2, "published"), (3, "rejected"), (4, "retired")]
+    assert stored_versions(as_role) == [(1, "published"), (2, "published"), (3, "published"), (4, "rejected"), (5, "retired")]
     assert_envelope(as_role("decide").get("/v1/schemas/retail_card/versions/9"), 404, "version_not_found")
     assert_envelope(as_role("decide").get("/v1/schemas/nope/versions"), 404, "version_not_found")
+
+
+def test_a_simulation_reads_only_published_contract_versions(as_role):
+    author = as_role("author")
+    author.post("/v1/schemas/retail_card/versions", json={"document": with_autopay()})
+    policy, tests = act010_cut(35)
+    policy = policy.replace("contract: retail_card@3", "contract: retail_card@4")
+    assert author.post("/v1/rulesets/retail_card/versions", data=draft_body(policy, tests),
+                       content_type="application/json").status_code == 201
+    # the draft was checked against the draft contract; a simulation reads published ones only
+    snapshot = decision_request()["snapshot"]
+    snapshot["card"]["autopay"] = True
+    body = assert_envelope(author.post("/v1/simulations", json={
+        "ruleset_id": "retail_card", "candidate_version": 2, "snapshots": [snapshot]}), 422, "ruleset_invalid")
+    assert "retail_card@4 is draft" in json.dumps(body)

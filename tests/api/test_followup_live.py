@@ -120,4 +120,9 @@ def test_the_readme_follow_up_examples_run_as_pasted(server):
     overdue = out[8].split()
     assert overdue[:4] == ["L-300001", "contact_customer", "yellow", "rm-0042"] and overdue[-1] == "overdue"
     assert out[9] == "orange ['watchlist', 'contact_customer'] ['FUP-001', 'FUP-002']"
-    assert len(out) == 10
+    # the evaluation, sixteen days on: the contact done on time, the exit plan waived, the loan's contact overdue
+    assert out[10] == ("rm-0042 {'opened': 3, 'done_on_time': 1, 'done_late': 0, 'waived': 1, 'overdue_now': 1, "
+                       "'open': 0} [('yellow', 1), ('red', 2)]")
+    assert out[11:] == ["by,group,level,opened,done_on_time,done_late,waived,overdue_now,open",
+                        "branch,,all,1,0,0,0,1,0", "branch,,yellow,1,0,0,0,1,0",
+                        "branch,B-017,all,2,1,0,1,0,0", "branch,B-017,red,2,1,0,1,0,0"]

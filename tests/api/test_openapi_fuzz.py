@@ -49,6 +49,8 @@ OPERATIONS = [
     "POST /v1/legal-holds",
     "GET /v1/legal-holds",
     "POST /v1/legal-holds/{hold_id}/release",
+    "GET /v1/follow-up/report",
+    "GET /v1/follow-up/report/export",
     "GET /v1/rulesets",
     "GET /v1/rulesets/{ruleset_id}",
     "GET /v1/rulesets/{ruleset_id}/versions",

@@ -134,7 +134,10 @@ def post_worker_init(worker):
     # request, so that the first check does not wait for them.
     from app.service import checker
 
-    checker.start()
+    try:
+        checker.start()
+    except Exception as exc:  # noqa: BLE001 - the first check starts them again; serving goes on
+        worker.log.error("vigil: the ruleset checkers did not start (%s); the first check will try again", exc)
     # The app, its schemas and compiled rulesets live as long as the worker: move them
     # out of the collector's way so a full collection does not walk them per request.
     import gc

@@ -576,7 +576,6 @@ def m012_follow_up_tasks(db):
         """
     )
     db.execute("CREATE INDEX task_events_by_task ON task_events (task_id, seq)")
-    db.execute("CREATE INDEX task_events_by_decision ON task_events (decision_id)")
 
 
 @MIGRATIONS()

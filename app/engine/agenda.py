@@ -18,7 +18,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass
 
-from .compile import ready_fact, signal_fact
+from .compile import signal_fact
 from .errors import LoopBoundExceeded
 from .parse import Rule
 
@@ -27,7 +27,7 @@ from .parse import Rule
 class Plan:
     """What the agenda needs to know about a ruleset, computed once when it is loaded."""
 
-    names: dict[str, int]                    # durable_rules rule name -> rule index
+    names: dict[str, tuple[int, frozenset]]  # durable_rules rule name -> (rule index, signals it negates)
     rank: tuple[int, ...]                    # rule index -> place in (-priority, id) order
     derives: tuple[tuple[str, ...], ...]     # rule index -> signals it derives
     signal_facts: dict[str, str]
@@ -36,13 +36,10 @@ class Plan:
     inputs: tuple[frozenset, ...]            # rule index -> signals it reads either way
     negates: tuple[frozenset, ...]           # rule index -> signals it reads under negation
     guarded: dict[str, tuple[int, ...]]      # signal -> indexes of the rules negating it
-    ready_facts: dict[int, str]
-    ready_needs: dict[int, tuple[frozenset, ...]]  # rule index -> positive signals of its negated disjuncts
-    awaiting: dict[str, tuple[int, ...]]     # signal -> rules whose ready fact may wait for it
     deciders: frozenset                      # rules whose firing may decide a watched signal
 
 
-def plan(rules: tuple[Rule, ...], names: dict[str, int], negated: dict[int, tuple[frozenset, ...]]) -> Plan:
+def plan(rules: tuple[Rule, ...], names: dict[str, tuple[int, frozenset]]) -> Plan:
     ordered = sorted(rules, key=lambda r: (-r.priority, r.id))
     rank = [0] * len(rules)
     for pos, r in enumerate(ordered):
@@ -63,10 +60,6 @@ def plan(rules: tuple[Rule, ...], names: dict[str, int], negated: dict[int, tupl
         watched=watched,
         derivers={s: tuple(ix) for s, ix in derivers.items()}, inputs=inputs,
         negates=tuple(r.negates for r in rules), guarded={s: tuple(ix) for s, ix in guarded.items()},
-        ready_facts={r.index: ready_fact(r.index) for r in rules if r.negates},
-        ready_needs=dict(negated),
-        awaiting={s: tuple(sorted(i for i, sets in negated.items() if any(s in p for p in sets)))
-                  for s in derivers},
         deciders=frozenset(i for s in watched for i in derivers[s]))
 
 
@@ -93,28 +86,42 @@ def _inputs_first(negated: set[str], derivers: dict[str, list[int]], inputs: tup
 
 
 def run(plan: Plan, session, snapshot_fact: str, bound: int) -> tuple[list[int], tuple[str, ...]]:
-    """Fire rules in agenda order; return the indexes fired, in order, and the signals derived."""
+    """Fire rules in agenda order; return the indexes fired, in order, and the signals derived.
+
+    durable_rules reports a disjunct once its snapshot part and the signals it reads hold;
+    one that also reads signals under negation waits here until the rule's negated
+    signals are decided, then counts only if none of its own was derived."""
     names, rank, derivers, inputs = plan.names, plan.rank, plan.derivers, plan.inputs
     fired: list[int] = []
     fired_set: set[int] = set()
     signals: dict[str, None] = {}         # in the order derived
-    derived: set[str] = set()
     activated: set[int] = set()
     pending: list[tuple[int, int]] = []
     undecided = list(plan.watched)
     decided: set[str] = set()
-    ready: set[int] = set()
+    released: set[int] = set()            # rules whose negated signals are all decided
+    waiting: dict[int, list[frozenset]] = {}  # rule -> negations of its matched disjuncts, until released
 
     def activate(found: list[str]) -> None:
         for name in found:
-            idx = names.get(name)
-            if idx is not None and idx not in activated:
-                activated.add(idx)
-                heapq.heappush(pending, (rank[idx], idx))
+            entry = names.get(name)
+            if entry is None:
+                continue
+            idx, negated = entry
+            if idx in activated:
+                continue
+            if negated:
+                if idx not in released:
+                    waiting.setdefault(idx, []).append(negated)
+                    continue
+                if not negated.isdisjoint(signals):
+                    continue
+            activated.add(idx)
+            heapq.heappush(pending, (rank[idx], idx))
 
     def settle() -> None:
-        # one pass in dependency order reaches the fixpoint: a ready fact asserted here
-        # can only activate rules deriving signals later in the order
+        # one pass in dependency order reaches the fixpoint: a rule released here can only
+        # derive signals later in the order
         still = []
         for s in undecided:
             for d in derivers[s]:
@@ -124,22 +131,12 @@ def run(plan: Plan, session, snapshot_fact: str, bound: int) -> tuple[list[int],
             else:
                 decided.add(s)
                 for r in plan.guarded.get(s, ()):
-                    arm(r)
+                    if r not in released and plan.negates[r] <= decided:
+                        released.add(r)
+                        if r not in activated and any(negated.isdisjoint(signals) for negated in waiting.pop(r, ())):
+                            activated.add(r)
+                            heapq.heappush(pending, (rank[r], r))
         undecided[:] = still
-
-    def arm(r: int) -> None:
-        # the ready fact of a rule whose negations are decided, once a disjunct could
-        # match (its positive signals derived): asserting it earlier changes nothing
-        if r in ready:
-            return
-        for needs in plan.ready_needs[r]:
-            if needs <= derived:
-                break
-        else:
-            return
-        if plan.negates[r] <= decided:
-            ready.add(r)
-            activate(session.assert_fact(plan.ready_facts[r]))
 
     activate(session.assert_fact(snapshot_fact))
     if undecided:
@@ -151,12 +148,9 @@ def run(plan: Plan, session, snapshot_fact: str, bound: int) -> tuple[list[int],
         fired.append(idx)
         fired_set.add(idx)
         for s in plan.derives[idx]:
-            if s not in derived:
+            if s not in signals:
                 signals[s] = None
-                derived.add(s)
                 activate(session.assert_fact(plan.signal_facts[s]))
-                for r in plan.awaiting[s]:
-                    arm(r)
         # only the firing of a rule deriving a watched signal can decide one
         if undecided and idx in plan.deciders:
             settle()

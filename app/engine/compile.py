@@ -317,18 +317,14 @@ def _cmp(op: str, key: str, value: Any, both_fields: bool = False, other: str | 
 
 # -- whole rulesets --------------------------------------------------------------------
 #
-# Three kinds of fact reach durable_rules in one evaluation: the snapshot (t "s", built by
-# the layout), one fact per signal derived (t "g"), and, for a rule that reads a signal
-# under negation, one "ready" fact (t "r") asserted once every signal it negates is
-# decided. durable_rules checks a negation only against facts asserted before it, so a
-# negated rule joins its ready fact first.
+# Two kinds of fact reach durable_rules in one evaluation: the snapshot (t "s", built by
+# the layout) and one fact per signal derived (t "g"). durable_rules matches a disjunct's
+# snapshot part and the signals it reads; the signals it reads under negation are left
+# to the agenda, which knows when each is decided (durable_rules would check a negation
+# only against the facts asserted before it) and needs no fact asserted to check it.
 
 def signal_fact(name: str) -> str:
     return json.dumps({"sid": SID, "id": f"g:{name}", "t": "g", "n": name})
-
-
-def ready_fact(index: int) -> str:
-    return json.dumps({"sid": SID, "id": f"r{index}", "t": "r", "r": index})
 
 
 @dataclass(frozen=True)
@@ -336,11 +332,8 @@ class Compiled:
     """A ruleset as durable_rules runs it."""
 
     definition: dict                     # durable_rules rule name -> rule
-    names: dict[str, int]                # durable_rules rule name -> index of the Vigil rule
+    names: dict[str, tuple[int, frozenset]]  # durable_rules rule name -> (Vigil rule index, signals it negates)
     build_fact: Callable[[Any, Env], dict]
-    # rule index -> the signals each of its disjuncts with a negation reads positively:
-    # its ready fact is worth asserting only once one of these sets is all derived
-    negated_disjuncts: dict[int, tuple[frozenset, ...]]
 
 
 def compile_rules(rules, source: str, problems: list[Problem]) -> Compiled | None:
@@ -348,8 +341,7 @@ def compile_rules(rules, source: str, problems: list[Problem]) -> Compiled | Non
     root = Layout("")
     compiler = ExprCompiler(root)
     definition: dict[str, dict] = {}
-    names: dict[str, int] = {}
-    negated: dict[int, tuple[frozenset, ...]] = {}
+    names: dict[str, tuple[int, frozenset]] = {}
     for rule in rules:
         try:
             disjuncts = dnf(rule.condition)
@@ -357,10 +349,8 @@ def compile_rules(rules, source: str, problems: list[Problem]) -> Compiled | Non
                 raise CompileProblem("the condition can never be true (it needs a signal and its absence)")
             for k, d in enumerate(disjuncts):
                 name = f"{rule.index}.{k}"
-                definition[name] = {"all": _disjunct_facts(compiler, rule.index, d)}
-                names[name] = rule.index
-                if d.neg:
-                    negated[rule.index] = negated.get(rule.index, ()) + (d.pos,)
+                definition[name] = {"all": _disjunct_facts(compiler, d)}
+                names[name] = (rule.index, d.neg)
         except CompileProblem as exc:
             problems.append(Problem(source, str(exc), rule=rule.id, path="when"))
     if problems:
@@ -371,17 +361,13 @@ def compile_rules(rules, source: str, problems: list[Problem]) -> Compiled | Non
     problems.extend(Problem(source, message, path="rules") for message in limit_problems(definition))
     if problems:
         return None
-    return Compiled(definition, names, root.builder(), negated)
+    return Compiled(definition, names, root.builder())
 
 
-def _disjunct_facts(compiler: "ExprCompiler", index: int, d: Disjunct) -> list[dict]:
+def _disjunct_facts(compiler: "ExprCompiler", d: Disjunct) -> list[dict]:
     conds = [compiler.compile(node, pol) for node, pol in d.snap]
     m = {"t": "s"} if not conds else {"$and": [{"t": "s"}] + conds}
     facts: list[dict] = [{"m": m}]
     for j, s in enumerate(sorted(d.pos)):
         facts.append({f"g{j}": {"$and": [{"t": "g"}, {"n": s}]}})
-    if d.neg:
-        facts.append({"p": {"$and": [{"t": "r"}, {"r": index}]}})
-        for j, s in enumerate(sorted(d.neg)):
-            facts.append({f"x{j}$not": {"$and": [{"t": "g"}, {"n": s}]}})
     return facts

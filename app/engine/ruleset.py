@@ -60,7 +60,7 @@ class Ruleset:
         self.hash = canonical_hash(document)
         self.definition = compiled.definition
         self._build_fact = compiled.build_fact
-        self._plan = agenda.plan(self.rules, compiled.names, compiled.negated_disjuncts)
+        self._plan = agenda.plan(self.rules, compiled.names)
         self._matcher = runtime.Matcher(self.key, self.definition)
         self._by_id = {r.id: r for r in self.rules}
         self._readers = {s: tuple(r.index for r in self.rules if s in r.reads) for s in self.derivers}

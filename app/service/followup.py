@@ -387,14 +387,3 @@ def approve_waiver(db: sqlite_utils.Database, task_id: str, actor: Actor) -> dic
 def _same_person(actor: Actor, name: str) -> bool:
     who = person_id(name)
     return person_id(actor.person) == who or bool(actor.key_created_by and person_id(actor.key_created_by) == who)
-
-
-def summary(db: sqlite_utils.Database, decision_ids: Iterable[str]) -> dict[str, int]:
-    """Open tasks the decisions opened or updated, per owner (or queue)."""
-    out: dict[str, int] = {}
-    for task in tasks.opened_by(db, decision_ids):
-        if task.status != "open":
-            continue
-        who = task.owner or f"queue {task.queue}"
-        out[who] = out.get(who, 0) + 1
-    return dict(sorted(out.items()))

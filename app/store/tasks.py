@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import sqlite_utils
@@ -247,23 +246,6 @@ def overdue_by_customer(db: sqlite_utils.Database, now: str) -> dict[str, list[s
     except sqlite3.Error as exc:
         raise LogUnavailable() from exc
     return out
-
-
-def opened_by(db: sqlite_utils.Database, decision_ids: Iterable[str]) -> list[Task]:
-    """The tasks that decisions opened or updated."""
-    ids = list(decision_ids)
-    out: dict[str, Task] = {}
-    try:
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            marks = ", ".join("?" * len(chunk))
-            for row in db.execute(f"{_SELECT} WHERE id IN (SELECT task_id FROM task_events "
-                                  f"WHERE decision_id IN ({marks}))", chunk):
-                task = _task(row)
-                out[task.id] = task
-    except sqlite3.Error as exc:
-        raise LogUnavailable() from exc
-    return list(out.values())
 
 
 # -- changes by people ------------------------------------------------------------------------

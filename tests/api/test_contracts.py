@@ -126,3 +126,18 @@ def test_reject_and_retire_a_contract_draft(as_role):
     assert stored_versions(as_role) == [(1, "published"), (2, "published"), (3, "published"), (4, "rejected"), (5, "retired")]
     assert_envelope(as_role("decide").get("/v1/schemas/retail_card/versions/9"), 404, "version_not_found")
     assert_envelope(as_role("decide").get("/v1/schemas/nope/versions"), 404, "version_not_found")
+
+
+def test_a_simulation_reads_only_published_contract_versions(as_role):
+    author = as_role("author")
+    author.post("/v1/schemas/retail_card/versions", json={"document": with_autopay()})
+    policy, tests = act010_cut(35)
+    policy = policy.replace("contract: retail_card@2", "contract: retail_card@3")
+    assert author.post("/v1/rulesets/retail_card/versions", data=draft_body(policy, tests),
+                       content_type="application/json").status_code == 201
+    # the draft was checked against the draft contract; a simulation reads published ones only
+    snapshot = decision_request()["snapshot"]
+    snapshot["card"]["autopay"] = True
+    body = assert_envelope(author.post("/v1/simulations", json={
+        "ruleset_id": "retail_card", "candidate_version": 2, "snapshots": [snapshot]}), 422, "ruleset_invalid")
+    assert "retail_card@3 is draft" in json.dumps(body)

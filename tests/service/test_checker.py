@@ -4,6 +4,7 @@ nothing is stored, and the checker is replaced. (These drafts used to be checked
 serving worker's thread, for as long and as much memory as they took.)"""
 
 import copy
+import json
 import os
 import pickle
 import signal
@@ -210,3 +211,19 @@ def test_a_stored_version_is_compiled_in_a_checker_before_a_worker_loads_it(log_
     assert "ruleset checker went over 0.001 s of time" in again.failures[draft.target][0]["message"]
     assert again.ruleset("retail_card").version == 1
     assert again.ruleset("retail_card", 1) is first.ruleset("retail_card", 1)
+
+
+def test_the_consoles_scenario_runs_and_trials_run_in_a_checker(log_db, budget):
+    from tests.conftest import DELINQUENT_SNAPSHOT
+
+    budget()
+    draft = policies.create_draft(log_db, "retail_card", RETAIL, many_scenarios(20_000), ALICE)
+    answer = json.loads(policies.try_version(log_db, "retail_card", draft.version, copy.deepcopy(DELINQUENT_SNAPSHOT)))
+    assert answer["ruleset"]["version"] == draft.version and answer["level"]
+    budget(cpu_seconds=1, wall_seconds=60)
+    with pytest.raises(checker.CheckBudgetExceeded) as refused:
+        policies.scenario_outcomes(log_db, policies.get_version(log_db, "retail_card", draft.version))
+    assert refused.value.details[0]["budget"] == "cpu"
+    budget(wall_seconds=0.001)  # a fresh checker cannot compile the draft in a millisecond
+    with pytest.raises(checker.CheckBudgetExceeded):
+        policies.try_version(log_db, "retail_card", draft.version, copy.deepcopy(DELINQUENT_SNAPSHOT))

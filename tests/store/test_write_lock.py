@@ -1,0 +1,52 @@
+"""What a write transaction changes while it holds the log's write lock is put back once it
+lets go, whether it committed or failed: the connection's busy timeout and the
+interpreter's switch interval."""
+
+import sys
+
+import pytest
+
+from app import store
+from app.store import decision_log
+from tests.store.test_decision_log import make
+
+
+def _busy_timeout(db) -> int:
+    return db.execute("PRAGMA busy_timeout").fetchone()[0]
+
+
+def test_a_committed_write_puts_back_the_busy_timeout_and_the_switch_interval(db_path):
+    db = store.connect(db_path, busy_timeout_ms=1234)
+    before = sys.getswitchinterval()
+    seen = []
+    try:
+        with store.db.immediate(db):
+            seen.append((_busy_timeout(db), sys.getswitchinterval()))
+        decision_log.record(db, [make(1)])
+        assert _busy_timeout(db) == 1234
+        assert sys.getswitchinterval() == before
+    finally:
+        db.close()
+    assert seen == [(0, pytest.approx(0.0001))]
+
+
+def test_a_failed_write_puts_them_back_too(db_path):
+    holder = store.connect(db_path)
+    holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    db = store.connect(db_path, busy_timeout_ms=150)
+    before = sys.getswitchinterval()
+    try:
+        with pytest.raises(store.LogUnavailable):
+            decision_log.record(db, [make(1)])
+        assert _busy_timeout(db) == 150
+        assert sys.getswitchinterval() == before
+        holder.execute("ROLLBACK")
+        with pytest.raises(RuntimeError):
+            with store.db.immediate(db):
+                raise RuntimeError("the caller failed under the lock")
+        assert _busy_timeout(db) == 150
+        assert sys.getswitchinterval() == before
+        assert decision_log.count(db) == 0
+    finally:
+        holder.close()
+        db.close()

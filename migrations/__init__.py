@@ -586,6 +586,12 @@ def m013_tasks_by_opening(db):
     db.execute("CREATE INDEX tasks_by_opening ON tasks (opened_at, owner_id, branch, level, status, due_at, done_at)")
 
 
+@MIGRATIONS()
+def m013b_tasks_by_customer(db):
+    # A customer's tasks, by due time: listing them must not read every task.
+    db.execute("CREATE INDEX tasks_by_customer ON tasks (customer_id, due_at)")
+
+
 # --- contract lifecycle (m014) ---
 
 @MIGRATIONS()

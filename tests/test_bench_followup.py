@@ -12,8 +12,9 @@ def test_bench_followup_prints_both_costs_and_the_ratio():
                           "--rounds", "1", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     lines = out.stdout.splitlines()
-    assert any(line.startswith("without follow-up:") for line in lines)
-    assert any(line.startswith("with follow-up") for line in lines)
     figures = json.loads(lines[-1])
-    assert figures["without_us"] > 0 and figures["with_us"] > 0
-    assert abs(figures["ratio"] - figures["with_us"] / figures["without_us"]) < 0.01
+    for ruleset_id in ("retail_card", "personal_loan"):
+        assert any(line.startswith(f"{ruleset_id}: without follow-up") for line in lines)
+        one = figures[ruleset_id]
+        assert one["without_us"] > 0 and one["with_us"] > 0
+        assert abs(one["ratio"] - one["with_us"] / one["without_us"]) < 0.01

@@ -61,6 +61,9 @@ def test_bad_parameters_are_422_naming_each(client):
                         ({"from": "2025-01-01T00:00:00Z", "to": "2026-04-01T00:00:00Z"}, "to")):
         body = assert_envelope(client.get("/v1/follow-up/report", query_string=query), 422, "validation_error")
         assert path in [d["path"].rsplit(".", 1)[-1] for d in body["error"]["details"]], (query, body)
+    body = assert_envelope(client.get("/v1/follow-up/report", query_string={"by": "owner", "custmer_id": "C-1"}), 422,
+                           "validation_error")
+    assert body["error"]["details"][0]["path"] == "query.custmer_id"
     body = assert_envelope(client.get("/v1/follow-up/report/export", query_string={"format": "xml"}), 422,
                            "validation_error")
     assert body["error"]["details"][0]["path"] == "query.format"

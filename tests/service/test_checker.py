@@ -174,10 +174,14 @@ def test_a_draft_past_its_budget_is_refused_over_http_and_nothing_is_stored(clie
 
 def test_approval_reruns_the_scenarios_in_a_checker_and_a_refusal_is_an_audit_event(log_db, budget):
     budget()
-    tests = copy.deepcopy(yaml.safe_load(RETAIL_SCENARIOS))
-    draft = policies.create_draft(log_db, "retail_card", RETAIL.replace("percent: 30", "percent: 31"), tests, ALICE)
+    # A draft whose scenarios all pass (so an approval that ran would succeed), with ten
+    # times the scenarios: running them takes far longer than the time budget below.
+    document, text = act010_cut(35)
+    tests = yaml.safe_load(text)
+    tests["scenarios"] = [dict(s, name=f"{s['name']} ({n})") for n in range(10) for s in tests["scenarios"]]
+    draft = policies.create_draft(log_db, "retail_card", document, tests, ALICE)
     policies.submit(log_db, "retail_card", draft.version, ALICE)
-    budget(cpu_seconds=1, wall_seconds=0.05)  # too little time for any check
+    budget(cpu_seconds=1, wall_seconds=0.005)  # too little time for 320 scenarios
     with pytest.raises(checker.CheckBudgetExceeded):
         policies.approve(log_db, "retail_card", draft.version, Actor("bob.approver"))
     assert policies.get_version(log_db, "retail_card", draft.version).status == "submitted"

@@ -203,19 +203,10 @@ def listing(db: sqlite_utils.Database, *, owner: str | None = None, queue: str |
             after: tuple[str, str] | None = None, limit: int = 50) -> list[Task]:
     """Tasks by due time (then id), filtered; ``after``: (due_at, id) of the last task of the
     page before; ``overdue_at``: only open tasks due before this store time."""
-    where, params = [], []
-    if owner is not None:
-        where.append("owner_id = ?")
-        params.append(person_id(owner))
-    if queue is not None:
-        where.append("queue = ?")
-        params.append(queue)
-    if status is not None:
-        where.append("status = ?")
-        params.append(status)
-    if customer_id is not None:
-        where.append("customer_id = ?")
-        params.append(customer_id)
+    equal = {"owner_id": None if owner is None else person_id(owner), "queue": queue, "status": status,
+             "customer_id": customer_id}
+    where = [f"{column} = ?" for column, value in equal.items() if value is not None]
+    params = [value for value in equal.values() if value is not None]
     if overdue_at is not None:
         where.append("status = 'open' AND due_at < ?")
         params.append(overdue_at)

@@ -2,6 +2,7 @@
 its write can take, with and without the levers the service uses.
 
     python bench/log_write.py [--n 5000] [--threads 4] [--json]
+    python bench/log_write.py --path [--n 5000] [--json]
 
 On a fresh, migrated log, with rows the size of a real decision (one made by the
 service on the README's example, logged again under new ids):
@@ -16,6 +17,14 @@ service on the README's example, logged again under new ids):
 
 Both variants of each comparison run in turn in the same process, so other work on the
 machine falls on both alike.
+
+``--path`` measures instead what one decision costs from the moment it is made to the
+moment it is committed, in one thread, as ``POST /v1/decisions`` pays it: the README's
+delinquent customer and a clean one in turn (so every other decision asks again for a
+follow-up task already open), each decided by the service (not timed), then its log row
+built (``Decided.row``), its content hash worked out, and ``decision_log.record`` called
+with its follow-up tasks, one transaction per decision. It prints the CPU time of this
+process per decision for each step, the median of several passes.
 """
 
 from __future__ import annotations
@@ -154,12 +163,80 @@ def many_threads(template, n: int, threads: int, grouped: bool) -> dict:
             "cpu_ms_per_decision": round(cpu * 1000 / n, 4)}
 
 
+def decided_pairs(n: int):
+    """``n`` decisions made by the service (in turn the README's delinquent customer and a
+    clean one), not yet logged, on a fresh log with the shipped rulesets."""
+    from app.api.examples import DECISION_REQUEST
+    from app.engine import load_library
+    from app.service import decide, followup
+
+    path = fresh_log()
+    db = store.connect(path, autocheckpoint=SERVICE_AUTOCHECKPOINT_PAGES)
+    delinquent = {k: v for k, v in DECISION_REQUEST.items() if k != "client_request_id"}
+    clean = json.loads(json.dumps(delinquent))
+    clean["customer_id"] = clean["snapshot"]["customer"]["id"] = "C-200002"
+    clean["snapshot"]["card"].update({"balance": "6000.00", "utilization": "0.3000"})
+    clean["snapshot"]["credit_report"]["other_banks"].update(
+        {"overdue_accounts_6m": 0, "overdue_accounts_12m": 0, "overdue_accounts_24m": 0, "worst_dpd": 0})
+    policies = decide.Pinned(load_library(ROOT / "rulesets", ROOT / "schemas").ruleset("retail_card"))
+    facts = followup.facts_reader(db)
+    requests = [decide.DecisionRequest.from_item(body, caller="bench") for body in (delinquent, clean)]
+
+    def made(count: int) -> list:
+        return [decide.decide(requests[i % 2], policies, follow_up=facts) for i in range(count)]
+
+    return db, made
+
+
+def write_path(n: int, passes: int = 5) -> dict:
+    """CPU time per decision (us) of building its row, its content hash and record()."""
+    db, made = decided_pairs(n)
+    figures: dict[str, list[float]] = {"row": [], "content_hash": [], "record": [], "total": []}
+    try:
+        for row in (d.row for d in made(50)):  # warm: open the tasks, fill the caches
+            decision_log.record(db, [row])
+        for _ in range(passes):
+            batch = made(n)
+            started = time.process_time()
+            rows = [d.row for d in batch]
+            built = time.process_time()
+            for row in rows:
+                chain.record_hash(row.__dict__)
+            hashed = time.process_time()
+            follow_ups = [d.follow_ups() for d in batch]
+            asked = time.process_time()
+            for row, follow_up in zip(rows, follow_ups):
+                decision_log.record(db, [row], [follow_up])
+            written = time.process_time()
+            figures["row"].append((built - started) / n * 1e6)
+            figures["content_hash"].append((hashed - built) / n * 1e6)
+            figures["record"].append((written - asked) / n * 1e6)
+            figures["total"].append((built - started + written - asked) / n * 1e6)
+        assert chain.verify(db).ok
+    finally:
+        db.close()
+    return {k: round(sorted(v)[len(v) // 2], 1) for k, v in figures.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=5000, help="decisions per variant")
     parser.add_argument("--threads", type=int, default=4, help="writing threads (the service's VIGIL_THREADS)")
     parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
+    parser.add_argument("--path", action="store_true",
+                        help="CPU per decision of building its row and recording it, one thread")
     args = parser.parse_args()
+
+    if args.path:
+        figures = write_path(args.n)
+        print(f"{args.n} decisions, two customers in turn, one thread, a transaction per decision, "
+              f"load average {os.getloadavg()[0]:.2f}")
+        print(f"  CPU per decision: row {figures['row']:.1f} us (its content hash alone "
+              f"{figures['content_hash']:.1f} us), record {figures['record']:.1f} us (content hash included), "
+              f"row + record {figures['total']:.1f} us")
+        if args.json:
+            print(json.dumps(figures))
+        return 0
 
     template = real_decision()
     size = sum(len(getattr(template, c) or "") for c in ("snapshot", "result", "trail", "response"))

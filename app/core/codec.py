@@ -36,8 +36,26 @@ def text_of(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not written as JSON")
 
 
+def _compact(sort_keys: bool):
+    """The C encoder of compact UTF-8 JSON, made once: ``json.dumps`` with any option set
+    makes a new encoder for every call, which costs more than encoding a small document.
+    It keeps no state between calls (no circular-reference markers: what is encoded here
+    is parsed JSON or built from it, and a document nested too deep is a RecursionError),
+    so threads share it. None where the C accelerator is missing."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return None
+    return make(None, text_of, json.encoder.encode_basestring, None, ":", ",", sort_keys, False, True)
+
+
+_DUMPS = _compact(False)
+_CANONICAL = _compact(True)
+
+
 def dumps(value: Any, *, indent: int | None = None) -> str:
     """Compact JSON text, keys in their order (``indent``: laid out for people)."""
+    if indent is None and _DUMPS is not None:
+        return "".join(_DUMPS(value, 0))
     return json.dumps(value, ensure_ascii=False, separators=(",", ": ") if indent is not None else (",", ":"),
                       indent=indent, default=text_of)
 
@@ -58,6 +76,8 @@ def _text_or_str(value: Any) -> Any:
 def canonical(value: Any) -> str:
     """The canonical text of a value: compact, keys sorted. Equal values (a decimal
     however it was written, a date as text or as a date) give the same text."""
+    if _CANONICAL is not None:
+        return "".join(_CANONICAL(value, 0))
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True, default=text_of)
 
 

@@ -93,10 +93,21 @@ def utc_now() -> dt.datetime:
     return clock_now()
 
 
+# The request hash logged with a decision made without a client_request_id: nothing
+# can retry it, so nothing will compare a hash of its request (see request_hash).
+NO_REQUEST_HASH = ""
+
+
 def request_hash(request: DecisionRequest, masker: Masker | None = None) -> str:
     """What identifies a request, for client_request_id retries: the request as sent,
     in the codec's canonical form. With masking on it is a keyed hash: a plain hash of
-    a snapshot could be checked against guessed personal values."""
+    a snapshot could be checked against guessed personal values.
+
+    Only a request with a client_request_id is hashed: the hash is what a retry under
+    the same id is compared with, and it is never read otherwise. A decision made
+    without one logs NO_REQUEST_HASH."""
+    if request.client_request_id is None:
+        return NO_REQUEST_HASH
     text = codec.canonical({"ruleset_id": request.ruleset_id, "ruleset_version": request.ruleset_version,
                             "customer_id": request.customer_id, "explain": request.explain,
                             "snapshot": request.snapshot})

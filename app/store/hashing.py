@@ -15,6 +15,12 @@ def field(value) -> bytes:
     """One column, unambiguously: a type tag, the length, the bytes. Text is hashed as its
     UTF-8 bytes (SQLite's own storage), so verify can read columns as blobs and still
     check a column that was made invalid UTF-8."""
+    kind = type(value)
+    if kind is str:  # most columns: the same bytes as below, in one step
+        data = value.encode("utf-8", "surrogatepass")
+        return b"s%d:%b;" % (len(data), data)
+    if kind is int:
+        return b"i%d;" % value
     if value is None:
         return b"n;"
     if isinstance(value, bool):  # never stored, but never hashed like an integer either
@@ -32,7 +38,4 @@ def field(value) -> bytes:
 
 
 def digest(fmt: bytes, values) -> str:
-    h = hashlib.sha256(fmt)
-    for value in values:
-        h.update(field(value))
-    return h.hexdigest()
+    return hashlib.sha256(fmt + b"".join(map(field, values))).hexdigest()

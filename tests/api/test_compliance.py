@@ -337,7 +337,8 @@ def test_masked_fields_are_logged_as_keyed_hashes_and_replayed_with_the_original
     client = masking_app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {api_keys['admin']}"
     snapshot = copy.deepcopy(DELINQUENT_SNAPSHOT)
-    answer = client.post("/v1/decisions", json=decision_request(snapshot, customer_id="C-100001"))
+    answer = client.post("/v1/decisions", json=decision_request(snapshot, customer_id="C-100001",
+                                                                 client_request_id="masked-1"))
     assert answer.status_code == 201
     body = answer.get_json()
     assert [a["action"] for a in body["actions"]] == ["reduce_limit", "contact_customer"]

@@ -75,6 +75,24 @@ def test_client_request_id_reused_for_another_request_is_refused(client, db_path
     assert rows(db_path) == 1
 
 
+def test_only_a_decision_a_retry_can_name_carries_the_hash_of_its_request(client, db_path):
+    # The request hash is what a retry under the same client_request_id is compared
+    # with: a decision made without one is logged without it.
+    from app.service.decide import NO_REQUEST_HASH, DecisionRequest, request_hash
+
+    plain = client.post("/v1/decisions", json=decision_request()).get_json()
+    body = decision_request(client_request_id="review-44")
+    named = client.post("/v1/decisions", json=body).get_json()
+    db = store.connect(db_path)
+    try:
+        plain_row, named_row = (decision_log.get(db, d["decision_id"]) for d in (plain, named))
+    finally:
+        db.close()
+    assert plain_row.request_hash == NO_REQUEST_HASH == ""
+    assert named_row.request_hash == request_hash(DecisionRequest.from_item(body)) != NO_REQUEST_HASH
+    assert named_row.request_hash.startswith("sha256:")
+
+
 def test_explain_full_adds_rules_that_did_not_fire(client):
     body = client.post("/v1/decisions", json=decision_request(explain="full")).get_json()
     not_fired = {entry["rule"] for entry in body["not_fired"]}

@@ -52,7 +52,7 @@ def test_a_portfolio_review_logs_a_decision_masked_exactly_as_the_api_does(db_pa
         "portfolio", "review", str(source), "--ruleset", "retail_card", "--out", str(tmp_path / "out.jsonl"),
         "--log", "--workers", "0", "--no-progress"])
     assert result.exit_code == 0, result.output
-    answer = _client(app, api_keys).post("/v1/decisions", json=decision_request(snapshot))
+    answer = _client(app, api_keys).post("/v1/decisions", json=decision_request(snapshot, client_request_id="api-1"))
     assert answer.status_code == 201, answer.data
     review, api = _rows(db_path)
     assert review.client_request_id.startswith("review:")

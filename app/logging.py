@@ -3,10 +3,10 @@ being handled carry its request_id; decision lines carry the decision_id."""
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import sys
+import time
 import traceback
 
 from app.core import codec
@@ -16,18 +16,34 @@ _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskN
 
 
 class JsonFormatter(logging.Formatter):
+    # The last second written, as text: a request's line is written in the same
+    # second as the one before it far more often than not.
+    _second = (-1, "")
+
+    def _timestamp(self, created: float) -> str:
+        """``created`` in UTC to the millisecond, as datetime's isoformat writes it."""
+        whole = int(created)
+        micro = round((created - whole) * 1_000_000)  # as datetime rounds a timestamp
+        if micro >= 1_000_000:
+            whole, micro = whole + 1, micro - 1_000_000
+        second, text = self._second
+        if second != whole:
+            text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+            self._second = (whole, text)
+        return f"{text}.{micro // 1000:03d}+00:00"
+
     def format(self, record: logging.LogRecord) -> str:
         line = {
-            "ts": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": self._timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
             # Which gunicorn worker wrote it.
             "pid": record.process,
         }
-        for key, value in vars(record).items():
-            if key not in _STANDARD and not key.startswith("_"):
-                line.setdefault(key, value)
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and key[:1] != "_" and key not in line:
+                line[key] = value
         if record.exc_info:
             # Stack traces go to the operator's log, never to a caller.
             line["exception"] = "".join(traceback.format_exception(*record.exc_info)).rstrip()
@@ -63,6 +79,10 @@ def quiet_command() -> bool:
 
 
 def init_app(app) -> None:
+    # No line says where in the code it was logged from or which thread logged it, so
+    # the logging module need not look that up for every line (its documented switches).
+    logging._srcfile = None
+    logging.logThreads = False
     logger = logging.getLogger("vigil")
     if not any(getattr(h, "_vigil", False) for h in logger.handlers):
         h = handler()

@@ -73,10 +73,10 @@ def _json(text: str, status: int = 200, headers: dict | None = None) -> Response
 
 @blp.route("", methods=["POST"])
 @blp.roles("decide")
-@blp.arguments(DecisionRequestSchema(), example=examples.DECISION_REQUEST)
-@blp.response(201, DecisionSchema, description="A new decision, committed to the log.")
-@blp.alt_response(200, schema=DecisionSchema,
-                  description="The decision already logged for this client_request_id.")
+@blp.body(DecisionRequestSchema(), example=examples.DECISION_REQUEST)
+@blp.answers(201, DecisionSchema, description="A new decision, committed to the log.")
+@blp.answers(200, DecisionSchema, description="The decision already logged for this client_request_id.",
+             alternative=True)
 @blp.errors(400, 404, 409, 413, 415, 422, 503)
 def create_decision(item):
     """Decide on one fact snapshot.
@@ -106,8 +106,8 @@ def create_decision(item):
 
 @blp.route("/batch", methods=["POST"])
 @blp.roles("decide")
-@blp.arguments(BatchRequestSchema(), example=examples.BATCH_REQUEST)
-@blp.response(200, BatchResponseSchema, description=(
+@blp.body(BatchRequestSchema(), example=examples.BATCH_REQUEST)
+@blp.answers(200, BatchResponseSchema, description=(
     "One result per item, in order. An item that fails carries its own error and "
     "does not stop the others; the decisions are committed to the log before the answer."))
 @blp.errors(400, 413, 415, 422, 503)

@@ -29,24 +29,29 @@ DOCS_CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inl
             "form-action 'none'")
 
 
-def secure(response) -> None:
+# What every answer carries unless its view set its own (see secure()).
+_DEFAULTS = (*SECURITY_HEADERS.items(), ("Content-Security-Policy", API_CSP),
+             # Answers hold keys, decisions and customers' data: no cache keeps them.
+             # Swagger UI's own files say how long they may be kept.
+             ("Cache-Control", "no-store"))
+
+
+def secure(response, req=None) -> None:
     """The headers every response carries (see README, Security). A view that serves a
-    page sets its own Content-Security-Policy first; anything else may load nothing."""
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    response.headers.setdefault("Content-Security-Policy", API_CSP)
-    # Answers hold keys, decisions and customers' data: no cache keeps them. Swagger UI's
-    # own files say how long they may be kept.
-    response.headers.setdefault("Cache-Control", "no-store")
-    location = response.headers.get("Location")
+    page sets its own Content-Security-Policy first; anything else may load nothing.
+    ``req``: the request (the current one when not given)."""
+    req = request if req is None else req
+    present = {name.lower() for name in response.headers.keys()}
+    response.headers.extend([(name, value) for name, value in _DEFAULTS if name.lower() not in present])
+    location = response.headers.get("Location") if "location" in present else None
     if location:
         # Werkzeug builds redirects (a path with "//", a missing trailing slash) from the
         # Host header the client sent; a redirect stays on this server whatever it sent.
         parts = urlsplit(location)
         if parts.scheme or parts.netloc:
             response.headers["Location"] = parts._replace(scheme="", netloc="").geturl() or "/"
-    if request.method == "OPTIONS" and request.url_rule is not None and response.status_code < 300:
+    if req.method == "OPTIONS" and req.url_rule is not None and response.status_code < 300:
         # Flask lists the methods of every route the path matches, and
         # /v1/decisions/batch also matches /v1/decisions/<decision_id>: say what the
         # route that answers this path allows.
-        response.headers["Allow"] = ", ".join(sorted(request.url_rule.methods))
+        response.headers["Allow"] = ", ".join(sorted(req.url_rule.methods))

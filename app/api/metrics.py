@@ -39,6 +39,16 @@ class Metrics:
             ["endpoint"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.errors = Counter(
             "vigil_errors", "Error responses, by reason.", ["reason"], registry=self.registry)
+        # The series of each label set, looked up once: ``labels()`` builds its key anew
+        # on every call. Label sets are bounded (endpoints, rulesets x levels x actions).
+        self._series: dict[tuple, object] = {}
+
+    def series(self, metric, *labels: str):
+        key = (metric._name, *labels)
+        found = self._series.get(key)
+        if found is None:
+            found = self._series.setdefault(key, metric.labels(*labels))
+        return found
 
     def exposition(self) -> bytes:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -59,18 +69,20 @@ def decision(ruleset: str, actions: list[str], level: str | None) -> None:
     """Count one logged decision, and each of its final actions."""
     m = get()
     level = level or "none"
-    m.decisions.labels(ruleset, level).inc()
+    m.series(m.decisions, ruleset, level).inc()
     for action in actions:
-        m.actions.labels(ruleset, action, level).inc()
+        m.series(m.actions, ruleset, action, level).inc()
 
 
 def error(reason: str) -> None:
     if has_app_context() and "vigil.metrics" in current_app.extensions:
-        get().errors.labels(reason).inc()
+        m = get()
+        m.series(m.errors, reason).inc()
 
 
 def observe(endpoint: str, seconds: float) -> None:
-    get().latency.labels(endpoint).observe(seconds)
+    m = get()
+    m.series(m.latency, endpoint).observe(seconds)
 
 
 def init_app(app: Flask) -> None:

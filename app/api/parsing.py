@@ -51,6 +51,11 @@ class RefusedItem:
 # The only way a lone surrogate gets into a string: a \uD800-\uDFFF escape (UTF-8
 # cannot encode one). A body without such an escape needs no look at its strings.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+# A number out of bounds (app/core/bounds.py: more than 28 digits, 28 places or a
+# magnitude of 1e28) is written with 29 or more digits, or with an exponent, which JSON
+# writes straight after a digit. A body with neither (digits and points are counted in
+# strings too, so this only ever errs towards looking) needs no look at its numbers.
+_RISKY_NUMBER = re.compile(r"[0-9.]{29}|[0-9][eE]")
 
 
 def _refuse_items(document, items: str, problems: list[dict]) -> list[dict]:
@@ -100,7 +105,8 @@ def parse_json_body(data: bytes, parse_float=Decimal, items: str | None = None):
         # RecursionError a body nested deeper than the parser can follow.
         raise MalformedJSON() from None
     # before any schema turns a number into an int: 1e1000000 is a million digits
-    problems = find_unbounded(document, strings=_SURROGATE_ESCAPE.search(text) is not None)
+    strings = _SURROGATE_ESCAPE.search(text) is not None
+    problems = find_unbounded(document, strings=strings) if strings or _RISKY_NUMBER.search(text) else []
     if problems and items:
         problems = _refuse_items(document, items, problems)
     if problems:

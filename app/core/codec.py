@@ -63,7 +63,7 @@ def dumps(value: Any, *, indent: int | None = None) -> str:
 def dumps_any(value: Any) -> str:
     """``dumps`` for text that only people read (log lines): what JSON cannot hold is
     written as its ``str``."""
-    return json.dumps(value, ensure_ascii=False, default=_text_or_str)
+    return _ANY.encode(value)
 
 
 def _text_or_str(value: Any) -> Any:
@@ -71,6 +71,9 @@ def _text_or_str(value: Any) -> Any:
         return text_of(value)
     except TypeError:
         return str(value)
+
+
+_ANY = json.JSONEncoder(ensure_ascii=False, default=_text_or_str)
 
 
 def canonical(value: Any) -> str:

@@ -40,3 +40,18 @@ def test_exceptions_are_logged_not_answered():
     line = json.loads(formatter.format(record))
     assert "ValueError: boom" in line["exception"]
     assert line["level"] == "error"
+
+
+def test_log_times_are_written_as_datetime_writes_them():
+    import datetime as dt
+    import random
+
+    from app.logging import JsonFormatter
+
+    formatter = JsonFormatter()
+    rng = random.Random(7)
+    times = [1764547200.0, 1764547200.9999996, 1764547200.0459996, 1764547201.5]
+    times += [1_700_000_000 + rng.random() * 100_000_000 for _ in range(2000)]
+    for created in times:
+        expected = dt.datetime.fromtimestamp(created, dt.timezone.utc).isoformat(timespec="milliseconds")
+        assert formatter._timestamp(created) == expected, created

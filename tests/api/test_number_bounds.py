@@ -2,8 +2,10 @@
 a 500, and never minutes of CPU (``1e1000000`` as an integer is a million digits)."""
 
 import json
+from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from tests.api.test_errors import assert_envelope
 from tests.conftest import decision_request
@@ -42,3 +44,35 @@ def test_a_number_out_of_range_is_a_422_naming_it(client, path, number, endpoint
                                422, "validation_error")
         [detail] = body["error"]["details"]
     assert detail["path"] == ".".join(path) and "out of range" in detail["message"]
+
+
+# The body's numbers are walked only when its text could hold one out of bounds
+# (parsing._RISKY_NUMBER): every number the walk would refuse is one the text shows.
+_numbers = st.one_of(
+    st.integers(min_value=-(10 ** 40), max_value=10 ** 40),
+    st.decimals(allow_nan=False, allow_infinity=False),
+    st.decimals(min_value=Decimal("-1e30"), max_value=Decimal("1e30"), places=30),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(_numbers, min_size=1, max_size=4))
+def test_a_body_whose_text_shows_no_risky_number_holds_none(numbers):
+    from app.api import parsing
+    from app.core.bounds import find_unbounded
+
+    def written(n):
+        if isinstance(n, float):
+            return repr(n)
+        if isinstance(n, Decimal):
+            return format(n, "f") if n.adjusted() < 60 else str(n)  # plain, as most clients write it
+        return str(n)
+
+    text = "[" + ",".join(written(n) for n in numbers) + "]"
+    try:
+        document = json.loads(text, parse_float=Decimal)
+    except ValueError:
+        return  # not JSON as written (Decimal's "NaN"-like or "E" forms a test cannot send)
+    if find_unbounded(document):
+        assert parsing._RISKY_NUMBER.search(text), text

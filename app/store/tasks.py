@@ -174,16 +174,23 @@ def _open(db, decision_id: str, customer_id: str, decided_at: str, ruleset_id: s
                     "queue": request.queue, "rules": list(request.rules)})
 
 
+_ASKED = ("UPDATE tasks SET still_asked = 1, updated_at = ?, last_decision_id = ?, rules = ?, "
+          "asked_count = asked_count + 1{} WHERE id = ?")
+_ASKED_ESCALATED = _ASKED.format(", due_at = ?, level = ?")
+_ASKED = _ASKED.format("")
+
+
 def _ask_again(db, task: Task, decision_id: str, decided_at: str, request: FollowUpRequest) -> None:
     """One statement for the task; an event only for what changed it."""
     had = json.loads(task.rules)
     rules = list(dict.fromkeys([*had, *request.rules]))
     new_rules = len(rules) != len(had)
     escalated = request.due_at < task.due_at
-    db.execute("UPDATE tasks SET still_asked = 1, updated_at = ?, last_decision_id = ?, rules = ?, "
-               "asked_count = asked_count + 1, due_at = ?, level = ? WHERE id = ?",
+    # due_at and level only when they change: a column an index holds, set even to the
+    # same value, rewrites that index's entry (five indexes hold them).
+    db.execute(_ASKED_ESCALATED if escalated else _ASKED,
                [decided_at, decision_id, codec.canonical(rules) if new_rules else task.rules,
-                request.due_at if escalated else task.due_at, request.level if escalated else task.level, task.id])
+                *((request.due_at, request.level) if escalated else ()), task.id])
     if new_rules or not task.still_asked:
         _event(db, task.id, decided_at, "asked_again", decision_id=decision_id,
                details={"level": request.level, "rules": list(request.rules)})

@@ -711,5 +711,15 @@ def m015_log_verifications(db):
 
 # --- decision log write path (m016) ---
 
+@MIGRATIONS()
+def m016_task_asked_count(db):
+    # A decision that asks again for an open task and changes nothing about it is
+    # counted here (and becomes the task's last_decision_id) instead of adding an
+    # "asked_again" event each time. A task kept from before counts the decisions its
+    # events name as asking.
+    db.execute("ALTER TABLE tasks ADD COLUMN asked_count INTEGER NOT NULL DEFAULT 1")
+    db.execute("UPDATE tasks SET asked_count = max(1, (SELECT count(*) FROM task_events e "
+               "WHERE e.task_id = tasks.id AND e.kind IN ('opened', 'asked_again')))")
+
 
 # --- policy loading (m017) ---

@@ -58,7 +58,9 @@ class TaskSchema(Schema):
     still_asked = fields.Boolean(required=True, metadata={
         "description": "False once a later decision of the same ruleset no longer asks for it."})
     decision_id = fields.String(required=True, metadata={"description": "The decision that opened it."})
-    last_decision_id = fields.String(required=True)
+    last_decision_id = fields.String(required=True, metadata={"description": "The last decision that asked for it."})
+    asked_count = fields.Integer(required=True, metadata={
+        "description": "How many decisions asked for it, the one that opened it included."})
     rules = fields.List(fields.String(), required=True)
     evidence_asked = fields.List(fields.String(), required=True)
     outcomes = fields.List(fields.String(), required=True)
@@ -78,7 +80,10 @@ class TaskEventSchema(Schema):
 
 
 class TaskDetailSchema(TaskSchema):
-    decision_ids = fields.List(fields.String(), required=True)
+    decision_ids = fields.List(fields.String(), required=True, metadata={
+        "description": "The decision that opened it, each that changed it, and the last that asked for it. "
+                       "Every decision that asked for it is in the decision log: search it by customer_id and "
+                       "action from opened_at."})
     events = fields.List(fields.Nested(TaskEventSchema), required=True)
 
 

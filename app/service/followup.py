@@ -172,7 +172,8 @@ def task_dict(task: tasks.Task, now: str | None = None) -> dict:
         "status": task.status, "waiver_requested": task.waiver_requested_by is not None and task.status == "open",
         "opened_at": task.opened_at, "due_at": task.due_at, "overdue": task.overdue(now),
         "still_asked": bool(task.still_asked), "decision_id": task.decision_id,
-        "last_decision_id": task.last_decision_id, "rules": json.loads(task.rules),
+        "last_decision_id": task.last_decision_id, "asked_count": task.asked_count,
+        "rules": json.loads(task.rules),
         "evidence_asked": asked["evidence"], "outcomes": asked["outcomes"],
         "evidence": json.loads(task.evidence) if task.evidence else None,
         "done_at": task.done_at, "done_by": task.done_by,
@@ -219,7 +220,7 @@ def get_task(db: sqlite_utils.Database, task_id: str) -> dict:
         raise TaskNotFound()
     out = task_dict(task)
     trail = tasks.events(db, task_id)
-    out["decision_ids"] = list(dict.fromkeys(e.decision_id for e in trail if e.decision_id))
+    out["decision_ids"] = tasks.decision_ids(task, trail)
     out["events"] = [e.to_dict() for e in trail]
     return out
 

@@ -73,7 +73,7 @@ _COLUMNS = tuple(Decision.__dataclass_fields__)
 _WRITTEN = ("seq", *_COLUMNS, "content_hash", "chain_hash")
 _INSERT = (
     f"INSERT INTO decisions ({', '.join(_WRITTEN)}) "
-    f"VALUES ({', '.join(':' + c for c in _WRITTEN)}) "
+    f"VALUES ({', '.join('?' for _ in _WRITTEN)}) "
     "ON CONFLICT (client_request_id) DO NOTHING"
 )
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM decisions"
@@ -103,11 +103,11 @@ def record(db: sqlite_utils.Database, decisions: Sequence[Decision],
             # so no other record can come between the one read here and ours.
             _, previous, seq = chain.last_link(db)
             for index, (decision, content) in enumerate(zip(decisions, hashes)):
-                row = {**decision.__dict__, "seq": seq + 1, "content_hash": content,
-                       "chain_hash": chain.chain_hash(previous, content, seq + 1)}
-                cursor = db.execute(_INSERT, row)
+                linked = chain.chain_hash(previous, content, seq + 1)
+                cursor = db.execute(_INSERT, (seq + 1, *map(decision.__dict__.__getitem__, _COLUMNS),
+                                              content, linked))
                 if cursor.rowcount == 1:
-                    seq, previous = row["seq"], row["chain_hash"]
+                    seq, previous = seq + 1, linked
                     if follow_ups is not None and follow_ups[index] is not None:
                         tasks.apply(db, decision.id, decision.customer_id, decision.decided_at, follow_ups[index])
                     logged.append(Logged(decision, replayed=False))

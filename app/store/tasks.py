@@ -7,9 +7,15 @@ decision asks for (action, owner, due time) is worked out by the service layer
 (app/service/followup.py) and handed down as ``FollowUps``; the store only keeps them.
 
 At most one task is open per customer and action (the ``tasks_one_open`` index): a
-later decision that asks for it again updates it, an escalation (an earlier due time)
-moves its due time, and a decision of the same ruleset that no longer asks for it marks
-it ``still_asked = 0``. Each change is a row of ``task_events``.
+later decision that asks for it again becomes its ``last_decision_id`` and is counted in
+``asked_count``, an escalation (an earlier due time) moves its due time, and a decision
+of the same ruleset that no longer asks for it marks it ``still_asked = 0``. Each change
+is a row of ``task_events`` (``opened``, ``asked_again`` when a decision adds rules or
+asks for it after it was no longer asked, ``escalated``, ``no_longer_asked`` and what
+people do); a decision that asks again and changes nothing adds no event, so a task's
+history grows with what happens to it, not with how often its customer is decided on.
+Every decision that asked for it stays in the decision log, found by its customer and
+action from the task's opening.
 """
 from __future__ import annotations
 
@@ -82,6 +88,8 @@ class Task:
     waiver_requested_at: str | None
     waiver_reason: str | None
     waived_by: str | None
+    # How many decisions asked for it, the one that opened it included.
+    asked_count: int = 1
 
     def overdue(self, now: str) -> bool:
         """Past its due time and still open, at store time ``now``."""
@@ -166,14 +174,27 @@ def _open(db, decision_id: str, customer_id: str, decided_at: str, ruleset_id: s
                     "queue": request.queue, "rules": list(request.rules)})
 
 
+_ASKED = ("UPDATE tasks SET still_asked = 1, updated_at = ?, last_decision_id = ?, rules = ?, "
+          "asked_count = asked_count + 1{} WHERE id = ?")
+_ASKED_ESCALATED = _ASKED.format(", due_at = ?, level = ?")
+_ASKED = _ASKED.format("")
+
+
 def _ask_again(db, task: Task, decision_id: str, decided_at: str, request: FollowUpRequest) -> None:
-    rules = list(dict.fromkeys([*json.loads(task.rules), *request.rules]))
-    db.execute("UPDATE tasks SET still_asked = 1, updated_at = ?, last_decision_id = ?, rules = ? WHERE id = ?",
-               [decided_at, decision_id, codec.canonical(rules), task.id])
-    _event(db, task.id, decided_at, "asked_again", decision_id=decision_id,
-           details={"level": request.level, "rules": list(request.rules)})
-    if request.due_at < task.due_at:
-        db.execute("UPDATE tasks SET due_at = ?, level = ? WHERE id = ?", [request.due_at, request.level, task.id])
+    """One statement for the task; an event only for what changed it."""
+    had = json.loads(task.rules)
+    rules = list(dict.fromkeys([*had, *request.rules]))
+    new_rules = len(rules) != len(had)
+    escalated = request.due_at < task.due_at
+    # due_at and level only when they change: a column an index holds, set even to the
+    # same value, rewrites that index's entry (five indexes hold them).
+    db.execute(_ASKED_ESCALATED if escalated else _ASKED,
+               [decided_at, decision_id, codec.canonical(rules) if new_rules else task.rules,
+                *((request.due_at, request.level) if escalated else ()), task.id])
+    if new_rules or not task.still_asked:
+        _event(db, task.id, decided_at, "asked_again", decision_id=decision_id,
+               details={"level": request.level, "rules": list(request.rules)})
+    if escalated:
         _event(db, task.id, decided_at, "escalated", decision_id=decision_id,
                details={"from_level": task.level, "to_level": request.level,
                         "from_due_at": task.due_at, "to_due_at": request.due_at})
@@ -258,5 +279,7 @@ def update(db: sqlite_utils.Database, task_id: str, at: str, kind: str, actor: s
     _event(db, task_id, at, kind, actor=actor, details=details)
 
 
-def decision_ids(db: sqlite_utils.Database, task_id: str) -> list[str]:
-    return [e.decision_id for e in events(db, task_id) if e.decision_id]
+def decision_ids(task: Task, trail: list[TaskEvent]) -> list[str]:
+    """The decisions behind a task, in order: those its events name (the one that opened
+    it and each that changed it) and the last that asked for it."""
+    return list(dict.fromkeys([*(e.decision_id for e in trail if e.decision_id), task.last_decision_id]))

@@ -256,6 +256,14 @@ def test_follow_through_end_to_end(server, page_as):
     expect(carol.locator("#evidence")).to_contain_text("agreed a payment plan")
     expect(carol.locator("#history li[data-kind='done']")).to_contain_text(MANAGER)
     expect(carol.get_by_role("button", name="Mark done")).to_have_count(0)
+    # ... and, for a task asked for by more than one decision, finds each of them in the log
+    [(asked_id, asked_count)] = server.rows(
+        "SELECT id, asked_count FROM tasks WHERE customer_id = 'L-810003' AND action = 'contact_customer'", ())
+    assert asked_count == 2
+    carol.goto(f"/console/tasks/{asked_id}")
+    expect(carol.locator("body")).to_contain_text("in 2 decisions")
+    carol.locator("#asked-by a").click()
+    expect(carol.locator("tr[data-seq]")).to_have_count(2)
     # nothing refused by the pages' content policy, no script error (the 403 and 404 asked
     # for above are the only failed loads)
     for page in (li, bob, carol):

@@ -137,14 +137,39 @@ def test_a_later_decision_updates_the_open_task_and_an_escalation_shortens_its_d
     task = next(t for t in open_tasks(db) if t["action"] == "contact_customer")
     assert task["level"] == "red" and task["due_at"] == iso(4)  # day 2 + 2 days
     detail = followup.get_task(db, task["id"])
-    assert detail["decision_ids"] == [first["decision_id"], second["decision_id"], third["decision_id"]]
-    kinds = [e["kind"] for e in detail["events"]]
-    assert kinds == ["opened", "asked_again", "asked_again", "escalated"]
+    # The second decision changed nothing about the task: it is counted, not an event;
+    # the third escalated it (same rules, so no asked_again beside the escalation).
+    assert detail["asked_count"] == 3 and detail["last_decision_id"] == third["decision_id"]
+    assert detail["decision_ids"] == [first["decision_id"], third["decision_id"]]
+    kinds = [(e["kind"], e["decision_id"]) for e in detail["events"]]
+    assert kinds == [("opened", first["decision_id"]), ("escalated", third["decision_id"])]
     escalated = detail["events"][-1]["details"]
     assert escalated == {"from_level": "orange", "to_level": "red", "from_due_at": iso(5),
                          "to_due_at": iso(4)}
     # the red decision asked for an exit plan too: its own task, for the credit officer's 10 days
     assert {t["action"] for t in open_tasks(db)} == {"contact_customer", "plan_exit"}
+
+
+def test_asking_again_without_changing_the_task_counts_the_decision_and_adds_no_event(client, db, at):
+    # A customer decided on every day keeps one task whose history stays one line long;
+    # the task names the last decision, and every decision that asked is in the log.
+    first = decide(client, orange())
+    later = []
+    for day_ in range(1, 11):
+        at(day_ / 10)  # due later than the first decision asked: no escalation
+        later.append(decide(client, orange()))
+    [task] = open_tasks(db)
+    detail = followup.get_task(db, task["id"])
+    assert [e["kind"] for e in detail["events"]] == ["opened"]
+    assert detail["asked_count"] == 11 and detail["due_at"] == iso(5)
+    assert detail["last_decision_id"] == later[-1]["decision_id"]
+    assert detail["decision_ids"] == [first["decision_id"], later[-1]["decision_id"]]
+    from app.service import log_search
+    from app.store.search import Filters
+
+    found = log_search.search(db, Filters(customer_id=task["customer_id"], action=task["action"],
+                                          since=task["opened_at"]), limit=50)
+    assert {d["decision_id"] for d in found.decisions} == {d["decision_id"] for d in [first, *later]}
 
 
 def test_a_decision_that_no_longer_asks_leaves_the_task_open_and_says_so(client, db, at):
@@ -157,8 +182,12 @@ def test_a_decision_that_no_longer_asks_leaves_the_task_open_and_says_so(client,
         "seq": followup.get_task(db, task["id"])["events"][-1]["seq"], "at": iso(1),
         "kind": "no_longer_asked", "actor": None, "decision_id": later["decision_id"], "details": {}}
     at(2)
-    decide(client, orange())
+    again = decide(client, orange())
     assert open_tasks(db)[0]["still_asked"] is True
+    # asked again after it was no longer asked: a change, so an event
+    detail = followup.get_task(db, task["id"])
+    assert [(e["kind"], e["decision_id"]) for e in detail["events"]][-1] == ("asked_again", again["decision_id"])
+    assert detail["asked_count"] == 2  # the decision that no longer asked is not counted
 
 
 def test_completing_needs_the_evidence_the_policy_asks_for(client, db, at):

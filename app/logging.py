@@ -83,6 +83,7 @@ def init_app(app) -> None:
     # the logging module need not look that up for every line (its documented switches).
     logging._srcfile = None
     logging.logThreads = False
+    logging.logMultiprocessing = False
     logger = logging.getLogger("vigil")
     if not any(getattr(h, "_vigil", False) for h in logger.handlers):
         h = handler()

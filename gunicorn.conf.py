@@ -42,6 +42,9 @@ graceful_timeout = 20
 control_socket_disable = True
 # The app writes one JSON line per request, with its request id and decision ids.
 accesslog = None
+# gunicorn's logger, except that no access-log record is built for an access log that
+# goes nowhere (app/worker.py).
+logger_class = "app.worker.Logger"
 errorlog = "-"
 loglevel = os.environ.get("VIGIL_LOG_LEVEL", "info").lower()
 logconfig_dict = {

@@ -40,6 +40,7 @@ import uuid
 from collections import deque
 from functools import partial
 
+from gunicorn.glogging import Logger as GunicornLogger
 from gunicorn.workers.gthread import ThreadWorker, TConn
 
 HEAD_LIMIT = 64 * 1024
@@ -82,6 +83,22 @@ def error_bytes(status: int) -> bytes:
     head = f"HTTP/1.1 {status} {_PHRASES.get(status, 'Error')}\r\n" + \
         "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
     return head.encode("latin-1") + body
+
+
+class Logger(GunicornLogger):
+    """gunicorn's logger, except that it builds a request's access-log record only when
+    the access log goes somewhere. gunicorn builds one after every request whenever a
+    logging config is given (its fields: every request and response header and every
+    environ entry, and the time formatted), even for an access logger with no handler,
+    as in gunicorn.conf.py, where the app logs each request itself."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        self.access_logged = self.access_log.hasHandlers()
+
+    def access(self, resp, req, environ, request_time):
+        if self.access_logged:
+            super().access(resp, req, environ, request_time)
 
 
 class _Prefixed:

@@ -50,7 +50,10 @@ class LogDatabase(sqlite_utils.Database):
 
     path: str
     file_identity: tuple[int, int]
+    # How long a writer waits for the write lock; and how long SQLite's own busy handler
+    # waits (0 on a writer connection, whose waits immediate() does).
     busy_timeout_ms: int
+    handler_timeout_ms: int
 
 
 def _identity(path: str) -> tuple[int, int]:
@@ -59,10 +62,16 @@ def _identity(path: str) -> tuple[int, int]:
 
 
 def connect(path: str, *, synchronous: str = "NORMAL", busy_timeout_ms: int = 5000,
-            autocheckpoint: int | None = None) -> LogDatabase:
+            autocheckpoint: int | None = None, writer: bool = False) -> LogDatabase:
     """Open an existing, migrated log for reading and writing. ``autocheckpoint``: the
     write-ahead log's size in pages past which a commit checkpoints (SQLite's default,
     1,000, when None; see Checkpointer).
+
+    ``writer``: a connection that the threads of a process take turns to write with (a
+    group commit's, one thread at a time), used only inside immediate(). Any thread may
+    use it, and SQLite's busy handler stays off on it: immediate() waits for the write
+    lock itself, up to ``busy_timeout_ms``, without switching the handler off and on
+    around every transaction.
 
     Never creates the file: a log that has disappeared is an outage, not an empty log.
     Raises LogUnavailable.
@@ -71,17 +80,19 @@ def connect(path: str, *, synchronous: str = "NORMAL", busy_timeout_ms: int = 50
         raise ValueError(f"synchronous must be one of {sorted(_SYNCHRONOUS)}")
     uri = Path(path).resolve().as_uri() + "?mode=rw"
     try:
-        conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=not writer)
     except sqlite3.Error as exc:
         raise LogUnavailable() from exc
+    handler_ms = 0 if writer else int(busy_timeout_ms)
     try:
-        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        conn.execute(f"PRAGMA busy_timeout = {handler_ms}")
         conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
         if autocheckpoint is not None:
             conn.execute(f"PRAGMA wal_autocheckpoint = {int(autocheckpoint)}")
         db = LogDatabase(conn, recursive_triggers=False, execute_plugins=False)
         db.path = path
         db.busy_timeout_ms = int(busy_timeout_ms)
+        db.handler_timeout_ms = handler_ms
         db.file_identity = _identity(path)
     except (sqlite3.Error, OSError) as exc:
         conn.close()
@@ -193,12 +204,15 @@ def immediate(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     The connection's busy timeout is set to 0 before the locks are taken and back after
     they are released: every statement run while holding the write lock keeps every
     other writer waiting, and in a worker whose other threads are busy evaluating, each
-    one costs a wait for the interpreter's lock as well.
+    one costs a wait for the interpreter's lock as well. A writer connection (see
+    connect()) has it at 0 already, and is left alone.
     """
     timeout = getattr(db, "busy_timeout_ms", 5000) / 1000
     deadline = time.monotonic() + timeout
     conn = db.conn
-    conn.execute("PRAGMA busy_timeout = 0")
+    switch_handler = getattr(db, "handler_timeout_ms", None) != 0
+    if switch_handler:
+        conn.execute("PRAGMA busy_timeout = 0")
     try:
         if not _process_writer.acquire(timeout=timeout):
             raise LogUnavailable("The decision log is busy; no decision was made.")
@@ -223,8 +237,9 @@ def immediate(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     finally:
         # After a COMMIT nothing may fail: what was committed is answered. A connection
         # that cannot take this fails on its next statement and is opened again.
-        with contextlib.suppress(sqlite3.Error):
-            conn.execute(f"PRAGMA busy_timeout = {int(getattr(db, 'busy_timeout_ms', 5000))}")
+        if switch_handler:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute(f"PRAGMA busy_timeout = {int(getattr(db, 'busy_timeout_ms', 5000))}")
 
 
 # A checkpoint copies the write-ahead log back into the database file and syncs it:

@@ -23,16 +23,20 @@ def test_readyz_not_ready_without_the_log(client, db_path):
     assert client.get("/healthz").status_code == 200
 
 
-def _fill_up(app) -> None:
+def _fill_up(app, writer: bool = False) -> None:
     """Make the log full for the connection the test client's requests use (the test
-    thread's): SQLite may not add a page to it. A failed request drops that connection,
+    thread's), and with ``writer`` for the one decisions are written with (the group
+    commit's): SQLite may not add a page to it. A failed request drops that connection,
     so this is done again before each request that should find the log full."""
     from app.api.database import get_db
 
     with app.app_context():
-        db = get_db()
-        [pages] = db.execute("PRAGMA page_count").fetchone()
-        db.execute(f"PRAGMA max_page_count = {pages}")
+        connections = [get_db()]
+        if writer:
+            connections.append(app.extensions["vigil.group_commit"].connection())
+        for db in connections:
+            [pages] = db.execute("PRAGMA page_count").fetchone()
+            db.execute(f"PRAGMA max_page_count = {pages}")
 
 
 def test_readyz_not_ready_when_the_log_is_full(app, client, db_path):
@@ -41,7 +45,7 @@ def test_readyz_not_ready_when_the_log_is_full(app, client, db_path):
     conn = sqlite3.connect(db_path)
     conn.execute("VACUUM")  # no free pages left inside the file either
     conn.close()
-    _fill_up(app)
+    _fill_up(app, writer=True)
     refused = client.post("/v1/decisions", json=decision_request())
     assert refused.status_code == 503 and b"decision_id" not in refused.data
     _fill_up(app)

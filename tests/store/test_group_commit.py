@@ -2,6 +2,7 @@
 thread gets its own decisions back, the chain stays one line, and a failure is only
 the failure of the decisions it concerns."""
 
+import os
 import threading
 
 import pytest
@@ -202,3 +203,56 @@ def test_the_same_client_request_id_in_one_group_is_logged_once(db_path, n):
         db.close()
     assert [e.replayed for e in entries] == [False] + [True] * n
     assert all(e.decision.id == "dec-1" for e in entries)
+
+
+def test_with_a_connect_every_group_goes_through_one_writer_connection(db_path):
+    """Threads with no connection of their own: the first leader opens the writer
+    connection and every group after it uses the same one."""
+    opened = []
+
+    def connect():
+        opened.append(store.connect(db_path, writer=True))
+        return opened[-1]
+
+    group = GroupCommit(decision_log.record, connect=connect)
+
+    def writer(w: int) -> None:
+        for i in range(30):
+            [entry] = group.write(None, [make(w * 1000 + i)])
+            assert entry.decision.id == f"dec-{w * 1000 + i}" and not entry.replayed
+
+    try:
+        assert _threads(writer, 6) == []
+        assert group.units == 180 and group.connections == 1 and len(opened) == 1
+        assert decision_log.count(opened[0]) == 180
+        assert chain.verify(opened[0]).ok
+    finally:
+        for db in opened:
+            db.close()
+
+
+def test_the_writer_connection_is_dropped_when_the_log_goes_and_opened_again_when_it_is_back(db_path, tmp_path):
+    opened = []
+
+    def connect():
+        opened.append(store.connect(db_path, writer=True))
+        return opened[-1]
+
+    group = GroupCommit(decision_log.record, connect=connect)
+    moved = str(tmp_path / "moved.db")
+    try:
+        assert len(group.write(None, [make(1)])) == 1
+        os.rename(db_path, moved)  # the log is moved away: nothing may be answered
+        with pytest.raises(store.LogUnavailable):
+            group.write(None, [make(2)])
+        with pytest.raises(store.LogUnavailable):  # and no log can be opened at its path
+            group.write(None, [make(3)])
+        assert group.connections == 1
+        os.rename(moved, db_path)
+        assert [e.decision.id for e in group.write(None, [make(4)])] == ["dec-4"]
+        assert group.connections == 2
+        assert decision_log.count(opened[-1]) == 2
+        assert chain.verify(opened[-1]).ok
+    finally:
+        for db in opened:
+            db.close()

@@ -50,3 +50,39 @@ def test_a_failed_write_puts_them_back_too(db_path):
     finally:
         holder.close()
         db.close()
+
+
+def test_a_writer_connection_keeps_its_busy_handler_off_and_still_gives_up_in_time(db_path):
+    """A group commit's writer connection: SQLite's busy handler is off on it for good,
+    so a transaction runs no statement to switch it; immediate() still waits for the
+    write lock, and gives up after the connection's busy timeout. Any thread may use it."""
+    import threading
+    import time
+
+    writer = store.connect(db_path, busy_timeout_ms=300, writer=True)
+    statements: list[str] = []
+    writer.conn.set_trace_callback(statements.append)
+    try:
+        done = []
+        thread = threading.Thread(target=lambda: done.append(decision_log.record(writer, [make(1)])))
+        thread.start()
+        thread.join(30)
+        assert [entry.decision.id for entry in done[0]] == ["dec-1"]
+        assert statements[0] == "BEGIN IMMEDIATE" and statements[-1] == "COMMIT"
+        assert not any("busy_timeout" in s for s in statements)
+        assert _busy_timeout(writer) == 0
+
+        holder = store.connect(db_path)
+        holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        try:
+            started = time.monotonic()
+            with pytest.raises(store.LogUnavailable):
+                decision_log.record(writer, [make(2)])
+            assert 0.25 < time.monotonic() - started < 5
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert [e.decision.id for e in decision_log.record(writer, [make(2)])] == ["dec-2"]
+        assert decision_log.count(writer) == 2
+    finally:
+        writer.close()

@@ -25,3 +25,14 @@ def test_log_write_bench_prints_latencies_and_rates():
     assert alone["transactions"] == 300
     assert 0 < grouped["transactions"] <= 300
     assert alone["per_second"] > 0 and grouped["per_second"] > 0
+
+
+def test_log_write_bench_path_prints_cpu_per_decision():
+    out = subprocess.run([sys.executable, "bench/log_write.py", "--path", "--n", "200", "--json"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[1].startswith("  CPU per decision: row ")
+    figures = json.loads(lines[-1])
+    assert 0 < figures["content_hash"] < figures["record"] < figures["total"]
+    assert 0 < figures["row"] < figures["total"]

@@ -6,7 +6,6 @@ import contextlib
 import os
 import random
 import sqlite3
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -160,13 +159,6 @@ def writable(db: sqlite_utils.Database, headroom: int | None = None, disk: int |
         return False
 
 
-# SQLite lets go of the interpreter's lock during every statement, and a thread that
-# wants it back waits up to the switch interval (5 ms by default) while another thread
-# of the worker evaluates a decision. The writer holds the log's write lock all that
-# time, and every writer of every worker waits for it: while a thread writes, threads
-# take turns every 0.1 ms instead.
-_WRITING_SWITCH_INTERVAL = 0.0001
-
 # Threads of one process queue for the write lock here, where a release wakes the next
 # writer at once, rather than in SQLite's busy handler, which sleeps 1, 2, 5, 10 ... ms.
 _process_writer = threading.Lock()
@@ -216,8 +208,6 @@ def immediate(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     try:
         if not _process_writer.acquire(timeout=timeout):
             raise LogUnavailable("The decision log is busy; no decision was made.")
-        switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(_WRITING_SWITCH_INTERVAL)
         try:
             _begin_immediate(db, deadline)
             try:
@@ -232,7 +222,6 @@ def immediate(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
                     db.rollback()
                     raise
         finally:
-            sys.setswitchinterval(switch_interval)
             _process_writer.release()
     finally:
         # After a COMMIT nothing may fail: what was committed is answered. A connection

@@ -1,6 +1,7 @@
 """What a write transaction changes while it holds the log's write lock is put back once it
-lets go, whether it committed or failed: the connection's busy timeout and the
-interpreter's switch interval."""
+lets go, whether it committed or failed: the connection's busy timeout. The interpreter's
+switch interval is left alone (a shorter one while writing cost every thread of the
+worker a switch every 0.1 ms, for no better latency)."""
 
 import sys
 
@@ -15,7 +16,7 @@ def _busy_timeout(db) -> int:
     return db.execute("PRAGMA busy_timeout").fetchone()[0]
 
 
-def test_a_committed_write_puts_back_the_busy_timeout_and_the_switch_interval(db_path):
+def test_a_committed_write_puts_back_the_busy_timeout_and_leaves_the_switch_interval(db_path):
     db = store.connect(db_path, busy_timeout_ms=1234)
     before = sys.getswitchinterval()
     seen = []
@@ -27,10 +28,10 @@ def test_a_committed_write_puts_back_the_busy_timeout_and_the_switch_interval(db
         assert sys.getswitchinterval() == before
     finally:
         db.close()
-    assert seen == [(0, pytest.approx(0.0001))]
+    assert seen == [(0, before)]
 
 
-def test_a_failed_write_puts_them_back_too(db_path):
+def test_a_failed_write_puts_it_back_too(db_path):
     holder = store.connect(db_path)
     holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
     db = store.connect(db_path, busy_timeout_ms=150)

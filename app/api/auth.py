@@ -69,8 +69,10 @@ def init_app(app: Flask) -> None:
 
 def client_address() -> str:
     """Who a request comes from: the peer, or what a trusted proxy says (app/api/ratelimit.py)."""
-    return ratelimit.client_address(request.remote_addr, request.headers.get("X-Forwarded-For"),
-                                    current_app.extensions["vigil.trusted_proxies"])
+    proxies = current_app.extensions["vigil.trusted_proxies"]
+    if not proxies:  # no proxy is trusted: the peer, whatever X-Forwarded-For says
+        return request.remote_addr or ""
+    return ratelimit.client_address(request.remote_addr, request.headers.get("X-Forwarded-For"), proxies)
 
 
 def declare(func, roles: frozenset[str]) -> None:

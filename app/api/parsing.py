@@ -52,10 +52,11 @@ class RefusedItem:
 # cannot encode one). A body without such an escape needs no look at its strings.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
 # A number out of bounds (app/core/bounds.py: more than 28 digits, 28 places or a
-# magnitude of 1e28) is written with 29 or more digits, or with an exponent, which JSON
-# writes straight after a digit. A body with neither (digits and points are counted in
-# strings too, so this only ever errs towards looking) needs no look at its numbers.
-_RISKY_NUMBER = re.compile(r"[0-9.]{29}|[0-9][eE]")
+# magnitude of 1e28) is written with 29 or more digits and points after its first digit,
+# or with an exponent, which JSON writes straight after a digit. A body with neither
+# (strings are searched too, so this only ever errs towards looking) needs no look at its
+# numbers. (The common first digit lets the search skip ahead to digits.)
+_RISKY_NUMBER = re.compile(r"[0-9](?:[0-9.]{28}|[eE])")
 
 
 def _refuse_items(document, items: str, problems: list[dict]) -> list[dict]:
@@ -77,6 +78,19 @@ def _refuse_items(document, items: str, problems: list[dict]) -> list[dict]:
     return rest
 
 
+_DECODERS: dict = {}
+
+
+def _decoder(parse_float) -> json.JSONDecoder:
+    """The decoder for bodies whose fractions become ``parse_float``: made once (a decoder
+    holds no state between documents, so threads share it)."""
+    decoder = _DECODERS.get(parse_float)
+    if decoder is None:
+        decoder = _DECODERS.setdefault(parse_float, json.JSONDecoder(
+            parse_float=parse_float, parse_constant=_no_constants, object_pairs_hook=_unique_keys))
+    return decoder
+
+
 def parse_json_body(data: bytes, parse_float=Decimal, items: str | None = None):
     """Parse a request body. Money must never pass through a float, so every number
     with a fraction or exponent becomes a Decimal; NaN and Infinity are refused, and so
@@ -90,8 +104,7 @@ def parse_json_body(data: bytes, parse_float=Decimal, items: str | None = None):
     if not text.strip():
         raise MalformedJSON("The request body is empty.")
     try:
-        document = json.loads(text, parse_float=parse_float, parse_constant=_no_constants,
-                              object_pairs_hook=_unique_keys)
+        document = _decoder(parse_float).decode(text)
     except _DuplicateKey as exc:
         shown = exc.key if len(exc.key) <= 64 else exc.key[:64] + "..."
         raise MalformedJSON(f"The key {json.dumps(shown)} appears twice in one object; send each key once.",

@@ -21,6 +21,16 @@ costs a buffer and a file descriptor, never a thread. What a client may hold is 
   connections; a request that would go past it is answered 503;
 * connections per worker are gunicorn's ``worker_connections``.
 
+Workers share one listening socket, and a kept-alive connection stays with the worker
+that accepted it: a burst of new connections (a client's pool opening at once) could all
+land on one worker and leave the others idle, halving what the service can do and
+queueing every request behind that one worker. Each worker therefore writes how many
+connections it holds into a small table shared by the workers (an anonymous shared
+mapping made by the master before it forks them), and a worker that already holds more
+than its share lets a new connection wait ``ACCEPT_DEFER`` seconds before taking it, so
+that a worker with fewer takes it first; if none does, it takes it anyway. With
+``VIGIL_REUSE_PORT`` on each worker has its own socket and the kernel spreads them.
+
 Errors answered here, and those gunicorn's parser answers itself (a malformed request
 line or header, 400), are written in the API's error envelope.
 
@@ -31,10 +41,12 @@ from __future__ import annotations
 
 import errno
 import json
+import mmap
 import os
 import re
 import selectors
 import socket
+import struct
 import time
 import uuid
 from collections import deque
@@ -178,6 +190,68 @@ def _scan_chunked(buf: bytearray, start: int) -> int | None:
         pos += size + 2
 
 
+# How long a worker holding more than its share of connections waits before taking a
+# new one, so that one holding fewer takes it (seconds; once per connection accepted).
+ACCEPT_DEFER = 0.002
+
+
+class ConnectionShares:
+    """How many connections each worker holds, in a table every worker of one master
+    reads and writes: made when this module is imported, in the master, before it forks
+    the workers, which inherit it. A slot is (pid, connections); a worker takes a free
+    slot or one whose process is gone."""
+
+    SLOTS = 64
+    _SLOT = struct.Struct("qq")
+
+    def __init__(self) -> None:
+        self.table = mmap.mmap(-1, self.SLOTS * self._SLOT.size)
+        self.slot: int | None = None
+
+    def _slots(self):
+        for index in range(self.SLOTS):
+            yield index, *self._SLOT.unpack_from(self.table, index * self._SLOT.size)
+
+    @staticmethod
+    def _alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def join(self) -> None:
+        """Take a slot for this process (a worker, as it starts)."""
+        me = os.getpid()
+        for index, pid, _ in self._slots():
+            if pid == 0 or pid == me or not self._alive(pid):
+                self._SLOT.pack_into(self.table, index * self._SLOT.size, me, 0)
+                self.slot = index
+                return
+
+    def leave(self) -> None:
+        if self.slot is not None:
+            self._SLOT.pack_into(self.table, self.slot * self._SLOT.size, 0, 0)
+            self.slot = None
+
+    def hold(self, connections: int) -> None:
+        if self.slot is not None:
+            self._SLOT.pack_into(self.table, self.slot * self._SLOT.size, os.getpid(), connections)
+
+    def crowded(self, connections: int) -> bool:
+        """Whether this worker holds more connections than another live worker does."""
+        if self.slot is None:
+            return False
+        me = os.getpid()
+        return any(pid not in (0, me) and held < connections and self._alive(pid)
+                   for _, pid, held in self._slots())
+
+
+shares = ConnectionShares()
+
+
 class BufferedThreadWorker(ThreadWorker):
     """gthread whose threads only ever see requests that have arrived whole."""
 
@@ -194,7 +268,21 @@ class BufferedThreadWorker(ThreadWorker):
 
     # ------------------------------------------------------------ connections in
 
+    def init_process(self):
+        if not self.cfg.reuse_port:
+            shares.join()
+        try:
+            super().init_process()
+        finally:
+            shares.leave()
+
+    def wait_for_and_dispatch_events(self, timeout):
+        shares.hold(self.nr_conns)
+        super().wait_for_and_dispatch_events(timeout)
+
     def accept(self, listener):
+        if shares.crowded(self.nr_conns):
+            time.sleep(ACCEPT_DEFER)  # a worker holding fewer takes it meanwhile, if it can
         try:
             client, addr = listener.accept()
         except OSError as exc:
@@ -202,6 +290,7 @@ class BufferedThreadWorker(ThreadWorker):
                 raise
             return
         self.nr_conns += 1
+        shares.hold(self.nr_conns)
         conn = TConn(self.cfg, client, addr, listener.getsockname())  # non-blocking
         conn.sock = _Prefixed(conn.sock)
         self._start_reading(conn)

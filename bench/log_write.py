@@ -166,18 +166,13 @@ def many_threads(template, n: int, threads: int, grouped: bool) -> dict:
 def decided_pairs(n: int):
     """``n`` decisions made by the service (in turn the README's delinquent customer and a
     clean one), not yet logged, on a fresh log with the shipped rulesets."""
-    from app.api.examples import DECISION_REQUEST
+    from bench.api import workload
     from app.engine import load_library
     from app.service import decide, followup
 
     path = fresh_log()
     db = store.connect(path, autocheckpoint=SERVICE_AUTOCHECKPOINT_PAGES)
-    delinquent = {k: v for k, v in DECISION_REQUEST.items() if k != "client_request_id"}
-    clean = json.loads(json.dumps(delinquent))
-    clean["customer_id"] = clean["snapshot"]["customer"]["id"] = "C-200002"
-    clean["snapshot"]["card"].update({"balance": "6000.00", "utilization": "0.3000"})
-    clean["snapshot"]["credit_report"]["other_banks"].update(
-        {"overdue_accounts_6m": 0, "overdue_accounts_12m": 0, "overdue_accounts_24m": 0, "worst_dpd": 0})
+    delinquent, clean = (json.loads(body) for body in workload())  # bench/api.py's two customers
     policies = decide.Pinned(load_library(ROOT / "rulesets", ROOT / "schemas").ruleset("retail_card"))
     facts = followup.facts_reader(db)
     requests = [decide.DecisionRequest.from_item(body, caller="bench") for body in (delinquent, clean)]

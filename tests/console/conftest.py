@@ -29,10 +29,15 @@ PEOPLE = {
 }
 
 
+# How often each worker looks for a change of policies (a publication, a rollback): what
+# one worker changed, the other serves within this many seconds (app/api/serving.py).
+POLICY_CHECK_SECONDS = 0.2
+
+
 @pytest.fixture(scope="session")
 def console_server(tmp_path_factory):
     server = LiveServer(tmp_path_factory.mktemp("console"), workers=2, threads=4,
-                        env={"VIGIL_POLICY_CHECK_SECONDS": "0.2"})
+                        env={"VIGIL_POLICY_CHECK_SECONDS": str(POLICY_CHECK_SECONDS)})
     server.migrate()
     server.keys = {name: server.create_key(*roles, owner=owner, name=f"{name}-console")
                    for name, (owner, roles) in PEOPLE.items()}

@@ -67,7 +67,7 @@ def main() -> int:
 
     import app.api as api_layer
     from app import create_app
-    from app.api import auth, blueprint, decisions
+    from app.api import auth, decisions, parsing
     from app.api.schemas import DecisionRequestSchema
     from app.service import decide
     from bench.bare import app as bare
@@ -98,8 +98,8 @@ def main() -> int:
 
     # Each part where the request path looks it up (module attributes), timed in place.
     auth.check_request = timing("auth", auth.check_request)
-    blueprint.request_body = timing("body", blueprint.request_body)
-    blueprint.parse_json_body = timing("body", blueprint.parse_json_body)
+    parsing.request_body = timing("body", parsing.request_body)
+    parsing.parse_json_body = timing("body", parsing.parse_json_body)
     decide.decide = timing("decide", decide.decide)
     row = functools.cached_property(timing("row", decide.Decided.row.func))
     row.__set_name__(decide.Decided, "row")

@@ -8,11 +8,10 @@ from functools import wraps
 import flask_smorest
 from flask import request
 from marshmallow import ValidationError
-from webargs.core import is_json
 
 from app.api import auth
-from app.api.errors import RequestInvalid, UnsupportedMediaType, validation_details
-from app.api.parsing import DecimalJSONParser, parse_json_body, request_body
+from app.api.errors import RequestInvalid, validation_details
+from app.api.parsing import DecimalJSONParser
 from app.api.schemas import ErrorEnvelopeSchema
 
 _DESCRIPTIONS = {
@@ -60,14 +59,11 @@ class Blueprint(flask_smorest.Blueprint):
         refused with the same 422 naming each bad field, without webargs' layers on
         every request's path. For the endpoints every decision goes through."""
         documented = self.arguments(schema, example=example)
-        items = getattr(schema, "items_one_by_one", None)
 
         def decorator(func):
             @wraps(func)
             def view(*args, **kwargs):
-                if not is_json(request.mimetype):
-                    raise UnsupportedMediaType()
-                document = parse_json_body(request_body(request), items=items)
+                document = self.ARGUMENTS_PARSER.load_json(request, schema)
                 try:
                     loaded = schema.load(document)
                 except ValidationError as exc:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import request
 
 # Every response: nothing is sniffed into another type, framed, or run from elsewhere.
 # An API answer is data: it may load nothing at all.
@@ -36,11 +35,10 @@ _DEFAULTS = (*SECURITY_HEADERS.items(), ("Content-Security-Policy", API_CSP),
              ("Cache-Control", "no-store"))
 
 
-def secure(response, req=None) -> None:
+def secure(response, req) -> None:
     """The headers every response carries (see README, Security). A view that serves a
     page sets its own Content-Security-Policy first; anything else may load nothing.
-    ``req``: the request (the current one when not given)."""
-    req = request if req is None else req
+    ``req``: the request it answers."""
     present = {name.lower() for name in response.headers.keys()}
     response.headers.extend([(name, value) for name, value in _DEFAULTS if name.lower() not in present])
     location = response.headers.get("Location") if "location" in present else None

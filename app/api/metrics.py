@@ -44,7 +44,7 @@ class Metrics:
         self._series: dict[tuple, object] = {}
 
     def series(self, metric, *labels: str):
-        key = (metric._name, *labels)
+        key = (metric, *labels)
         found = self._series.get(key)
         if found is None:
             found = self._series.setdefault(key, metric.labels(*labels))

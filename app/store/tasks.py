@@ -174,10 +174,10 @@ def _open(db, decision_id: str, customer_id: str, decided_at: str, ruleset_id: s
                     "queue": request.queue, "rules": list(request.rules)})
 
 
-_ASKED = ("UPDATE tasks SET still_asked = 1, updated_at = ?, last_decision_id = ?, rules = ?, "
-          "asked_count = asked_count + 1{} WHERE id = ?")
-_ASKED_ESCALATED = _ASKED.format(", due_at = ?, level = ?")
-_ASKED = _ASKED.format("")
+_ASK_AGAIN = ("UPDATE tasks SET still_asked = 1, updated_at = ?, last_decision_id = ?, rules = ?, "
+              "asked_count = asked_count + 1{} WHERE id = ?")
+_ASKED = _ASK_AGAIN.format("")
+_ASKED_ESCALATED = _ASK_AGAIN.format(", due_at = ?, level = ?")
 
 
 def _ask_again(db, task: Task, decision_id: str, decided_at: str, request: FollowUpRequest) -> None:

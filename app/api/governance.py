@@ -37,6 +37,7 @@ from app.api.schemas import (
     ContractVersionSchema,
     DiffQuerySchema,
     DiffSchema,
+    DraftEditSchema,
     DraftRequestSchema,
     PublicationListSchema,
     PublicationSchema,
@@ -133,15 +134,18 @@ def get_version(ruleset_id, version):
 
 @blp.route(_VERSION, methods=["PUT"])
 @blp.roles("author")
-@blp.arguments(DraftRequestSchema)
-@blp.response(200, VersionDetailSchema, description="The draft with its new content and hash.")
+@blp.arguments(DraftEditSchema)
+@blp.response(200, VersionDetailSchema, description="The draft with its new content, hash and revision.")
 @blp.errors(400, 404, 409, 415, 422, 503)
 def edit_draft(body, ruleset_id, version):
     """Replace a draft's content. Only a draft can be edited; whoever edits it joins
-    the people who may not approve it."""
+    the people who may not approve it.
+
+    Send the `revision` you read as `based_on`: if someone saved the draft in between,
+    the answer is 409 `edit_conflict` naming who and when, and nothing is saved."""
     scenarios = body["scenarios"] if "scenarios" in body else policies.KEEP
     return _detail(policies.edit_draft(get_db(), ruleset_id, version, body["document"], auth.actor(),
-                                       scenarios=scenarios))
+                                       scenarios=scenarios, based_on=body.get("based_on")))
 
 
 @blp.route(f"{_VERSION}/submit", methods=["POST"])

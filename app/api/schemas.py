@@ -320,6 +320,13 @@ class DraftRequestSchema(Schema):
                        "On an edit: left out keeps the draft's scenarios, null removes them."})
 
 
+class DraftEditSchema(DraftRequestSchema):
+    based_on = fields.String(validate=validate.Length(min=1, max=64), metadata={
+        "description": "The draft's `revision` this content was written from (as read with GET). If the draft "
+                       "was saved by anyone since, the answer is 409 `edit_conflict` and nothing is saved; "
+                       "left out, the edit replaces whatever is stored."})
+
+
 class ContractRequestSchema(Schema):
     document = DocumentField(required=True, metadata={
         "description": "The fact contract document; its `version` is set by the server."})
@@ -382,6 +389,8 @@ class VersionSummarySchema(Schema):
     created_at = fields.String(required=True)
     updated_by = fields.String(allow_none=True)
     updated_at = fields.String(allow_none=True)
+    revision = fields.String(required=True, metadata={
+        "description": "Changes with every save of a draft: send it back as `based_on` when editing."})
     submitted_by = fields.String(allow_none=True)
     submitted_at = fields.String(allow_none=True)
     approved_by = fields.String(allow_none=True)

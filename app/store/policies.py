@@ -122,6 +122,7 @@ class RulesetVersion:
         out["contributors"] = list(self.contributors)
         out["contract"] = {"id": self.contract_id, "version": self.contract_version}
         del out["contract_id"], out["contract_version"]
+        out["revision"] = self.revision
         return out
 
 

@@ -132,6 +132,35 @@ def test_only_a_draft_can_be_edited(as_role):
     assert_envelope(author.post("/v1/rulesets/retail_card/versions/9/submit"), 404, "version_not_found")
 
 
+def test_an_edit_based_on_an_old_revision_is_refused_and_saves_nothing(as_role):
+    author = as_role("author")
+    path = "/v1/rulesets/retail_card/versions/2"
+    opened = upload(author, *act010_cut(35)).get_json()
+    assert opened["revision"] == opened["created_at"]
+
+    def edit(policy, **extra):
+        return author.put(path, data=json.dumps({**json.loads(draft_body(policy)), **extra}),
+                          content_type="application/json")
+
+    first = edit(act010_cut(40)[0], based_on=opened["revision"])
+    assert first.status_code == 200, first.data
+    saved = first.get_json()
+    assert saved["revision"] == saved["updated_at"] != opened["revision"]
+    # A second editor who opened the draft before that save: refused, nothing stored.
+    late = edit(act010_cut(45)[0], based_on=opened["revision"])
+    body = assert_envelope(late, 409, "edit_conflict")
+    assert saved["revision"] in body["error"]["message"]
+    stored = author.get(path).get_json()
+    assert (stored["hash"], stored["revision"]) == (saved["hash"], saved["revision"])
+    edits = [e for e in as_role("audit").get("/v1/audit-events?limit=1000").get_json()["events"]
+             if e["action"] == "version.edit"]
+    assert len(edits) == 1
+    # Written from the revision in effect, it is saved; left out, the edit is unchecked.
+    assert edit(act010_cut(45)[0], based_on=saved["revision"]).status_code == 200
+    assert edit(act010_cut(50)[0]).status_code == 200
+    assert_envelope(edit(act010_cut(50)[0], based_on=""), 422, "validation_error")
+
+
 def test_request_shapes(as_role):
     author, approver = as_role("author"), as_role("approve")
     assert_envelope(author.post("/v1/rulesets/retail_card/versions", json={}), 422, "validation_error")

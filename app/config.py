@@ -67,6 +67,11 @@ DEFAULTS: dict[str, object] = {
     "VIGIL_CHECK_CPU_SECONDS": 5,
     "VIGIL_CHECK_MEMORY_MB": 512,
     "VIGIL_CHECK_SECONDS": 10.0,
+    # A search or export by rule, action or words first indexes the decisions logged
+    # since the last one, for at most this many seconds (then answers with what is
+    # indexed and says how far that reaches; the next search goes on). The command
+    # `flask --app wsgi decisions index` indexes everything, without a limit.
+    "VIGIL_SEARCH_INDEX_SECONDS": 2.0,
     # The web console (/console): a session ends after this many seconds without a
     # request, and this many seconds after sign-in whatever happens.
     "VIGIL_CONSOLE_IDLE_SECONDS": 1800,
@@ -87,7 +92,7 @@ _INTS = {"VIGIL_BATCH_LIMIT", "MAX_CONTENT_LENGTH", "VIGIL_SQLITE_BUSY_TIMEOUT_M
          "VIGIL_CONSOLE_IDLE_SECONDS", "VIGIL_CONSOLE_SESSION_SECONDS", "VIGIL_AUTH_FAILURES",
          "VIGIL_CHECKERS", "VIGIL_CHECK_CPU_SECONDS", "VIGIL_CHECK_MEMORY_MB"}
 _FLOATS = {"VIGIL_POLICY_CHECK_SECONDS", "VIGIL_AUTH_FAILURE_WINDOW", "VIGIL_DASK_CONNECT_TIMEOUT",
-           "VIGIL_CHECK_SECONDS"}
+           "VIGIL_CHECK_SECONDS", "VIGIL_SEARCH_INDEX_SECONDS"}
 _BOOLS = {"VIGIL_REQUIRE_RULESETS", "VIGIL_MASK_PERSONAL"}
 _PATHS = {"VIGIL_DATABASE", "VIGIL_RULESETS_DIR", "VIGIL_SCHEMAS_DIR"}
 _SYNCHRONOUS = {"OFF", "NORMAL", "FULL", "EXTRA"}
@@ -156,6 +161,8 @@ def load_config(overrides: dict | None = None, environ: dict | None = None) -> d
         raise ConfigError("VIGIL_CHECKERS must be between 1 and 16")
     if int(config["VIGIL_CHECK_CPU_SECONDS"]) < 1 or float(config["VIGIL_CHECK_SECONDS"]) <= 0:
         raise ConfigError("VIGIL_CHECK_CPU_SECONDS must be at least 1 and VIGIL_CHECK_SECONDS above 0")
+    if not 0 <= float(config["VIGIL_SEARCH_INDEX_SECONDS"]) <= 60:
+        raise ConfigError("VIGIL_SEARCH_INDEX_SECONDS must be between 0 and 60")
     if int(config["VIGIL_CHECK_MEMORY_MB"]) < 256:
         raise ConfigError("VIGIL_CHECK_MEMORY_MB must be at least 256 (a checker starts at about 210 MiB)")
     from app.core import clock

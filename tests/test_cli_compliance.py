@@ -97,6 +97,24 @@ def test_export_from_the_command_line(db_path, tmp_path):
     assert bad.exit_code == 2
 
 
+def test_index_from_the_command_line(db_path, monkeypatch):
+    from app.store import search as store_search
+
+    monkeypatch.setattr(store_search, "INDEX_BATCH", 4)
+    fill(db_path, 10)
+    result = runner_for(db_path).invoke(args=["decisions", "index"])
+    assert result.exit_code == 0, result.output
+    assert "indexed through seq 10 (10 decisions indexed now)" in result.stdout
+    db = store.connect(db_path)
+    try:
+        assert store_search.coverage(db).to_dict() == {"indexed_through": 10, "newest": 10, "complete": True}
+        assert db.execute("SELECT count(*) FROM decision_texts").fetchone()[0] == 10
+    finally:
+        db.close()
+    again = runner_for(db_path).invoke(args=["decisions", "index"])
+    assert "(0 decisions indexed now)" in again.stdout
+
+
 def test_holds_and_purge_from_the_command_line(db_path):
     fill(db_path)
     runner = runner_for(db_path, VIGIL_RETENTION_DAYS=30)  # the made-up decisions are from 2026-04-01

@@ -66,12 +66,15 @@ def search_decisions(query):
     explanation (`q`); a page at a time (pass `next_cursor` back as `cursor`)."""
     db = get_db()
     filters = filters_from(query)
-    page = search.search(db, filters, cursor=query.get("cursor"), limit=query["limit"])
+    page = search.search(db, filters, cursor=query.get("cursor"), limit=query["limit"],
+                         index_seconds=current_app.config["VIGIL_SEARCH_INDEX_SECONDS"])
     ids = [d["decision_id"] for d in page.decisions]
+    index = page.index.to_dict() if page.index else None
     record_event(db, auth.actor(), "decision.search", "decisions",
-                 {"filters": filters.to_dict(), "cursor": query.get("cursor"), "count": len(ids), "decision_ids": ids})
+                 {"filters": filters.to_dict(), "cursor": query.get("cursor"), "count": len(ids), "decision_ids": ids,
+                  **({"index": index} if index else {})})
     g.decision_ids = ids
-    return {"decisions": page.decisions, "next_cursor": page.next_cursor}
+    return {"decisions": page.decisions, "next_cursor": page.next_cursor, "index": index}
 
 
 @blp.route("/export", methods=["GET"])
@@ -87,7 +90,8 @@ def export_decisions(query):
     in it (`X-Vigil-Through-Seq`)."""
     db = get_db()
     filters = filters_from(query)
-    exported = search.export(db, filters, query["format"])
+    exported = search.export(db, filters, query["format"],
+                             index_seconds=current_app.config["VIGIL_SEARCH_INDEX_SECONDS"])
     record_event(db, auth.actor(), "decision.export", "decisions",
                  {"filters": filters.to_dict(), "format": exported.format, "count": exported.count,
                   "through_seq": exported.through_seq})

@@ -608,10 +608,22 @@ class DecisionSummarySchema(Schema):
     purged_at = fields.String(required=True, allow_none=True)
 
 
+class IndexCoverageSchema(Schema):
+    indexed_through = fields.Integer(required=True, metadata={
+        "description": "Every decision up to this seq is searchable by rule, action and words."})
+    newest = fields.Integer(required=True, metadata={"description": "The newest decision's seq when searched."})
+    complete = fields.Boolean(required=True, metadata={
+        "description": "False: the decisions after `indexed_through` were not searched by rule, action or "
+                       "words yet (each search indexes more; search again)."})
+
+
 class DecisionPageSchema(Schema):
     decisions = fields.List(fields.Nested(DecisionSummarySchema), required=True, metadata={"description": "Newest first."})
     next_cursor = fields.String(allow_none=True, required=True, metadata={
         "description": "Pass it as `cursor` for the next page; null on the last page."})
+    index = fields.Nested(IndexCoverageSchema, required=True, allow_none=True, metadata={
+        "description": "For a search by `rule`, `action` or `q`: how far the index it reads reaches. "
+                       "Null for other searches, which read the log itself."})
 
 
 class HeadSchema(Schema):

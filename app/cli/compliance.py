@@ -136,6 +136,26 @@ def export_command(fmt, output, customer_id, since, until, ruleset_id, ruleset_v
     click.echo(f"exported {exported.count} decisions (through seq {exported.through_seq})", err=True)
 
 
+@decisions_cli.command("index")
+def index_command():
+    """Index every decision not yet searchable by rule, action or words (a search does
+    this for at most VIGIL_SEARCH_INDEX_SECONDS; run this after a bulk load or on a
+    schedule so searches find the index complete). Safe while the service runs."""
+    db = open_database()
+    try:
+        reach = before = search.coverage(db)
+        while reach.indexed_through < before.newest:  # what was logged when it started
+            search.catch_up(db, seconds=5.0)
+            reach = search.coverage(db)
+            click.echo(f"indexed through seq {reach.indexed_through} of {reach.newest}", err=True)
+    except store.StoreError as exc:
+        _fail(exc)
+    finally:
+        db.close()
+    click.echo(f"indexed through seq {reach.indexed_through} "
+               f"({reach.indexed_through - before.indexed_through} decisions indexed now)")
+
+
 @decisions_cli.command("purge")
 @click.option("--dry-run", is_flag=True, help="Count what would be purged; change nothing.")
 def purge_command(dry_run):

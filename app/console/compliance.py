@@ -96,14 +96,15 @@ def decisions():
         db = _db()
         try:
             filters = filters_from(query)
-            page = search.search(db, filters, cursor=query.get("cursor"), limit=PAGE_SIZE)
+            page = search.search(db, filters, cursor=query.get("cursor"), limit=PAGE_SIZE,
+                                 index_seconds=current_app.config["VIGIL_SEARCH_INDEX_SECONDS"])
         except InvalidRequest as exc:
             error = {"message": exc.message, "details": exc.details}
         else:
             ids = [d["decision_id"] for d in page.decisions]
             record_event(db, g.actor, "decision.search", "decisions",
                          {"filters": filters.to_dict(), "cursor": query.get("cursor"), "count": len(ids),
-                          "decision_ids": ids})
+                          "decision_ids": ids, **({"index": page.index.to_dict()} if page.index else {})})
     export_args = {k: v for k, v in given.items() if k != "cursor"}
     return render_template("console/compliance/decisions.html", nav="decisions", given=given, page=page,
                            error=error, searched=searched, levels=LEVELS, export_args=export_args,
@@ -123,7 +124,8 @@ def export():
                                message="; ".join(f"{d['path']}: {d['message']}" for d in error["details"])), 422
     db = _db()
     filters = filters_from(query)
-    exported = search.export(db, filters, query["format"])
+    exported = search.export(db, filters, query["format"],
+                             index_seconds=current_app.config["VIGIL_SEARCH_INDEX_SECONDS"])
     record_event(db, g.actor, "decision.export", "decisions",
                  {"filters": filters.to_dict(), "format": exported.format, "count": exported.count,
                   "through_seq": exported.through_seq})

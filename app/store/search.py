@@ -6,9 +6,13 @@ Results are newest first (seq descending) with an opaque cursor that stays stabl
 decisions are appended: a page holds the decisions older than the cursor's.
 
 The rules, actions and explanation text are indexed from the logged rows here, not when a
-decision is written: ``catch_up`` brings the index up to the newest decision, in small
-batches, before a search or export that filters on them. A purged record is found only
-by what it keeps (time, ruleset, level), never by its rules, actions or words.
+decision is written: ``catch_up`` brings the index towards the newest decision, in small
+batches, before a search or export that filters on them. Given a time budget it stops
+once that is spent (after at least one batch, so every search moves it on), and the
+answer says how far the index reaches (``Coverage``): a large backlog never holds a
+search for minutes, and a decision not yet indexed is never silently missing. A purged
+record is found only by what it keeps (time, ruleset, level), never by its rules,
+actions or words.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import csv
 import io
 import json
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
@@ -63,23 +68,50 @@ class Filters:
 # ---------------------------------------------------------------- the index
 
 
-def _indexed(db) -> tuple[int, int]:
-    row = db.execute("SELECT (SELECT indexed_seq FROM search_index_state), "
-                     "(SELECT coalesce(max(seq), 0) FROM decisions)").fetchone()
-    return row[0], row[1]
+@dataclass(frozen=True)
+class Coverage:
+    """How far the index of rules, actions and words reaches: every decision up to
+    ``indexed_through`` (a seq) is in it, those after it up to ``newest`` are not yet."""
+
+    indexed_through: int
+    newest: int
+
+    @property
+    def complete(self) -> bool:
+        return self.indexed_through >= self.newest
+
+    def to_dict(self) -> dict:
+        return {"indexed_through": self.indexed_through, "newest": self.newest, "complete": self.complete}
 
 
-def catch_up(db: sqlite_utils.Database, text_of: TextOf, batch: int = INDEX_BATCH) -> int:
-    """Index every decision logged since the last call; return how many were indexed.
+def coverage(db: sqlite_utils.Database) -> Coverage:
+    try:
+        row = db.execute("SELECT (SELECT indexed_seq FROM search_index_state), "
+                         "(SELECT coalesce(max(seq), 0) FROM decisions)").fetchone()
+    except sqlite3.Error as exc:
+        raise LogUnavailable() from exc
+    return Coverage(row[0], row[1])
+
+
+def catch_up(db: sqlite_utils.Database, text_of: TextOf, batch: int | None = None,
+             seconds: float | None = None) -> int:
+    """Index the decisions logged since the last call; return how many were indexed.
+    ``seconds``: stop once this long has passed (checked after each batch, so at least
+    one batch is indexed); None: go on until the newest decision is indexed.
     The text is worked out outside the write lock; inserting a batch holds it briefly.
     ``text_of(result, trail)``: the words a decision is found by (the service layer's
     narrative, app/service/log_search.py), always the same function for one log."""
+    batch = batch or INDEX_BATCH
+    deadline = None if seconds is None else time.monotonic() + seconds
     done = 0
     try:
         while True:
-            indexed, newest = _indexed(db)
-            if indexed >= newest:
+            if done and deadline is not None and time.monotonic() >= deadline:
                 return done
+            reach = coverage(db)
+            if reach.complete:
+                return done
+            indexed = reach.indexed_through
             rows = db.execute("SELECT seq, result, trail FROM decisions WHERE seq > ? ORDER BY seq LIMIT ?",
                               [indexed, batch]).fetchall()
             entries = []
@@ -189,6 +221,7 @@ _SUMMARY = ("seq", "id", "decided_at", "customer_id", "ruleset_id", "ruleset_ver
 class Page:
     decisions: list[dict]
     next_cursor: str | None
+    index: Coverage | None = None  # for a search by rule, action or words: how far it reaches
 
 
 def _summary(row: tuple) -> dict:
@@ -207,18 +240,28 @@ def _summary(row: tuple) -> dict:
     }
 
 
+def _index_for(db, filters: Filters, text_of: TextOf, seconds: float | None) -> Coverage | None:
+    """For filters that read the index: index what the budget allows, and say how far
+    the index reaches now."""
+    if not filters.needs_index:
+        return None
+    catch_up(db, text_of, seconds=seconds)
+    return coverage(db)
+
+
 def search(db: sqlite_utils.Database, filters: Filters, cursor: str | None = None, limit: int = 50, *,
-           text_of: TextOf) -> Page:
-    """One page of decisions matching every filter, newest first."""
+           text_of: TextOf, index_seconds: float | None = None) -> Page:
+    """One page of decisions matching every filter, newest first. A search by rule,
+    action or words first indexes what was logged since the last one, for at most
+    ``index_seconds`` (None: all of it), and its page says how far the index reaches."""
     before = decode_cursor(cursor) if cursor else None
-    if filters.needs_index:
-        catch_up(db, text_of)
+    reach = _index_for(db, filters, text_of, index_seconds)
     where, params = _where(db, filters, before=before)
     rows = _run(db, f"SELECT {', '.join('d.' + c for c in _SUMMARY)} FROM decisions d{where} "
                     "ORDER BY d.seq DESC LIMIT ?", [*params, int(limit) + 1]).fetchall()
     decisions = [_summary(r) for r in rows[:limit]]
     more = len(rows) > limit and decisions
-    return Page(decisions, encode_cursor(decisions[-1]["seq"]) if more else None)
+    return Page(decisions, encode_cursor(decisions[-1]["seq"]) if more else None, reach)
 
 
 # ---------------------------------------------------------------- export
@@ -247,15 +290,19 @@ class Export:
     chunks: Iterator[str]
 
 
-def export(db: sqlite_utils.Database, filters: Filters, fmt: str, *, text_of: TextOf) -> Export:
+def export(db: sqlite_utils.Database, filters: Filters, fmt: str, *, text_of: TextOf,
+           index_seconds: float | None = None) -> Export:
     """Every decision matching the filters, newest first, as CSV or JSON Lines, streamed
-    from one SQL statement in constant memory."""
+    from one SQL statement in constant memory. Filtered by rule, action or words, it
+    indexes for at most ``index_seconds`` (None: until complete) and holds the decisions
+    up to where the index reaches: ``through_seq`` says so."""
     if fmt not in EXPORT_FORMATS:
         raise InvalidRequest(f"format must be one of {', '.join(EXPORT_FORMATS)}.",
                              [{"path": "format", "message": "Unknown format."}])
-    if filters.needs_index:
-        catch_up(db, text_of)
+    reach = _index_for(db, filters, text_of, index_seconds)
     through = _run(db, "SELECT coalesce(max(seq), 0) FROM decisions", []).fetchone()[0]
+    if reach is not None:
+        through = min(through, reach.indexed_through)
     where, params = _where(db, filters, through=through)
     count = _run(db, f"SELECT count(*) FROM decisions d{where}", params).fetchone()[0]
     sql = f"SELECT {', '.join('d.' + c for c in _EXPORTED)} FROM decisions d{where} ORDER BY d.seq DESC"

@@ -5,6 +5,7 @@ import copy
 import csv
 import io
 import json
+import re
 import sqlite3
 
 import pytest
@@ -12,6 +13,7 @@ import yaml
 
 from app.engine.scenarios import build_snapshot
 from app.store import decision_log
+from app.store import search as store_search
 from tests.api.test_errors import assert_envelope
 from tests.conftest import DELINQUENT_SNAPSHOT, KEY_OWNERS, ROOT, bearer, clean_snapshot, decision_request
 
@@ -101,6 +103,36 @@ def test_each_search_filter_reaches_the_log(client, auditor):
     assert rest["next_cursor"] is None
     assert_envelope(auditor.get("/v1/decisions?cursor=nonsense"), 422, "validation_error")
     assert_envelope(auditor.get("/v1/decisions?from=yesterday"), 422, "validation_error")
+
+
+def test_a_search_by_words_indexes_within_its_budget_and_says_how_far_it_reached(app, client, auditor, api_keys,
+                                                                                monkeypatch):
+    monkeypatch.setattr(store_search, "INDEX_BATCH", 2)
+    app.config["VIGIL_SEARCH_INDEX_SECONDS"] = 0  # one batch per search
+    made = [decide(client, customer_id=f"C-{n}")["decision_id"] for n in range(9)]
+    first = auditor.get("/v1/decisions?q=utilization")
+    assert first.status_code == 200
+    body = first.get_json()
+    assert body["index"] == {"indexed_through": 2, "newest": 9, "complete": False}
+    assert [d["decision_id"] for d in body["decisions"]] == made[1::-1]  # only the indexed ones
+    searched = events(client, "decision.search")[0]
+    assert searched["details"]["index"] == body["index"]
+    assert auditor.get("/v1/decisions?customer_id=C-4").get_json()["index"] is None  # reads the log itself
+    exported = auditor.get("/v1/decisions/export?format=jsonl&q=utilization")
+    assert exported.headers["X-Vigil-Through-Seq"] == "4" and exported.headers["X-Vigil-Count"] == "4"
+    # The console says what was not searched yet.
+    console = app.test_client()
+    form = console.get("/console/sign-in").get_data(as_text=True)
+    token = re.search(r'name="sign_in_token" value="([^"]+)"', form).group(1)
+    signed = console.post("/console/sign-in", data={"sign_in_token": token, "next": "/console/decisions",
+                                                     "api_key": api_keys["audit"]})
+    assert signed.status_code in (302, 303), signed.data
+    shown = console.get("/console/decisions?q=utilization").get_data(as_text=True)
+    assert "up to decision #6 of #9: 3 newer decisions are still being indexed" in " ".join(shown.split())
+    app.config["VIGIL_SEARCH_INDEX_SECONDS"] = 2.0
+    done = auditor.get("/v1/decisions?q=utilization").get_json()
+    assert done["index"]["complete"] and [d["decision_id"] for d in done["decisions"]] == made[::-1]
+    assert 'id="index-behind"' not in console.get("/console/decisions?q=utilization").get_data(as_text=True)
 
 
 def test_every_read_of_the_log_is_an_audit_event(client, auditor, api_keys):

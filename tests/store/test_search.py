@@ -139,6 +139,27 @@ def test_decisions_logged_after_a_search_are_indexed_by_the_next(log):
     assert found(log, q="gambling") == ["dec-26", "dec-17"]
 
 
+def test_a_search_with_an_index_budget_indexes_a_batch_and_says_how_far_it_reaches(log, monkeypatch):
+    from app.store import search as store_search
+
+    monkeypatch.setattr(store_search, "INDEX_BATCH", 4)
+    newest = len(SPECS)
+    # Nothing spent on indexing: one batch of 4 per search, and the page says so.
+    page = search.search(log, search.Filters(q="overdue"), index_seconds=0)
+    assert page.index.to_dict() == {"indexed_through": 4, "newest": newest, "complete": False}
+    # Only indexed decisions are found by words, while filters on the log itself find all.
+    assert {d["seq"] for d in page.decisions} <= {1, 2, 3, 4} and page.decisions
+    assert search.search(log, search.Filters(level="green"), index_seconds=0).index is None
+    exported = search.export(log, search.Filters(q="overdue"), "jsonl", index_seconds=0)
+    assert exported.through_seq == 8
+    assert {json.loads(line)["seq"] for line in "".join(exported.chunks).splitlines()} <= set(range(1, 9))
+    # Each search moves it on; without a budget it indexes everything.
+    assert search.search(log, search.Filters(rule="EXT-001"), index_seconds=0).index.indexed_through == 12
+    page = search.search(log, search.Filters(action="freeze_card"))
+    assert page.index.to_dict() == {"indexed_through": newest, "newest": newest, "complete": True}
+    assert found(log, q="gambling") == ["dec-17"]
+
+
 def test_a_summary_names_the_actions_and_the_rules(log):
     [first] = search.search(log, search.Filters(customer_id="C-0", rule="EXT-001"), limit=1).decisions
     assert first["decision_id"] == "dec-24"

@@ -8,6 +8,7 @@ import copy
 import http.client
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -119,6 +120,16 @@ def api_keys(template_db) -> dict[str, str]:
 
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+def console_client(app, key: str):
+    """A Flask test client signed in to the console with ``key``, through its sign-in form."""
+    client = app.test_client()
+    form = client.get("/console/sign-in").get_data(as_text=True)
+    token = re.search(r'name="sign_in_token" value="([^"]+)"', form).group(1)
+    signed = client.post("/console/sign-in", data={"sign_in_token": token, "api_key": key})
+    assert signed.status_code in (302, 303), signed.data
+    return client
 
 
 @pytest.fixture

@@ -44,6 +44,7 @@ from app.api.schemas import (
     PublishRequestSchema,
     RejectRequestSchema,
     RollbackRequestSchema,
+    SubmitRequestSchema,
     VersionDetailSchema,
     VersionListSchema,
 )
@@ -150,12 +151,14 @@ def edit_draft(body, ruleset_id, version):
 
 @blp.route(f"{_VERSION}/submit", methods=["POST"])
 @blp.roles("author")
+@blp.arguments(SubmitRequestSchema)
 @blp.response(200, VersionDetailSchema, description="The submitted version with its findings and scenario results.")
-@blp.errors(404, 409, 422, 503)
-def submit_version(ruleset_id, version):
-    """Submit a draft for approval. Its content is frozen; the static checks and the
-    scenario tests run now and their results are kept with the version."""
-    return _detail(policies.submit(get_db(), ruleset_id, version, auth.actor()))
+@blp.errors(400, 404, 409, 415, 422, 503)
+def submit_version(body, ruleset_id, version):
+    """Submit a draft for approval, with an optional `note` for the approver. Its content
+    is frozen; the static checks and the scenario tests run now and their results are
+    kept with the version."""
+    return _detail(policies.submit(get_db(), ruleset_id, version, auth.actor(), note=body.get("note")))
 
 
 @blp.route(f"{_VERSION}/approve", methods=["POST"])
@@ -303,11 +306,12 @@ def get_contract_version(schema_id, version):
 
 @blp.route(f"{_CONTRACT}/submit", methods=["POST"])
 @blp.roles("author")
+@blp.arguments(SubmitRequestSchema)
 @blp.response(200, ContractVersionSchema)
-@blp.errors(404, 409, 503)
-def submit_contract(schema_id, version):
-    """Submit a contract draft for approval."""
-    return _contract(contracts.submit(get_db(), schema_id, version, auth.actor()))
+@blp.errors(400, 404, 409, 415, 422, 503)
+def submit_contract(body, schema_id, version):
+    """Submit a contract draft for approval, with an optional `note` for the approver."""
+    return _contract(contracts.submit(get_db(), schema_id, version, auth.actor(), note=body.get("note")))
 
 
 @blp.route(f"{_CONTRACT}/approve", methods=["POST"])

@@ -332,6 +332,12 @@ class ContractRequestSchema(Schema):
         "description": "The fact contract document; its `version` is set by the server."})
 
 
+class SubmitRequestSchema(Schema):
+    note = fields.String(validate=validate.Length(min=1, max=2000), metadata={
+        "description": "For the approver: what changed and why. Kept in the audit event of the submission. "
+                       "Leave the body empty, or this out, to submit without one."})
+
+
 class RejectRequestSchema(Schema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=2000),
                            metadata={"description": "Why, for the author and the record."})

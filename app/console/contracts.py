@@ -19,6 +19,7 @@ from app.console.views import (
     _served_changed,
     _upload_text,
     _yaml_text,
+    submission_note,
 )
 from app.engine import RulesetInvalid
 from app.service import contracts
@@ -104,10 +105,8 @@ def contract_step(contract_id, version, step):
             body = _api_body(RejectRequestSchema, {"reason": request.form.get("reason", "").strip()})
             contracts.reject(db, contract_id, version, g.actor, body["reason"])
     elif step == "submit":
-        note = request.form.get("note", "").strip()[:2000] or None
-
         def run(db):
-            contracts.submit(db, contract_id, version, g.actor, note=note)
+            contracts.submit(db, contract_id, version, g.actor, note=submission_note())
     else:
         def run(db):
             getattr(contracts, step)(db, contract_id, version, g.actor)

@@ -24,7 +24,7 @@ from app.api import serving
 from app.api import simulations as simulation_api
 from app.api.parsing import parse_json_body
 from app.api.errors import status_of
-from app.api.schemas import PublishRequestSchema, RejectRequestSchema, RollbackRequestSchema
+from app.api.schemas import PublishRequestSchema, RejectRequestSchema, RollbackRequestSchema, SubmitRequestSchema
 from app.console import SESSION_COOKIE, SIGN_IN_COOKIE, access, bp, new_sign_in_token, safe_next, set_cookie
 from app.console import snapshot_form, yamlmap
 from app.core.errors import VigilError
@@ -410,11 +410,16 @@ def _step(ruleset_id, version, action, run, done):
     return redirect(url_for("console.version", ruleset_id=ruleset_id, version=version, done=done))
 
 
+def submission_note() -> str | None:
+    """The submit form's note for the approver, checked as the API checks it."""
+    text = request.form.get("note", "").strip()
+    return _api_body(SubmitRequestSchema, {"note": text} if text else {}).get("note")
+
+
 @bp.route("/rulesets/<ruleset_id>/versions/<int:version>/submit", methods=["POST"])
 def submit(ruleset_id, version):
-    note = request.form.get("note", "").strip()[:2000] or None
     return _step(ruleset_id, version, "submit",
-                 lambda db: policies.submit(db, ruleset_id, version, g.actor, note=note), "submitted")
+                 lambda db: policies.submit(db, ruleset_id, version, g.actor, note=submission_note()), "submitted")
 
 
 @bp.route("/rulesets/<ruleset_id>/versions/<int:version>/approve", methods=["POST"])

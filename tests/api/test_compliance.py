@@ -5,7 +5,6 @@ import copy
 import csv
 import io
 import json
-import re
 import sqlite3
 
 import pytest
@@ -15,7 +14,15 @@ from app.engine.scenarios import build_snapshot
 from app.store import decision_log
 from app.store import search as store_search
 from tests.api.test_errors import assert_envelope
-from tests.conftest import DELINQUENT_SNAPSHOT, KEY_OWNERS, ROOT, bearer, clean_snapshot, decision_request
+from tests.conftest import (
+    DELINQUENT_SNAPSHOT,
+    KEY_OWNERS,
+    ROOT,
+    bearer,
+    clean_snapshot,
+    console_client,
+    decision_request,
+)
 
 
 @pytest.fixture
@@ -121,12 +128,7 @@ def test_a_search_by_words_indexes_within_its_budget_and_says_how_far_it_reached
     exported = auditor.get("/v1/decisions/export?format=jsonl&q=utilization")
     assert exported.headers["X-Vigil-Through-Seq"] == "4" and exported.headers["X-Vigil-Count"] == "4"
     # The console says what was not searched yet.
-    console = app.test_client()
-    form = console.get("/console/sign-in").get_data(as_text=True)
-    token = re.search(r'name="sign_in_token" value="([^"]+)"', form).group(1)
-    signed = console.post("/console/sign-in", data={"sign_in_token": token, "next": "/console/decisions",
-                                                     "api_key": api_keys["audit"]})
-    assert signed.status_code in (302, 303), signed.data
+    console = console_client(app, api_keys["audit"])
     shown = console.get("/console/decisions?q=utilization").get_data(as_text=True)
     assert "up to decision #6 of #9: 3 newer decisions are still being indexed" in " ".join(shown.split())
     app.config["VIGIL_SEARCH_INDEX_SECONDS"] = 2.0

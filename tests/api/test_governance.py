@@ -3,12 +3,13 @@ rollback, the diff, the audit trail, and how a worker picks up what another publ
 
 import datetime as dt
 import json
+import re
 
 
 from app import create_app
 from app.api.schemas import AuditPageSchema, DiffSchema, VersionDetailSchema
 from tests.api.test_errors import assert_envelope
-from tests.conftest import KEY_OWNERS, decision_request
+from tests.conftest import KEY_OWNERS, ROOT, console_client, decision_request
 from tests.policies import RETAIL, RETAIL_SCENARIOS, act010_cut, draft_body, misspelt
 
 
@@ -159,6 +160,43 @@ def test_an_edit_based_on_an_old_revision_is_refused_and_saves_nothing(as_role):
     assert edit(act010_cut(45)[0], based_on=saved["revision"]).status_code == 200
     assert edit(act010_cut(50)[0]).status_code == 200
     assert_envelope(edit(act010_cut(50)[0], based_on=""), 422, "validation_error")
+
+
+def test_a_submission_carries_the_authors_note_for_the_approver(as_role):
+    author = as_role("author")
+    upload(author, *act010_cut(35))
+    path = "/v1/rulesets/retail_card/versions/2"
+    assert_envelope(author.post(f"{path}/submit", json={"note": "x" * 2001}), 422, "validation_error")
+    assert_envelope(author.post(f"{path}/submit", json={"notes": "typo"}), 422, "validation_error")
+    assert author.get(path).get_json()["status"] == "draft"  # refused: nothing changed
+    note = "ACT-010 cuts 35% now, per the October credit committee"
+    assert author.post(f"{path}/submit", json={"note": note}).get_json()["status"] == "submitted"
+    submitted = [e for e in as_role("audit").get("/v1/audit-events?limit=1000").get_json()["events"]
+                 if e["action"] == "version.submit"]
+    assert [e["details"].get("note") for e in submitted] == [note]
+    contract = (ROOT / "schemas" / "retail_card.v1.yaml").read_text()
+    created = author.post("/v1/schemas/retail_card/versions", json={"document": contract}).get_json()
+    contract_path = f"/v1/schemas/retail_card/versions/{created['version']}"
+    assert author.post(f"{contract_path}/submit").get_json()["status"] == "submitted"  # no body: no note
+    events = as_role("audit").get("/v1/audit-events?limit=1000&action=contract.submit").get_json()["events"]
+    assert [e["details"] for e in events] == [{}]
+
+
+def test_the_console_refuses_a_note_longer_than_the_api_takes(app, api_keys, as_role):
+    upload(as_role("author"), *act010_cut(35))
+    console = console_client(app, api_keys["author"])
+    page = console.get("/console/rulesets/retail_card/versions/2").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    refused = console.post("/console/rulesets/retail_card/versions/2/submit",
+                           data={"csrf_token": token, "note": "x" * 2001})
+    assert refused.status_code == 422 and "2000" in refused.get_data(as_text=True)
+    assert as_role("author").get("/v1/rulesets/retail_card/versions/2").get_json()["status"] == "draft"
+    done = console.post("/console/rulesets/retail_card/versions/2/submit",
+                        data={"csrf_token": token, "note": "  cut per committee  "})
+    assert done.status_code in (302, 303)
+    [event] = [e for e in as_role("audit").get("/v1/audit-events?limit=1000").get_json()["events"]
+               if e["action"] == "version.submit"]
+    assert event["details"]["note"] == "cut per committee"
 
 
 def test_request_shapes(as_role):

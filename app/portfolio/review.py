@@ -26,7 +26,9 @@ id and not logged twice.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import json
 import os
 import sys
@@ -427,13 +429,50 @@ def review(ruleset: Ruleset, source: SnapshotFile | SnapshotSet, results: str | 
                 db.close()
             raise ReviewError(f"cannot log to {log}: {exc.message} Has it been created (db migrate)?") from None
     try:
-        return _review(ruleset, source, results, db, workers=workers, cluster=cluster, chunk_size=chunk_size, log=log,
-                       run_id=run_id, resume=resume, restart=restart, trail=trail, progress=progress,
-                       stream=stream or sys.stderr, show_errors=show_errors, checkpoint_every=checkpoint_every,
-                       masker=masker, task_queue=task_queue)
+        with only_writer(results):
+            return _review(ruleset, source, results, db, workers=workers, cluster=cluster, chunk_size=chunk_size,
+                           log=log, run_id=run_id, resume=resume, restart=restart, trail=trail, progress=progress,
+                           stream=stream or sys.stderr, show_errors=show_errors, checkpoint_every=checkpoint_every,
+                           masker=masker, task_queue=task_queue)
     finally:
         if db is not None:
             db.close()
+
+
+@contextlib.contextmanager
+def only_writer(results: Path) -> Iterator[None]:
+    """Refuse a second review of the same results file while one runs (another terminal,
+    a scheduled run that overlaps), instead of letting the two interleave lines and
+    checkpoints. The lock is an flock on ``<results>.lock``, removed when the review
+    ends; it goes with the process that holds it, so a review that crashed leaves at
+    most an unlocked file, which the next review takes over."""
+    results.parent.mkdir(parents=True, exist_ok=True)
+    path = results.with_name(results.name + ".lock")
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            os.close(fd)
+            raise ReviewError(f"{results} is being written by another review"
+                              f"{f' (process {holder})' if holder.isdigit() else ''}: wait for it to end, "
+                              "or write to another file") from None
+        try:
+            current = os.stat(path).st_ino
+        except FileNotFoundError:
+            current = None
+        if current == os.fstat(fd).st_ino:
+            break
+        os.close(fd)  # locked a file its previous holder had just removed: take the new one
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        os.close(fd)  # releases the lock
 
 
 def _review(ruleset: Ruleset, source: SnapshotSet, results: Path, db, *, workers, cluster, chunk_size, log, run_id,

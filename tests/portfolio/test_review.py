@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import io
 import json
+import os
 
 import pytest
 
 from app import store
 from app.portfolio import synthetic
 from app.portfolio.readers import SnapshotFile
-from app.portfolio.review import ReviewError, read_checkpoint, review
+from app.portfolio.review import ReviewError, only_writer, read_checkpoint, review
 from app.portfolio.snapshots import InputError
 
 from .helpers import generated, personal_loan, result_lines, write_csv, write_jsonl
@@ -171,6 +172,20 @@ def test_existing_results_are_not_overwritten_without_restart(tmp_path):
         _review(path, tmp_path / "out.jsonl")
     again = _review(path, tmp_path / "out.jsonl", restart=True)
     assert again.tally.rows == 20
+
+
+def test_a_second_review_of_the_same_results_file_is_refused_while_one_runs(tmp_path):
+    path = generated(tmp_path / "in.jsonl", 20)
+    out = tmp_path / "out.jsonl"
+    with only_writer(out):
+        with pytest.raises(ReviewError, match=rf"is being written by another review \(process {os.getpid()}\)"):
+            _review(path, out)
+        assert not out.exists()
+    assert not (tmp_path / "out.jsonl.lock").exists()  # removed when the holder ends
+    # A lock file left by a review that crashed is not held: the next review takes it over.
+    (tmp_path / "out.jsonl.lock").write_text("999999\n")
+    assert _review(path, out).tally.rows == 20
+    assert not (tmp_path / "out.jsonl.lock").exists()
 
 
 def test_logged_decisions_read_like_the_api_s(tmp_path, db_path, client):

@@ -72,8 +72,9 @@ def cluster_options(command):
     return command
 
 
-def _cluster(scheduler, tls_ca_file, tls_cert, tls_key, inputs=()):
-    """The connected cluster to run on, or None to run here."""
+def _cluster(scheduler, tls_ca_file, tls_cert, tls_key, inputs=(), masker=None):
+    """The connected cluster to run on, or None to run here. ``masker``: the work masks
+    with it, so every worker must hold its key."""
     config = current_app.config
     address = config["VIGIL_DASK_SCHEDULER"] if scheduler is None else scheduler
     if not address:
@@ -82,7 +83,8 @@ def _cluster(scheduler, tls_ca_file, tls_cert, tls_key, inputs=()):
                                    tls_cert or config["VIGIL_DASK_TLS_CERT"] or None,
                                    tls_key or config["VIGIL_DASK_TLS_KEY"] or None)
     return dask_cluster.connect(address, security=secure, inputs=inputs,
-                                timeout=float(config["VIGIL_DASK_CONNECT_TIMEOUT"]))
+                                timeout=float(config["VIGIL_DASK_CONNECT_TIMEOUT"]),
+                                mask_key_id=masker.key_id if masker is not None else None)
 
 
 @portfolio_cli.command("review")
@@ -136,16 +138,17 @@ def review_command(input_path, ruleset_id, ruleset_version, out_path, fmt, worke
                 _fail("say which ruleset to review with: --ruleset ID")
             ruleset = library.ruleset(ruleset_id, ruleset_version)
         source = SnapshotSet(input_path, ruleset.contract, fmt)
+        masker = current_app.extensions.get("vigil.masker")
         with contextlib.ExitStack() as stack:
-            cluster = _cluster(scheduler, tls_ca_file, tls_cert, tls_key, [f.identity() for f in source.files])
+            cluster = _cluster(scheduler, tls_ca_file, tls_cert, tls_key, [f.identity() for f in source.files],
+                               masker if log else None)
             if cluster is not None:
                 stack.enter_context(cluster)
             summary = review(ruleset, source, results, workers=_workers(workers), cluster=cluster,
                              chunk_size=chunk_size, log=log, log_synchronous=config["VIGIL_SQLITE_SYNCHRONOUS"],
                              log_busy_timeout_ms=config["VIGIL_SQLITE_BUSY_TIMEOUT_MS"], run_id=run_id,
                              resume=resume, restart=restart, trail=trail, progress=not no_progress,
-                             show_errors=show_errors, masker=current_app.extensions.get("vigil.masker"),
-                             task_queue=config["VIGIL_DEFAULT_TASK_QUEUE"])
+                             show_errors=show_errors, masker=masker, task_queue=config["VIGIL_DEFAULT_TASK_QUEUE"])
     except Interrupted as stop:
         for line in stop.summary.lines(ruleset.levels):
             click.echo(line, err=True)

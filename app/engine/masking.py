@@ -32,20 +32,33 @@ def _canonical(value: Any) -> bytes:
     return b"json:" + codec.canonical(value).encode()
 
 
+def key_id(key: str | bytes) -> str:
+    """Names a masking key without giving it away (logged in each masked decision's label,
+    compared with what a Dask worker holds)."""
+    key = key.encode() if isinstance(key, str) else bytes(key)
+    return hashlib.sha256(b"vigil mask key id|" + key).hexdigest()[:12]
+
+
 class Masker:
     """Masks values with one key. ``label`` names the scheme and the key (not the key
-    itself), and is logged with each masked decision."""
+    itself), and is logged with each masked decision. A masker is never pickled: the key
+    stays in the processes configured with it (a Dask worker has its own, see
+    app/portfolio/cluster.py)."""
 
     def __init__(self, key: str | bytes, older=()):
         key = key.encode() if isinstance(key, str) else bytes(key)
         if len(key) < 16:
             raise ValueError("the masking key must be at least 16 bytes")
         self._key = key
-        self.key_id = hashlib.sha256(b"vigil mask key id|" + key).hexdigest()[:12]
+        self.key_id = key_id(key)
         self.label = f"{SCHEME}:{self.key_id}"
         self._redactions: dict[str, Redaction] = {}
         # Keys retired from masking, kept to check what they masked (a rotation).
         self._older = tuple(Masker(k) for k in older)
+
+    def __reduce__(self):
+        raise TypeError("a Masker holds the masking key and is never pickled: send its key_id, and let the "
+                        "other process build its own from its configuration")
 
     def with_label(self, label: str | None) -> "Masker | None":
         """The masker, this one or an older key's, that masked what carries ``label``."""

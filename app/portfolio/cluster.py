@@ -18,6 +18,7 @@ and Dask as this client, and sees the input files as this client does.
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import OrderedDict, deque
@@ -26,7 +27,9 @@ from typing import Any, Callable, Iterable, Iterator
 
 import yaml
 
+from app.config import mask_keys
 from app.engine import FactContract, Ruleset
+from app.engine.masking import Masker
 
 from . import parallel, remote
 from .readers import Record, SnapshotFile, SnapshotSet
@@ -117,6 +120,27 @@ _lock = threading.Lock()
 _rulesets: "OrderedDict[tuple, Ruleset]" = OrderedDict()
 _files: "OrderedDict[tuple, SnapshotFile]" = OrderedDict()
 compiled_here: dict[str, int] = {}     # ruleset key -> times this process compiled it
+
+
+_maskers: dict[str, Masker] = {}
+
+
+def worker_masker(key_id: str) -> Masker:
+    """The masker of this worker's own VIGIL_MASK_KEY, which must be the key ``key_id``
+    names: the client sends only the id, never the key."""
+    with _lock:
+        masker = _maskers.get(key_id)
+        if masker is None:
+            keys = mask_keys(os.environ.get("VIGIL_MASK_KEY"))
+            if not keys:
+                raise ClusterError("this Dask worker has no VIGIL_MASK_KEY: start every worker with the service's "
+                                   "masking key in its environment")
+            masker = Masker(keys[0], older=keys[1:])
+            if masker.key_id != key_id:
+                raise ClusterError(f"this Dask worker's VIGIL_MASK_KEY (id {masker.key_id}) is not the key the "
+                                   f"review masks with (id {key_id}): give every worker the service's key")
+            _maskers[key_id] = masker
+        return masker
 
 
 def worker_ruleset(text: RulesetText) -> Ruleset:
@@ -283,9 +307,10 @@ class Cluster:
 
 
 def connect(address: str, *, security=None, inputs: Iterable[dict] = (), timeout: float = CONNECT_TIMEOUT,
-            workers_timeout: float = WORKERS_TIMEOUT) -> Cluster:
+            workers_timeout: float = WORKERS_TIMEOUT, mask_key_id: str | None = None) -> Cluster:
     """Connect to the scheduler at ``address`` and check its workers (see the module's
-    docstring). ``inputs`` are the identities of the files the workers will read."""
+    docstring). ``inputs`` are the identities of the files the workers will read;
+    ``mask_key_id``: the masking key every worker must hold, when the work masks."""
     try:
         from distributed import Client
     except ImportError:
@@ -311,15 +336,16 @@ def connect(address: str, *, security=None, inputs: Iterable[dict] = (), timeout
         except TimeoutError:
             raise ClusterError(f"the Dask scheduler at {address} has no workers (waited {workers_timeout:g} s); "
                                f"start some where Vigil is installed: dask worker {address}") from None
-        check_workers(cluster, list(inputs))
+        check_workers(cluster, list(inputs), mask_key_id)
     except BaseException:
         cluster.close()
         raise
     return cluster
 
 
-def check_workers(cluster: Cluster, inputs: list[dict]) -> None:
-    """Every worker runs what this client runs, and sees the inputs; else ClusterError."""
+def check_workers(cluster: Cluster, inputs: list[dict], mask_key_id: str | None = None) -> None:
+    """Every worker runs what this client runs, and sees the inputs, and (``mask_key_id``)
+    holds the masking key this client masks with; else ClusterError."""
     here = remote.describe()
     problems = []
     try:
@@ -363,6 +389,12 @@ def check_workers(cluster: Cluster, inputs: list[dict]) -> None:
         if differ:
             problems.append(f"Dask worker {worker} runs other versions than this client: {', '.join(differ)}; "
                             "install the same Vigil and requirements on every worker and the client")
+            continue
+        if mask_key_id is not None and info.get("mask_key_id") != mask_key_id:
+            held = f"another masking key (id {info['mask_key_id']})" if info.get("mask_key_id") else "no VIGIL_MASK_KEY"
+            problems.append(f"Dask worker {worker} has {held}, and this review masks with key id {mask_key_id}: "
+                            "start every worker with the service's VIGIL_MASK_KEY in its environment (the key is "
+                            "never sent with the tasks)")
             continue
         for item in info.get("inputs_missing") or []:
             problems.append(f"Dask worker {worker} does not see {item['path']} as this client does "

@@ -49,6 +49,9 @@ def describe(inputs: list | None = None) -> dict:
         try:
             engine = importlib.import_module("app.engine")
             out["semantics"] = engine.SEMANTICS_VERSION
+            # Which masking key this process is configured with (its id, never the key).
+            keys = importlib.import_module("app.config").mask_keys(os.environ.get("VIGIL_MASK_KEY"))
+            out["mask_key_id"] = importlib.import_module("app.engine.masking").key_id(keys[0]) if keys else None
         except Exception as exc:  # a broken install is reported, not raised
             out["vigil_error"] = f"importing Vigil's engine failed: {type(exc).__name__}: {exc}"
     missing = []

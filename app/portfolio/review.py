@@ -254,7 +254,7 @@ class ReviewTask:
     run_id: str
     log: bool
     trail: bool
-    masker: Masker | None = None
+    mask_key_id: str | None = None  # the worker masks with its own key, which must be this one
     overdue: dict | None = None
 
 
@@ -263,8 +263,9 @@ def review_block(task: ReviewTask, block: "cluster_mod.Block") -> _Done:
     compiled once per worker process and kept; the block is read from its file."""
     ruleset = cluster_mod.worker_ruleset(task.ruleset)
     file, items = cluster_mod.read_block(block, ruleset.contract)
+    masker = cluster_mod.worker_masker(task.mask_key_id) if task.mask_key_id else None
     ctx = _Context(ruleset, {block.shard: Decoder(ruleset.contract, file.layout)}, {block.shard: block.name},
-                   task.run_id, task.log, task.trail, task.masker, task.overdue)
+                   task.run_id, task.log, task.trail, masker, task.overdue)
     return review_items(ctx, block.shard, items, block.end, block.next_line)
 
 
@@ -540,7 +541,8 @@ def _review(ruleset: Ruleset, source: SnapshotSet, results: Path, db, *, workers
 
         records = source.records(state["shard"], state["input_offset"], state["next_line"])
         if cluster is not None:
-            task = ReviewTask(cluster_mod.RulesetText.of(ruleset), run_id, db is not None, trail, masker, overdue)
+            task = ReviewTask(cluster_mod.RulesetText.of(ruleset), run_id, db is not None, trail,
+                              masker.key_id if masker is not None and db is not None else None, overdue)
             outcomes = cluster.ordered_map(review_block, task, cluster_mod.blocks(
                 source, records, chunk_size, (state["shard"], state["input_offset"], state["next_line"])))
         else:

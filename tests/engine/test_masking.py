@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from app.engine import load_library
+from app.engine import masking
 from app.engine.masking import PREFIX, Masker, personal_paths
 from tests.conftest import DELINQUENT_SNAPSHOT, ROOT
 
@@ -98,3 +99,28 @@ def test_a_masked_snapshot_can_be_filled_to_validate_again(library):
     filled = redaction.unmask_shape(redaction.snapshot(personal_loan_snapshot()))
     contract.validate(filled)
     assert PREFIX not in json.dumps(filled)
+
+
+def test_a_masker_is_never_pickled_so_its_key_stays_in_its_process():
+    import pickle
+
+    masker = Masker("k" * 16)
+    with pytest.raises(TypeError, match="never pickled"):
+        pickle.dumps(masker)
+    assert masker.key_id == masking.key_id("k" * 16) == masking.key_id(b"k" * 16) != masking.key_id("j" * 16)
+
+
+def test_a_dask_worker_masks_with_its_own_key_only_if_it_is_the_one_named(monkeypatch):
+    from app.portfolio import cluster
+
+    monkeypatch.setattr(cluster, "_maskers", {})
+    monkeypatch.delenv("VIGIL_MASK_KEY", raising=False)
+    with pytest.raises(cluster.ClusterError, match="has no VIGIL_MASK_KEY"):
+        cluster.worker_masker(masking.key_id("k" * 16))
+    monkeypatch.setenv("VIGIL_MASK_KEY", "j" * 16)
+    with pytest.raises(cluster.ClusterError, match=r"VIGIL_MASK_KEY \(id [0-9a-f]{12}\) is not the key"):
+        cluster.worker_masker(masking.key_id("k" * 16))
+    monkeypatch.setenv("VIGIL_MASK_KEY", f"{'k' * 16}, {'j' * 16}")  # rotated: the newest masks
+    made = cluster.worker_masker(masking.key_id("k" * 16))
+    assert made.token("C-1") == Masker("k" * 16).token("C-1")
+    assert made.with_label(Masker("j" * 16).label) is not None

@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from app import store
+from app.engine import masking
 from app.engine.masking import Masker
 from app.portfolio import synthetic
 
@@ -77,6 +78,9 @@ def _wait_for_workers(address: str, n: int, logs: list[Path], describe: bool = T
         raise AssertionError(f"the Dask cluster did not start: {done.stderr[-1500:]}\n{tails}")
     return json.loads(done.stdout)
 
+# The masking key the test cluster's workers are started with.
+MASK_KEY = "a-test-masking-key-of-enough-bytes"
+
 
 class DaskCluster:
     def __init__(self, directory: Path, workers: int = 2, worker_env: dict | None = None):
@@ -94,7 +98,8 @@ class DaskCluster:
         log = self.directory / f"{name}.log"
         self.logs.append(log)
         if env is None:
-            env = {**os.environ, "PYTHONPATH": str(ROOT)}
+            # The workers hold the masking key themselves: a review sends only its id.
+            env = {**os.environ, "PYTHONPATH": str(ROOT), "VIGIL_MASK_KEY": MASK_KEY}
         proc = _spawn([str(BIN / "dask"), "worker", self.address, "--name", name, "--nthreads", "1",
                        "--nworkers", "1", "--host", "127.0.0.1", "--no-dashboard", "--death-timeout", "60"],
                       log, cwd=cwd, env=env)
@@ -440,11 +445,23 @@ def test_the_readme_cluster_runs_review_the_demo_data_as_the_local_review_does(t
 
 
 def test_a_logged_review_on_dask_masks_personal_fields_with_the_services_key(dask_cluster, tmp_path, db_path):
-    """With VIGIL_MASK_PERSONAL the workers mask as the service does: the log holds the
-    keyed hash of each customer id and income, never the values."""
-    key = "a-test-masking-key-of-enough-bytes"
+    """With VIGIL_MASK_PERSONAL the workers mask as the service does, with the key they
+    were started with (the tasks carry only its id): the log holds the keyed hash of
+    each customer id and income, never the values. A client masking with another key
+    is refused before anything is decided."""
+    key = MASK_KEY
     snaps = list(synthetic.snapshots(120, seed=30))
     source = write_jsonl(tmp_path / "loans.jsonl", snaps)
+    other = subprocess.run(FLASK + ["portfolio", "review", str(source), "--ruleset", "personal_loan", "--out",
+                                    str(tmp_path / "other.jsonl"), "--log", "--no-progress",
+                                    "--scheduler", dask_cluster.address],
+                           cwd=ROOT, env=_env(db_path, VIGIL_MASK_PERSONAL="true",
+                                              VIGIL_MASK_KEY="another-masking-key-of-enough-bytes"),
+                           capture_output=True, text=True, timeout=240)
+    assert other.returncode == 1
+    assert f"has another masking key (id {masking.key_id(MASK_KEY)})" in other.stderr
+    assert "start every worker with the service's VIGIL_MASK_KEY" in other.stderr
+    assert not _log_rows(db_path) and not (tmp_path / "other.jsonl").exists()
     done = subprocess.run(FLASK + ["portfolio", "review", str(source), "--ruleset", "personal_loan", "--out",
                                    str(tmp_path / "dask.jsonl"), "--log", "--run-id", "masked", "--no-progress",
                                    "--scheduler", dask_cluster.address],

@@ -722,4 +722,13 @@ def m016_task_asked_count(db):
                "WHERE e.task_id = tasks.id AND e.kind IN ('opened', 'asked_again')))")
 
 
-# --- policy loading (m017) ---
+# --- policy sources (m017) ---
+
+@MIGRATIONS()
+def m017_ruleset_source_text(db):
+    # The YAML text a draft was written in, comments and layout kept, with its version
+    # line set to the stored number; null when it was sent as a JSON object (or the
+    # text could not be kept so that it reads as exactly the stored document). The
+    # document column stays what is hashed, compiled and served.
+    db.execute("ALTER TABLE ruleset_versions ADD COLUMN document_text TEXT")
+    db.execute("ALTER TABLE ruleset_versions ADD COLUMN scenarios_text TEXT")

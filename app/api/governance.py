@@ -86,7 +86,8 @@ def _summary(version: policies.RulesetVersion, library=None) -> dict:
 
 
 def _detail(version: policies.RulesetVersion) -> dict:
-    return {**_summary(version), "document": version.document, "scenarios": version.scenarios}
+    return {**_summary(version), "document": version.document, "scenarios": version.scenarios,
+            "document_text": version.document_text, "scenarios_text": version.scenarios_text}
 
 
 def _served_changed() -> None:

@@ -415,6 +415,11 @@ class VersionSummarySchema(Schema):
 class VersionDetailSchema(VersionSummarySchema):
     document = fields.Dict(required=True, metadata={"description": "The ruleset document as stored."})
     scenarios = fields.Dict(allow_none=True, metadata={"description": "Its scenario tests as stored."})
+    document_text = fields.String(allow_none=True, metadata={
+        "description": "The document as its author wrote it, comments kept (its `version:` set to this "
+                       "version), when it was sent as YAML text; null when it was sent as a JSON object."})
+    scenarios_text = fields.String(allow_none=True, metadata={
+        "description": "The scenarios as written, likewise."})
 
 
 class VersionListSchema(Schema):

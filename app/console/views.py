@@ -247,9 +247,12 @@ def ruleset(ruleset_id):
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
-def _yaml_text(document: dict | None) -> str:
+def _yaml_text(document: dict | str | None) -> str:
+    """Content to show in the editor: text as it was written, data as YAML."""
     if document is None:
         return ""
+    if isinstance(document, str):
+        return document
     return yaml.dump(document, Dumper=_DUMPER, sort_keys=False, allow_unicode=True, width=100)
 
 
@@ -283,7 +286,7 @@ def new_draft(ruleset_id):
             except ValueError:
                 raise RulesetInvalid([_problem("form", "choose a version to start from, or upload a file")]) \
                     from None
-            document, scenarios = base.document, base.scenarios
+            document, scenarios = base.as_written
         version = policies.create_draft(db, ruleset_id, document, scenarios, g.actor)
     except (RulesetInvalid, CheckBudgetExceeded, CheckFailed) as exc:
         return _ruleset_page(ruleset_id, status=422, draft_problems=exc.details)
@@ -327,7 +330,8 @@ def edit(ruleset_id, version):
     if request.method == "GET":
         if not policies.allowed(stored, "edit"):
             return redirect(url_for("console.version", ruleset_id=ruleset_id, version=version))
-        return _edit_page(stored, _yaml_text(stored.document), _yaml_text(stored.scenarios), stored.revision)
+        document, scenarios = stored.as_written
+        return _edit_page(stored, _yaml_text(document), _yaml_text(scenarios), stored.revision)
     document_text = request.form.get("document", "")
     scenarios_text = request.form.get("scenarios", "")
     revision = request.form.get("revision", "")
@@ -381,7 +385,7 @@ def _version_page(ruleset_id, version, *, errors=None, status=200):
     versions = policies.list_versions(db, ruleset_id)
     return render_template(
         "console/version.html", version=stored, status=shown_status(stored, history, now),
-        document_text=_yaml_text(stored.document), scenarios_text=_yaml_text(stored.scenarios),
+        document_text=_yaml_text(stored.as_written[0]), scenarios_text=_yaml_text(stored.as_written[1]),
         in_effect=current is not None and current.version == version,
         publications_of=[p for p in history if p.version == version], events=events,
         allowed={step: policies.allowed(stored, step) for step in policies.STEPS},

@@ -42,13 +42,17 @@ def parse_yaml(text: str, source: str) -> object:
         raise RulesetInvalid([Problem(source, f"not valid YAML: {exc}")]) from None
 
 
-def read_yaml(path: Path) -> object:
+def read_text(path: Path) -> str:
+    """A policy file's text, or RulesetInvalid naming it."""
     try:
         with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+            return fh.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise RulesetInvalid([Problem(str(path), f"cannot read: {getattr(exc, 'strerror', None) or exc}")])
-    return parse_yaml(text, str(path))
+
+
+def read_yaml(path: Path) -> object:
+    return parse_yaml(read_text(path), str(path))
 
 
 def ruleset_files(directory: Path) -> list[Path]:

@@ -24,6 +24,7 @@ a budget (checker.py): the ``*_check`` functions here are what runs there.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +33,7 @@ import sqlite_utils
 from app.core import codec
 from app.engine import EngineError, FactContract, Library, Problem, Ruleset, RulesetInvalid, read_yaml
 from app.engine.analysis import analyse
-from app.engine.library import parse_yaml, ruleset_files
+from app.engine.library import parse_yaml, read_text, ruleset_files
 from app.engine.masking import Masker
 from app.engine.scenarios import check_scenario
 from app.service import checker
@@ -61,6 +62,34 @@ def parse_document(value, source: str) -> dict:
     if not isinstance(value, dict):
         raise RulesetInvalid([Problem(source, "the document must be a mapping")])
     return json.loads(codec.dumps(value))
+
+
+_VERSION_LINE = re.compile(r"^version:[ \t]*([^\s#]*)", re.M)  # the top-level key, at the start of a line
+_ID_LINE = re.compile(r"^id:[^\n]*", re.M)
+
+
+def kept_text(text, document: dict, source: str, set_version: bool = True) -> str | None:
+    """The author's YAML, to be shown again as written (comments, order, layout), with
+    its top-level ``version:`` set to the stored number; None when the content was not
+    text, or the text cannot be kept so that it reads as exactly the stored document
+    (then it is shown as the document is stored)."""
+    if not isinstance(text, str):
+        return None
+    if set_version and "version" in document:
+        number = str(document["version"])
+        found = _VERSION_LINE.search(text)
+        if found is not None:
+            text = text[:found.start(1)] + number + text[found.end(1):]
+        else:
+            named = _ID_LINE.search(text)
+            if named is None:
+                return None
+            text = f"{text[:named.end()]}\nversion: {number}{text[named.end():]}"
+    try:
+        same = parse_document(text, source) == document
+    except RulesetInvalid:
+        return None
+    return text if same else None
 
 
 def _without_version(document: dict) -> str:
@@ -247,32 +276,45 @@ def own_id(document: dict, expected: str, source: str) -> None:
                                               "the id it is stored under", path="id")])
 
 
-def _prepare(db, ruleset_id: str, document, scenarios, number: int) -> tuple[dict, dict | None, checker.Checked]:
-    """The document and scenarios as they would be stored, read and compiled in a
-    checker: first read (an author's YAML is parsed there too), then compiled against
-    the contract it names."""
-    source = f"{ruleset_id}@{number}"
-    document, scenarios = checker.run(_read_check, ruleset_id, document, scenarios, number)
-    return document, scenarios, checker.run(_compile_check, contract_for(db, document, source, drafts=True),
-                                            document, source)
+@dataclass(frozen=True)
+class _Read:
+    """A draft's content as it is stored: the documents, and the author's YAML texts
+    (kept_text) when they came as text."""
+
+    document: dict
+    scenarios: dict | None
+    document_text: str | None
+    scenarios_text: str | None
 
 
-def _read_check(ruleset_id: str, document, scenarios, number: int) -> tuple[dict, dict | None]:
+def _prepare(db, ruleset_id: str, document, scenarios, number: int) -> tuple[_Read, checker.Checked]:
+    """The content as it would be stored, read and compiled in a checker: first read (an
+    author's YAML is parsed there too), then compiled against the contract it names."""
     source = f"{ruleset_id}@{number}"
+    read = checker.run(_read_check, ruleset_id, document, scenarios, number)
+    return read, checker.run(_compile_check, contract_for(db, read.document, source, drafts=True),
+                             read.document, source)
+
+
+def _read_check(ruleset_id: str, document, scenarios, number: int) -> _Read:
+    source = f"{ruleset_id}@{number}"
+    text, scenarios_text = document, scenarios
     document = parse_document(document, source)
     own_id(document, ruleset_id, source)
     document["version"] = number
     if scenarios is not None:
         scenarios = parse_document(scenarios, f"{source} scenarios")
         check_scenarios(scenarios, ruleset_id, f"{source} scenarios")
-    return document, scenarios
+    return _Read(document, scenarios, kept_text(text, document, source),
+                 kept_text(scenarios_text, scenarios, f"{source} scenarios", set_version=False)
+                 if scenarios is not None else None)
 
 
 def check_draft(db: sqlite_utils.Database, ruleset_id: str, number: int, document,
                 scenarios=None) -> checker.Checked:
     """Check a draft's content exactly as saving it as version ``number`` would, and
     store nothing: the compiled ruleset, or RulesetInvalid with every problem."""
-    return _prepare(db, ruleset_id, document, scenarios, number)[2]
+    return _prepare(db, ruleset_id, document, scenarios, number)[1]
 
 
 def create_draft(db: sqlite_utils.Database, ruleset_id: str, document, scenarios, actor: Actor) -> RulesetVersion:
@@ -280,13 +322,14 @@ def create_draft(db: sqlite_utils.Database, ruleset_id: str, document, scenarios
     contracts first; an invalid one raises RulesetInvalid and nothing is stored."""
     while True:
         number = store.next_number(db, ruleset_id)
-        document_, scenarios_, ruleset = _prepare(db, ruleset_id, document, scenarios, number)
+        read, ruleset = _prepare(db, ruleset_id, document, scenarios, number)
         with store.writing(db):
             if store.next_number(db, ruleset_id) != number:
                 continue  # someone else took this number meanwhile: compile again
-            version = store.insert_version(db, ruleset, document_, scenarios_, "draft", actor)
+            version = store.insert_version(db, ruleset, read.document, read.scenarios, "draft", actor,
+                                           document_text=read.document_text, scenarios_text=read.scenarios_text)
             record_event(db, actor, "version.create", version.target,
-                         {"status": "draft", "scenarios": store.scenario_count(scenarios_)}, None, version.hash)
+                         {"status": "draft", "scenarios": store.scenario_count(read.scenarios)}, None, version.hash)
             return version
 
 
@@ -302,16 +345,17 @@ def edit_draft(db: sqlite_utils.Database, ruleset_id: str, number: int, document
     people editing one draft cannot overwrite each other unnoticed."""
     before = store.expect(store.get_version(db, ruleset_id, number), STEPS["edit"], "edit")
     if scenarios is KEEP:
-        scenarios = before.scenarios
-    document_, scenarios_, ruleset = _prepare(db, ruleset_id, document, scenarios, number)
+        scenarios = before.as_written[1]
+    read, ruleset = _prepare(db, ruleset_id, document, scenarios, number)
     with store.step(db, before) as current:
         if based_on is not None and current.revision != based_on:
             raise EditConflict(f"{current.updated_by or current.created_by} saved version {number} of {ruleset_id} "
                                f"at {current.revision} after you opened it; your changes were not saved. "
                                "Open the draft again and make them on top of theirs.")
         contributors = tuple(dict.fromkeys(current.contributors + (actor.person,)))
-        store.update_draft(db, before, ruleset, document_, scenarios_, contributors, actor)
-        record_event(db, actor, "version.edit", before.target, {"scenarios": store.scenario_count(scenarios_)},
+        store.update_draft(db, before, ruleset, read.document, read.scenarios, contributors, actor,
+                           read.document_text, read.scenarios_text)
+        record_event(db, actor, "version.edit", before.target, {"scenarios": store.scenario_count(read.scenarios)},
                      before.hash, ruleset.hash)
     return store.get_version(db, ruleset_id, number)
 
@@ -450,13 +494,15 @@ def import_files(db: sqlite_utils.Database, rulesets_dir, schemas_dir, actor: Ac
         new_contracts.append((contract, _shown(path)))
 
     bootstrap = store.count_versions(db) == 0
-    planned: list[tuple[Ruleset, dict, dict | None, str, tuple | None]] = []
+    planned: list[tuple[Ruleset, dict, dict | None, str, tuple | None, dict]] = []
     next_numbers: dict[str, int] = {}
     for path in ruleset_files(Path(rulesets_dir)):
         try:
-            document = parse_document(read_yaml(path), str(path))
+            text = read_text(path)
+            document = parse_document(text, str(path))
             sibling = path.with_name(path.name[:-len(".yaml")] + ".scenarios.yaml")
-            scenarios = parse_document(read_yaml(sibling), str(sibling)) if sibling.exists() else None
+            scenarios_text = read_text(sibling) if sibling.exists() else None
+            scenarios = parse_document(scenarios_text, str(sibling)) if scenarios_text is not None else None
             ruleset_id = document.get("id")
             if scenarios is not None and isinstance(ruleset_id, str):
                 check_scenarios(scenarios, ruleset_id, str(sibling))
@@ -471,7 +517,11 @@ def import_files(db: sqlite_utils.Database, rulesets_dir, schemas_dir, actor: Ac
         except RulesetInvalid as exc:
             problems.extend(exc.problems)
             continue
-        planned.append((ruleset, document, scenarios, _shown(path), None if bootstrap else review(ruleset, scenarios)))
+        texts = {"document_text": kept_text(text, document, str(path)),
+                 "scenarios_text": kept_text(scenarios_text, scenarios, str(sibling), set_version=False)
+                 if scenarios is not None else None}
+        planned.append((ruleset, document, scenarios, _shown(path), None if bootstrap else review(ruleset, scenarios),
+                        texts))
     if problems:
         raise RulesetInvalid(problems)
 
@@ -488,9 +538,9 @@ def import_files(db: sqlite_utils.Database, rulesets_dir, schemas_dir, actor: Ac
                                           submitted_by=actor.person, submitted_at=times.iso(times.now()))
                     report.lines.append(f"contract {contract.key} imported from {path} as submitted: "
                                         "approve and publish it to serve it")
-            for ruleset, document, scenarios, path, reviewed in planned:
+            for ruleset, document, scenarios, path, reviewed, texts in planned:
                 if bootstrap:
-                    version = store.insert_version(db, ruleset, document, scenarios, "published", actor)
+                    version = store.insert_version(db, ruleset, document, scenarios, "published", actor, **texts)
                     record_event(db, actor, "version.import", version.target, {"file": path, "status": "published"},
                                  None, version.hash)
                     publications.insert_publication(db, version, "publish", times.now(), actor)
@@ -500,7 +550,7 @@ def import_files(db: sqlite_utils.Database, rulesets_dir, schemas_dir, actor: Ac
                     at = times.iso(times.now())
                     version = store.insert_version(db, ruleset, document, scenarios, "submitted", actor,
                                               submitted_by=actor.person, submitted_at=at,
-                                              findings=findings, scenario_results=results)
+                                              findings=findings, scenario_results=results, **texts)
                     record_event(db, actor, "version.import", version.target, {"file": path, "status": "submitted"},
                                  None, version.hash)
                     report.lines.append(f"ruleset {ruleset.key} imported from {path} as submitted: "

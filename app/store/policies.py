@@ -107,10 +107,20 @@ class RulesetVersion:
     retired_at: str | None = None
     findings: list | None = None
     scenario_results: dict | None = None
+    # The YAML the author wrote (comments kept), when the content came as text.
+    document_text: str | None = None
+    scenarios_text: str | None = None
 
     @property
     def target(self) -> str:
         return f"ruleset:{self.ruleset_id}@{self.version}"
+
+    @property
+    def as_written(self) -> tuple:
+        """The document and the scenarios as their author wrote them: the YAML text (with
+        its comments) when they came as text, else the stored data."""
+        return (self.document if self.document_text is None else self.document_text,
+                self.scenarios if self.scenarios_text is None else self.scenarios_text)
 
     @property
     def revision(self) -> str:
@@ -118,7 +128,7 @@ class RulesetVersion:
         return self.updated_at or self.created_at
 
     def summary(self) -> dict:
-        out = {k: v for k, v in self.__dict__.items() if k not in ("document", "scenarios")}
+        out = {k: v for k, v in self.__dict__.items() if k not in _CONTENT}
         out["contributors"] = list(self.contributors)
         out["contract"] = {"id": self.contract_id, "version": self.contract_version}
         del out["contract_id"], out["contract_version"]
@@ -126,6 +136,7 @@ class RulesetVersion:
         return out
 
 
+_CONTENT = ("document", "scenarios", "document_text", "scenarios_text")  # not in a summary
 _RULESET_COLUMNS = tuple(RulesetVersion.__dataclass_fields__)
 _JSON_COLUMNS = {"document", "scenarios", "contributors", "findings", "scenario_results"}
 _CONTRACT_COLUMNS = tuple(ContractVersion.__dataclass_fields__)
@@ -342,15 +353,16 @@ def insert_version(db, ruleset, document: dict, scenarios: dict | None, status: 
 
 
 def update_draft(db, before: RulesetVersion, ruleset, document: dict, scenarios: dict | None,
-                 contributors: tuple[str, ...], actor: Actor) -> None:
+                 contributors: tuple[str, ...], actor: Actor, document_text: str | None = None,
+                 scenarios_text: str | None = None) -> None:
     """Replace a draft's content with a checked, compiled one; call inside ``step``."""
     db.execute(
-        "UPDATE ruleset_versions SET document = ?, scenarios = ?, hash = ?, title = ?, contract_id = ?, "
-        "contract_version = ?, contributors = ?, updated_by = ?, updated_at = ? "
+        "UPDATE ruleset_versions SET document = ?, scenarios = ?, document_text = ?, scenarios_text = ?, hash = ?, "
+        "title = ?, contract_id = ?, contract_version = ?, contributors = ?, updated_by = ?, updated_at = ? "
         "WHERE ruleset_id = ? AND version = ?",
-        [_json(document), _json(scenarios), ruleset.hash, ruleset.title or None, ruleset.contract.id,
-         ruleset.contract.version, _json(list(contributors)), actor.person, times.iso(times.now()),
-         before.ruleset_id, before.version])
+        [_json(document), _json(scenarios), document_text, scenarios_text, ruleset.hash, ruleset.title or None,
+         ruleset.contract.id, ruleset.contract.version, _json(list(contributors)), actor.person,
+         times.iso(times.now()), before.ruleset_id, before.version])
 
 
 def scenario_count(scenarios: dict | None) -> int:

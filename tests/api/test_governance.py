@@ -5,6 +5,8 @@ import datetime as dt
 import json
 import re
 
+import yaml
+
 
 from app import create_app
 from app.api.schemas import AuditPageSchema, DiffSchema, VersionDetailSchema
@@ -96,6 +98,25 @@ def test_the_whole_lifecycle(as_role):
     assert (back["target"], back["hash_before"], back["hash_after"]) == ("ruleset:retail_card@1", draft["hash"],
                                                                           v1_hash)
     assert all(e["key_id"] for e in page["events"])
+
+
+def test_a_version_sent_as_yaml_text_is_read_back_as_written(app, api_keys, as_role):
+    author = as_role("author")
+    console = console_client(app, api_keys["author"])
+    shipped = console.get("/console/rulesets/retail_card/versions/1").get_data(as_text=True)
+    assert "# ---------------------------------------------------------------- 4: signals" in shipped
+    policy, tests = act010_cut(35)
+    commented = "# Cut agreed by the credit committee, 2026-10\n" + policy
+    body = author.post("/v1/rulesets/retail_card/versions", json={"document": commented, "scenarios": tests}).get_json()
+    assert body["document_text"].startswith("# Cut agreed by the credit committee")
+    assert "\nversion: 2\n" in body["document_text"] and body["scenarios_text"] == tests
+    assert yaml.safe_load(body["document_text"]) == body["document"]
+    assert author.get("/v1/rulesets/retail_card/versions/2").get_json()["document_text"] == body["document_text"]
+    as_data = author.put("/v1/rulesets/retail_card/versions/2", json={"document": body["document"]}).get_json()
+    assert as_data["document_text"] is None and as_data["scenarios_text"] == tests
+    assert "document_text" not in author.get("/v1/rulesets/retail_card/versions").get_json()["versions"][0]
+    editor = console.get("/console/rulesets/retail_card/versions/2/edit").get_data(as_text=True)
+    assert "Cut agreed by the credit committee" not in editor and "id: retail_card" in editor
 
 
 def test_yaml_text_and_json_object_store_the_same_version(as_role):

@@ -2,6 +2,7 @@
 shipped files and the snapshot a worker serves (no Flask)."""
 
 import datetime as dt
+import json
 import sqlite3
 
 import pytest
@@ -346,6 +347,33 @@ def test_later_import_adds_new_content_as_submitted(log_db, tmp_path):
     assert (version.status, version.created_by, version.scenario_results["failed"]) == ("submitted", "ops", 0)
     with pytest.raises(FourEyes):
         policies.approve(log_db, "retail_card", 2, Actor("ops"))
+
+
+def test_imported_and_uploaded_yaml_keeps_its_comments_with_the_stored_version(empty_db):
+    policies.import_files(empty_db, ROOT / "rulesets", ROOT / "schemas")
+    shipped = policies.get_version(empty_db, "retail_card", 1)
+    assert shipped.document_text == (ROOT / "rulesets" / "retail_card.yaml").read_text()
+    assert shipped.scenarios_text == (ROOT / "rulesets" / "retail_card.scenarios.yaml").read_text()
+    assert "# ---------------------------------------------------------------- 4: signals" in shipped.document_text
+    # A draft started from it keeps the text; only its version line says its own number.
+    draft = policies.create_draft(empty_db, "retail_card", shipped.document_text, shipped.scenarios_text, ALICE)
+    assert draft.document_text == shipped.document_text.replace("\nversion: 1\n", "\nversion: 2\n", 1)
+    assert yaml.safe_load(draft.document_text) == draft.document and draft.document["version"] == 2
+    assert draft.document == {**shipped.document, "version": 2}
+    # An edit's text is kept as sent; the scenarios kept with it keep theirs.
+    edited_text = draft.document_text.replace("# ---", "# (edited) ---", 1)
+    edited = policies.edit_draft(empty_db, "retail_card", 2, edited_text, ALICE)
+    assert edited.document_text == edited_text and edited.scenarios_text == shipped.scenarios_text
+    assert edited.hash == draft.hash  # a comment is not content
+    # Sent as data, or as text that cannot be kept as the stored document: shown as stored.
+    as_data = policies.edit_draft(empty_db, "retail_card", 2, yaml.safe_load(edited_text), ALICE)
+    assert as_data.document_text is None and as_data.as_written[0] == as_data.document
+    flow = json.dumps({k: v for k, v in as_data.document.items() if k != "version"})  # YAML's flow style
+    assert policies.kept_text(flow, as_data.document, "flow") is None
+    assert policies.kept_text("id: retail_card\nversion: 9\n", {"id": "retail_card", "version": 2}, "t") == \
+        "id: retail_card\nversion: 2\n"
+    assert policies.kept_text("title: t\nid: x  # the id\n", {"title": "t", "id": "x", "version": 3}, "t") == \
+        "title: t\nid: x  # the id\nversion: 3\n"
 
 
 def test_import_with_any_problem_imports_nothing(empty_db, tmp_path):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-from flask import g, redirect, render_template, request, url_for
+from flask import current_app, g, redirect, render_template, request, url_for
 
 from app.api.errors import status_of
 from app.api.followup_report import FollowUpReportExportQuerySchema, FollowUpReportQuerySchema, export_response
@@ -188,7 +188,7 @@ def _task_page(task_id: str, *, error=None, form=None, status=200):
     return render_template(
         "console/followup/task.html", nav="tasks", task=task, decision=decision, error=error, form=form or {},
         title=task["action"].replace("_", " ").capitalize(), evidence_fields=_evidence_fields(task),
-        may_work=access.may("task_work", roles),
+        may_work=access.may("task_work", roles), default_queue=current_app.config["VIGIL_DEFAULT_TASK_QUEUE"],
         may_approve=(access.may("approve_waiver", roles) and asked is not None
                      and person_id(asked) != person_id(g.actor.person)),
         done_late=task["status"] == "done" and task["done_at"] > task["due_at"],
@@ -239,7 +239,9 @@ def complete_task(task_id):
 
 @bp.route("/tasks/<task_id>/hand-on", methods=["POST"])
 def hand_on_task(task_id):
-    to = {"owner": request.form.get("to", "").strip()}
+    # To a person (an owner) or to a queue (a branch's, or the default one).
+    kind = "queue" if request.form.get("to_kind") == "queue" else "owner"
+    to = {kind: request.form.get("to", "").strip()}
     reason = request.form.get("reason", "").strip()
     return _act(task_id, "task_work", lambda db: followup.hand_on(db, task_id, g.actor, to, reason), "handed_on")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import re
 
 import pytest
 
@@ -15,7 +16,7 @@ from app.service import followup
 from app.store import tasks
 from app.store.audit import Actor
 from app.store.errors import FourEyes
-from tests.conftest import DELINQUENT_SNAPSHOT, clean_snapshot, decision_request
+from tests.conftest import DELINQUENT_SNAPSHOT, clean_snapshot, console_client, decision_request
 
 # After the shipped policies' publication (at the real time the test database was made).
 T0 = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=30)).replace(hour=9, minute=0, second=0, microsecond=0)
@@ -247,6 +248,30 @@ def test_handing_on_moves_the_task_to_another_owner_or_queue(client, db, at):
         followup.hand_on(db, task["id"], Actor(RM), {"owner": "x", "queue": "y"}, "both")
     assert both.value.reason == "validation_error"
     assert [e["kind"] for e in queued["events"]] == ["opened", "handed_on", "handed_on"]
+
+
+def test_the_console_hands_a_task_on_to_a_person_or_to_a_queue(app, api_keys, client, db, at):
+    decide(client, orange())
+    [task] = open_tasks(db)
+    console = console_client(app, api_keys["officer"])  # rm-0042, the task's owner
+    page = console.get(f"/console/tasks/{task['id']}").get_data(as_text=True)
+    assert 'name="to_kind" value="queue"' in page and "<code>default</code>" in page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    handed = console.post(f"/console/tasks/{task['id']}/hand-on",
+                          data={"csrf_token": token, "to_kind": "queue", "to": "branch:0101", "reason": "branch work"})
+    assert handed.status_code == 303, handed.data
+    moved = followup.get_task(db, task["id"])
+    assert (moved["owner"], moved["queue"]) == (None, "branch:0101")
+    assert moved["events"][-1]["details"]["to"] == {"owner": None, "queue": "branch:0101"}
+    # No longer the officer's: the console does not show it to them any more.
+    assert console.get(f"/console/tasks/{task['id']}").status_code == 404
+    approver = console_client(app, api_keys["approve"])
+    page = approver.get(f"/console/tasks/{task['id']}").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    back = approver.post(f"/console/tasks/{task['id']}/hand-on",
+                         data={"csrf_token": token, "to_kind": "owner", "to": RM, "reason": "the RM is back"})
+    assert back.status_code == 303
+    assert (followup.get_task(db, task["id"])["owner"], followup.get_task(db, task["id"])["queue"]) == (RM, None)
 
 
 def test_an_overdue_contact_escalates_the_next_decision_and_the_facts_are_logged(client, db, at):

@@ -732,3 +732,13 @@ def m017_ruleset_source_text(db):
     # document column stays what is hashed, compiled and served.
     db.execute("ALTER TABLE ruleset_versions ADD COLUMN document_text TEXT")
     db.execute("ALTER TABLE ruleset_versions ADD COLUMN scenarios_text TEXT")
+
+
+# --- background jobs (m018) ---
+
+@MIGRATIONS()
+def m018_job_runner(db):
+    # The process a simulation or a verification runs in (host:pid:start time), so that
+    # one whose process ended is known to have stopped (app/store/runner.py).
+    db.execute("ALTER TABLE simulations ADD COLUMN runner TEXT")
+    db.execute("ALTER TABLE log_verifications ADD COLUMN runner TEXT")

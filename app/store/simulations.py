@@ -5,7 +5,9 @@
 
 The worker that received the request runs the simulation in a background thread and
 writes its progress here; every worker answers ``GET /v1/simulations/{id}`` from this
-row, never from memory. Requesting one is an audit event.
+row, never from memory. Requesting one is an audit event. The row names the process
+running it (app/store/runner.py): a queued or running simulation whose process ended
+(a worker restarted or crashed) is marked failed when it is next read, saying so.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from app.core import codec
+from app.store import runner as runners
 from app.store import times
 from app.store.audit import Actor, record_event
 from app.store.db import immediate
@@ -43,6 +46,7 @@ class Simulation:
     progress_total: int | None
     report: dict | None
     error: str | None
+    runner: str | None = None  # the process running it
 
     @property
     def target(self) -> str:
@@ -75,7 +79,8 @@ def create(db: sqlite_utils.Database, actor: Actor, params: dict, total: int | N
     """A queued simulation, with its audit event, in one transaction."""
     simulation = Simulation(id=uuid.uuid4().hex, status="queued", requested_by=actor.person, key_id=actor.key_id,
                             created_at=times.iso(times.now()), started_at=None, finished_at=None, params=params,
-                            progress_done=0, progress_total=total, report=None, error=None)
+                            progress_done=0, progress_total=total, report=None, error=None,
+                            runner=runners.this_process())
     row = {**simulation.__dict__, "params": _dump(params)}
     try:
         with immediate(db):
@@ -94,13 +99,22 @@ def get(db: sqlite_utils.Database, simulation_id: str) -> Simulation:
         raise LogUnavailable("The database is unavailable.") from exc
     if not rows:
         raise SimulationNotFound()
-    return _row(rows[0])
+    simulation = _row(rows[0])
+    if simulation.status in ("queued", "running") and not runners.alive(simulation.runner):
+        _update(db, simulation_id, status="failed", finished_at=times.iso(times.now()), error=STOPPED,
+                where="status IN ('queued', 'running')")
+        return get(db, simulation_id)
+    return simulation
 
 
-def _update(db: sqlite_utils.Database, simulation_id: str, **columns) -> None:
+STOPPED = ("The server process running this simulation ended (a restart or a crash) before it finished; "
+           "nothing of it was kept. Start it again.")
+
+
+def _update(db: sqlite_utils.Database, simulation_id: str, where: str = "1", **columns) -> None:
     try:
         with immediate(db):
-            db.execute(f"UPDATE simulations SET {', '.join(f'{k} = ?' for k in columns)} WHERE id = ?",
+            db.execute(f"UPDATE simulations SET {', '.join(f'{k} = ?' for k in columns)} WHERE id = ? AND {where}",
                        [*columns.values(), simulation_id])
     except sqlite3.Error as exc:
         raise LogUnavailable() from exc

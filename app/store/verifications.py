@@ -5,8 +5,8 @@
 
 The worker that received the request walks the chains in a background thread and writes
 its progress here every fraction of a second; whichever worker serves the next page
-reads it from this row, never from memory. A running row whose progress stopped moving
-(its worker ended) is ``stalled``.
+reads it from this row, never from memory. A running row is ``stalled`` once the process
+running it has ended (app/store/runner.py) or its progress stopped moving.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from app.core import codec
+from app.store import runner as runners
 from app.store import times
 from app.store.audit import Actor
 from app.store.db import immediate
@@ -50,11 +51,14 @@ class LogVerification:
     progress_total: int | None
     report: dict | None
     error: str | None
+    runner: str | None = None  # the process running it
 
     @property
     def stalled(self) -> bool:
         if self.status != "running":
             return False
+        if not runners.alive(self.runner):
+            return True
         updated = dt.datetime.fromisoformat(self.updated_at.replace("Z", "+00:00"))
         return times.now() - updated > STALLED_AFTER
 
@@ -74,7 +78,8 @@ def create(db: sqlite_utils.Database, actor: Actor, against: dict | None) -> Log
     now = times.iso(times.now())
     verification = LogVerification(id=uuid.uuid4().hex, status="running", requested_by=actor.person,
                                    key_id=actor.key_id, created_at=now, updated_at=now, against=against,
-                                   progress_done=0, progress_total=None, report=None, error=None)
+                                   progress_done=0, progress_total=None, report=None, error=None,
+                                   runner=runners.this_process())
     row = {**verification.__dict__, "against": codec.dumps(against) if against is not None else None}
     try:
         with immediate(db):

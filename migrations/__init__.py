@@ -742,3 +742,12 @@ def m018_job_runner(db):
     # one whose process ended is known to have stopped (app/store/runner.py).
     db.execute("ALTER TABLE simulations ADD COLUMN runner TEXT")
     db.execute("ALTER TABLE log_verifications ADD COLUMN runner TEXT")
+
+
+# --- follow-up queues (m019) ---
+
+@MIGRATIONS()
+def m019_key_queues(db):
+    # The follow-up queues an officer's key works (a JSON list; null: none): the officer
+    # sees the open tasks waiting there and may claim one.
+    db.execute("ALTER TABLE api_keys ADD COLUMN queues TEXT")

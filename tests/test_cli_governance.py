@@ -69,6 +69,21 @@ def test_keys_from_the_command_line(db_path):
     db.close()
 
 
+def test_an_officer_key_from_the_command_line_works_queues(db_path):
+    runner = runner_for(db_path)
+    created = runner.invoke(args=["keys", "create", "--name", "rm-0100", "--owner", "rm-0100", "--role", "officer",
+                                  "--queue", "branch:0101", "--queue", "default"])
+    assert created.exit_code == 0, created.output
+    db = store.connect(db_path)
+    key = keys.authenticate(db, created.stdout.strip().splitlines()[-1])
+    assert key.queues == ("branch:0101", "default")
+    db.close()
+    assert "queues=branch:0101,default" in runner.invoke(args=["keys", "list"]).output
+    refused = runner.invoke(args=["keys", "create", "--name", "x", "--owner", "x", "--role", "decide",
+                                  "--queue", "default"])
+    assert refused.exit_code == 1 and "officer role" in refused.stderr
+
+
 def test_keys_create_twice_with_one_name_makes_one_key(db_path):
     runner = runner_for(db_path)
     args = ["keys", "create", "--name", "first-admin", "--owner", "ada", "--role", "admin"]

@@ -95,6 +95,7 @@ STATUS = {
     "task_not_found": 404,
     "simulation_not_found": 404,
     "invalid_status": 409,
+    "task_taken": 409,
     "edit_conflict": 409,
     "key_name_taken": 409,
     "last_admin_key": 409,

@@ -18,10 +18,11 @@ blp = Blueprint("keys", __name__, url_prefix="/v1/keys",
 @blp.response(201, NewKeySchema, description="The key, shown this once.")
 @blp.errors(400, 409, 415, 422, 503)
 def create_key(body):
-    """Create an API key for a person (`owner`) with one or more roles. The name must not
-    be an active key's (409 `key_name_taken`)."""
+    """Create an API key for a person (`owner`) with one or more roles, and for an officer
+    the follow-up `queues` they work. The name must not be an active key's (409
+    `key_name_taken`)."""
     key, token = keys.create_key(get_db(), name=body["name"], owner=body["owner"], roles=body["roles"],
-                                 actor=auth.actor())
+                                 actor=auth.actor(), queues=body.get("queues", ()))
     return {**key.to_dict(), "key": token}
 
 

@@ -545,6 +545,11 @@ class KeyRequestSchema(Schema):
         "description": "The person it acts as; four eyes compare owners, not keys.", "example": "ana.ortiz"})
     roles = fields.List(fields.String(validate=validate.OneOf(ROLES)), required=True,
                         validate=validate.Length(min=1, max=len(ROLES)), metadata={"example": ["decide"]})
+    queues = fields.List(fields.String(validate=validate.Length(min=1, max=200)), validate=validate.Length(max=20),
+                         metadata={"description": "For an officer's key: the follow-up queues its holder works "
+                                                  "(`branch:<code>`, or the default queue). The officer sees the "
+                                                  "open tasks waiting there and may claim them.",
+                                   "example": ["branch:0101"]})
 
 
 class KeySchema(Schema):
@@ -552,6 +557,7 @@ class KeySchema(Schema):
     name = fields.String(required=True)
     owner = fields.String(required=True)
     roles = fields.List(fields.String(), required=True)
+    queues = fields.List(fields.String(), required=True, metadata={"description": "The follow-up queues it works."})
     active = fields.Boolean(required=True)
     created_by = fields.String(required=True)
     created_at = fields.String(required=True)

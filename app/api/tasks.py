@@ -1,8 +1,9 @@
 """Follow-up tasks: /v1/tasks. What people must do after decisions, and doing it.
 
 An ``officer`` sees and changes the tasks it owns (a task's owner is the account manager
-a snapshot named, matched to the key's owner) and nothing else; ``approve``, ``audit``
-(and ``admin``) see every task. Waiving takes a second person with ``approve``.
+a snapshot named, matched to the key's owner) and the tasks no one owns waiting in the
+queues its key works, which it may claim; nothing else. ``approve``, ``audit`` (and
+``admin``) see every task. Waiving takes a second person with ``approve``.
 """
 from __future__ import annotations
 
@@ -114,11 +115,18 @@ def _roles() -> set[str]:
     return set(g.api_key.roles)
 
 
+def _queues() -> tuple[str, ...] | None:
+    """The queues the caller works: its key's for an officer; None (every queue) for a
+    role that sees every task."""
+    return None if _roles() & SEE_ALL else tuple(g.api_key.queues)
+
+
 def _visible(task_id: str) -> None:
-    """An officer may only touch its own tasks; another's is not found (not told apart)."""
+    """An officer may only touch its own tasks and those waiting in its queues; another's
+    is not found (not told apart)."""
     db = get_db()
     task = followup.get_task(db, task_id)
-    if not followup.may_see(task, auth.actor(), _roles()):
+    if not followup.may_see(task, auth.actor(), _roles(), g.api_key.queues):
         raise followup.TaskNotFound()
 
 
@@ -128,16 +136,16 @@ def _visible(task_id: str) -> None:
 @blp.response(200, TaskPageSchema)
 @blp.errors(422, 503)
 def list_tasks(query):
-    """Tasks by due time, earliest first. An officer gets its own tasks; approve and
-    audit see every task and may filter by owner or queue. A page at a time (pass
-    `next_cursor` back as `cursor`)."""
+    """Tasks by due time, earliest first. An officer gets its own tasks and those no one
+    owns waiting in the queues its key works; approve and audit see every task and may
+    filter by owner or queue. A page at a time (pass `next_cursor` back as `cursor`)."""
     if _roles() & SEE_ALL:
-        owner, queue = query.get("owner"), query.get("queue")
+        owner, queue, queues = query.get("owner"), query.get("queue"), ()
     else:
-        owner, queue = auth.actor().person, None
+        owner, queue, queues = auth.actor().person, None, g.api_key.queues
     return followup.list_tasks(get_db(), owner=owner, queue=queue, status=query.get("status"),
                                customer_id=query.get("customer_id"), overdue=query.get("overdue"),
-                               cursor=query.get("cursor"), limit=query["limit"])
+                               cursor=query.get("cursor"), limit=query["limit"], queues=queues)
 
 
 @blp.route("/<string:task_id>", methods=["GET"])
@@ -162,6 +170,18 @@ def complete_task(body, task_id):
     missing or bad field). An audit event."""
     _visible(task_id)
     return followup.complete(get_db(), task_id, auth.actor(), body["evidence"])
+
+
+@blp.route("/<string:task_id>/claim", methods=["POST"])
+@blp.roles("officer", "approve")
+@blp.response(200, TaskDetailSchema)
+@blp.errors(404, 409, 503)
+def claim_task(task_id):
+    """Take a task no one owns from a queue your key works (an officer) or from any queue
+    (approve): it becomes yours. 409 `task_taken` names who owns it when someone was
+    first. An audit event."""
+    _visible(task_id)
+    return followup.claim(get_db(), task_id, auth.actor(), _queues())
 
 
 @blp.route("/<string:task_id>/hand-on", methods=["POST"])

@@ -46,16 +46,21 @@ def open_database():
 @click.option("--owner", required=True, help="The person the key acts as (four eyes compare owners).")
 @click.option("--role", "roles", required=True, multiple=True, type=click.Choice(key_store.ROLES),
               help="A role; repeat for several.")
-def create_command(name, owner, roles):
+@click.option("--queue", "queues", multiple=True,
+              help="For an officer: a follow-up queue they work (branch:<code>, or the default queue); repeat "
+                   "for several.")
+def create_command(name, owner, roles, queues):
     """Create an API key and print it, this once."""
     db = open_database()
     try:
-        key, token = key_store.create_key(db, name=name, owner=owner, roles=roles, actor=cli_actor())
+        key, token = key_store.create_key(db, name=name, owner=owner, roles=roles, actor=cli_actor(),
+                                          queues=queues)
     except store.StoreError as exc:
         raise click.ClickException(exc.message) from None
     finally:
         db.close()
-    click.echo(f"Created key {key.key_id} ({key.name}) for {key.owner} with roles {', '.join(key.roles)}.",
+    queues = f", working the queues {', '.join(key.queues)}" if key.queues else ""
+    click.echo(f"Created key {key.key_id} ({key.name}) for {key.owner} with roles {', '.join(key.roles)}{queues}.",
                err=True)
     click.echo("Keep it now: it is shown only this once.", err=True)
     click.echo(token)
@@ -72,7 +77,8 @@ def list_command(include_revoked):
         db.close()
     for key in listed:
         state = "active" if key.active else f"revoked {key.revoked_at} by {key.revoked_by}"
-        click.echo(f"{key.key_id}  {key.name}  owner={key.owner}  roles={','.join(key.roles)}  "
+        queues = f"  queues={','.join(key.queues)}" if key.queues else ""
+        click.echo(f"{key.key_id}  {key.name}  owner={key.owner}  roles={','.join(key.roles)}{queues}  "
                    f"created {key.created_at} by {key.created_by}  {state}")
     if not any(k.active and "admin" in k.roles for k in listed):
         click.echo("No active admin key. " + FIRST_KEY_HINT)

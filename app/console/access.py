@@ -43,6 +43,7 @@ ENDPOINTS = {
     # task), doing them, approving a waiver; the evaluation report.
     "tasks": "tasks.list_tasks",
     "task_work": "tasks.complete_task",
+    "task_claim": "tasks.claim_task",
     "approve_waiver": "tasks.approve_waiver",
     "evaluate": "follow-up-report.follow_up_report",
 }

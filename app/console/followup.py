@@ -113,6 +113,7 @@ def follow_up_report_export():
 TASK_DONE = {
     "completed": "Done: the task is closed with its evidence.",
     "handed_on": "Handed on.",
+    "claimed": "Claimed: the task is yours now.",
     "waiver_requested": "Waiver requested: another person with the approve role must approve it.",
     "waived": "Waived.",
 }
@@ -126,9 +127,10 @@ def _error(exc) -> dict:
 
 @bp.route("/tasks")
 def tasks():
-    """My tasks: the signed-in person's open tasks, soonest due first, overdue marked.
-    Compliance, approvers and admins may look at anyone's, by owner, customer and status;
-    approvers also see the waivers waiting for a second person."""
+    """My tasks: the signed-in person's open tasks and those no one owns waiting in the
+    queues their key works, soonest due first, overdue marked. Compliance, approvers and
+    admins may look at anyone's, by owner, customer and status; approvers also see the
+    waivers waiting for a second person."""
     _require("tasks")
     db = _db()
     roles = g.api_key.roles
@@ -138,22 +140,25 @@ def tasks():
     if see_all and not given.get("owner") and not given.get("customer_id") and "status" not in given:
         owner = g.actor.person  # a first look: your own tasks
     status = given.get("status", "open")
+    mine = owner is not None and person_id(owner) == person_id(g.actor.person)
     error, page = None, {"tasks": [], "next_cursor": None}
     try:
         page = followup.list_tasks(db, owner=owner, customer_id=given.get("customer_id"), status=status,
-                                   cursor=given.get("cursor"), limit=TASKS_PAGE)
+                                   cursor=given.get("cursor"), limit=TASKS_PAGE,
+                                   queues=g.api_key.queues if mine else ())
     except InvalidRequest as exc:
         error = _error(exc)
     waivers = None
     if access.may("approve_waiver", roles):
         waiting = followup.list_tasks(db, status="open", limit=TASKS_PAGE)["tasks"]
         waivers = [t for t in waiting if t["waiver_requested"]]
-    mine = owner is not None and person_id(owner) == person_id(g.actor.person)
     filters = {k: v for k, v in given.items() if k != "cursor"}
     return render_template(
         "console/followup/tasks.html", nav="tasks", tasks=page["tasks"], waivers=waivers, error=error,
         heading="My tasks" if mine else "Tasks", show_filter=see_all, given={**given, "owner": owner or ""},
-        lead=("The follow-up tasks assigned to you, soonest due first; overdue ones are marked." if mine else
+        lead=("The follow-up tasks assigned to you" + (
+            f" and those waiting in your queues ({', '.join(g.api_key.queues)}) for someone to claim"
+            if g.api_key.queues else "") + ", soonest due first; overdue ones are marked." if mine else
               "Follow-up tasks, soonest due first; overdue ones are marked."),
         statuses=("open", "done", "waived"), status=status,
         next_args={**filters, "cursor": page["next_cursor"]} if page["next_cursor"] else None,
@@ -170,7 +175,7 @@ def _evidence_fields(task: dict) -> list[dict]:
 
 def _visible_task(db, task_id: str) -> dict:
     task = followup.get_task(db, task_id)
-    if not followup.may_see(task, g.actor, g.api_key.roles):
+    if not followup.may_see(task, g.actor, g.api_key.roles, g.api_key.queues):
         raise followup.TaskNotFound()
     return task
 
@@ -188,7 +193,8 @@ def _task_page(task_id: str, *, error=None, form=None, status=200):
     return render_template(
         "console/followup/task.html", nav="tasks", task=task, decision=decision, error=error, form=form or {},
         title=task["action"].replace("_", " ").capitalize(), evidence_fields=_evidence_fields(task),
-        may_work=access.may("task_work", roles), default_queue=current_app.config["VIGIL_DEFAULT_TASK_QUEUE"],
+        may_work=access.may("task_work", roles), may_claim=access.may("task_claim", roles) and task["owner"] is None,
+        default_queue=current_app.config["VIGIL_DEFAULT_TASK_QUEUE"],
         may_approve=(access.may("approve_waiver", roles) and asked is not None
                      and person_id(asked) != person_id(g.actor.person)),
         done_late=task["status"] == "done" and task["done_at"] > task["due_at"],
@@ -225,7 +231,7 @@ def _act(task_id: str, action: str, run, done: str):
     _visible_task(db, task_id)
     try:
         run(db)
-    except (InvalidRequest, followup.EvidenceInvalid, followup.TaskClosed, FourEyes) as exc:
+    except (InvalidRequest, followup.EvidenceInvalid, followup.TaskClosed, followup.TaskTaken, FourEyes) as exc:
         return _task_page(task_id, error=_error(exc), form=request.form, status=status_of(exc))
     return redirect(url_for("console.task", task_id=task_id, done=done), 303)
 
@@ -235,6 +241,13 @@ def complete_task(task_id):
     evidence = {k.split(".", 1)[1]: v.strip() for k, v in request.form.items()
                 if k.startswith("evidence.") and v.strip()}
     return _act(task_id, "task_work", lambda db: followup.complete(db, task_id, g.actor, evidence), "completed")
+
+
+@bp.route("/tasks/<task_id>/claim", methods=["POST"])
+def claim_task(task_id):
+    # An officer from the queues their key works; an approver from any queue.
+    queues = None if followup.may_see({"owner": None}, g.actor, g.api_key.roles) else g.api_key.queues
+    return _act(task_id, "task_claim", lambda db: followup.claim(db, task_id, g.actor, queues), "claimed")
 
 
 @bp.route("/tasks/<task_id>/hand-on", methods=["POST"])

@@ -57,6 +57,11 @@ class TaskClosed(StoreError):
     message = "The task is already done or waived."
 
 
+class TaskTaken(StoreError):
+    reason = "task_taken"
+    message = "Someone already owns the task; only a task waiting in a queue can be claimed."
+
+
 class EvidenceInvalid(VigilError):
     reason = "validation_error"
     message = "The evidence does not match what the policy asks for."
@@ -199,15 +204,17 @@ def _cursor(text: str | None) -> tuple[str, str] | None:
 
 def list_tasks(db: sqlite_utils.Database, *, owner: str | None = None, queue: str | None = None,
                status: str | None = None, customer_id: str | None = None, overdue: bool | None = None,
-               cursor: str | None = None, limit: int = 50) -> dict:
-    """Tasks by due time, earliest first: {"tasks": [...], "next_cursor": ...}."""
+               cursor: str | None = None, limit: int = 50, queues: Iterable[str] = ()) -> dict:
+    """Tasks by due time, earliest first: {"tasks": [...], "next_cursor": ...}. With
+    ``owner``, ``queues`` adds the unowned tasks waiting in those queues."""
     if status is not None and status not in tasks.STATUSES:
         raise InvalidRequest(f"status is one of {', '.join(tasks.STATUSES)}.",
                              [{"path": "status", "message": f"Must be one of {', '.join(tasks.STATUSES)}."}])
     limit = max(1, min(int(limit), MAX_LIMIT))
     now = _now()
     found = tasks.listing(db, owner=owner, queue=queue, status=status, customer_id=customer_id,
-                          overdue_at=now if overdue else None, after=_cursor(cursor), limit=limit + 1)
+                          overdue_at=now if overdue else None, after=_cursor(cursor), limit=limit + 1,
+                          queues=tuple(queues or ()))
     page = found[:limit]
     next_cursor = f"{page[-1].due_at}|{page[-1].id}" if len(found) > limit else None
     return {"tasks": [task_dict(t, now) for t in page], "next_cursor": next_cursor}
@@ -225,12 +232,15 @@ def get_task(db: sqlite_utils.Database, task_id: str) -> dict:
     return out
 
 
-def may_see(task: dict, actor: Actor, roles: Iterable[str]) -> bool:
+def may_see(task: dict, actor: Actor, roles: Iterable[str], queues: Iterable[str] = ()) -> bool:
     """A task is its owner's; the approve, audit and admin roles see every task; an
-    officer sees the tasks they own (by person, as four eyes compares people)."""
+    officer sees the tasks they own (by person, as four eyes compares people) and those no
+    one owns waiting in the ``queues`` their key works."""
     if set(roles) & {"approve", "audit", "admin"}:
         return True
-    return task["owner"] is not None and person_id(task["owner"]) == person_id(actor.person)
+    if task["owner"] is None:
+        return task.get("queue") is not None and task["queue"] in set(queues or ())
+    return person_id(task["owner"]) == person_id(actor.person)
 
 
 # -- doing the work ------------------------------------------------------------------------------
@@ -344,6 +354,26 @@ def hand_on(db: sqlite_utils.Database, task_id: str, actor: Actor, to: dict, rea
         audit.record_event(db, actor, "task.hand_on", f"task:{task_id}",
                            {"from": {"owner": task.owner, "queue": task.queue},
                             "to": {"owner": owner, "queue": queue}, "reason": reason})
+    return get_task(db, task_id)
+
+
+def claim(db: sqlite_utils.Database, task_id: str, actor: Actor, queues: Iterable[str] | None = None) -> dict:
+    """Take a task no one owns from its queue: it becomes the actor's. ``queues``: the
+    queues the actor works (None: any, for a supervisor). Checked in the transaction that
+    writes it, so of two people claiming the same task one gets it and the other is told
+    who did (TaskTaken)."""
+    at = _now()
+    with _writing(db):
+        task = _open_task(db, task_id)
+        if task.owner is not None:
+            raise TaskTaken(f"{task.owner} owns the task already; nothing was changed.")
+        if queues is not None and task.queue not in set(queues):
+            raise TaskNotFound()
+        tasks.update(db, task_id, at, "claimed", actor.person,
+                     {"owner": actor.person, "owner_id": person_id(actor.person), "queue": None},
+                     {"from_queue": task.queue})
+        audit.record_event(db, actor, "task.claim", f"task:{task_id}",
+                           {"customer_id": task.customer_id, "action": task.action, "from_queue": task.queue})
     return get_task(db, task_id)
 
 

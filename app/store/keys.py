@@ -32,7 +32,8 @@ from app.store.errors import InvalidRequest, KeyNameTaken, KeyNotFound, LastAdmi
 # submit them. approve: approve or reject submitted versions, publish, schedule, roll
 # back, retire. audit: compliance reading the record, changing nothing. legal: place and
 # release legal holds, see what a purge would remove. officer: staff who do follow-up
-# (account managers, collections): their own tasks and nothing more. admin: everything, and keys.
+# (account managers, collections): their own tasks and those waiting in the queues their
+# key works, nothing more. admin: everything, and keys.
 ROLES = ("decide", "author", "approve", "audit", "legal", "officer", "admin")
 ADMIN = "admin"
 # Who may read the policies served (rulesets, contracts, versions): every role but officer.
@@ -57,6 +58,7 @@ class ApiKey:
     created_at: str
     revoked_by: str | None = None
     revoked_at: str | None = None
+    queues: tuple[str, ...] = ()  # the follow-up queues an officer works
 
     @property
     def active(self) -> bool:
@@ -67,10 +69,10 @@ class ApiKey:
         return Actor(self.owner, self.key_id, self.created_by)
 
     def to_dict(self) -> dict:
-        return {**self.__dict__, "roles": list(self.roles), "active": self.active}
+        return {**self.__dict__, "roles": list(self.roles), "queues": list(self.queues), "active": self.active}
 
 
-_COLUMNS = ("key_id", "name", "owner", "roles", "created_by", "created_at", "revoked_by", "revoked_at")
+_COLUMNS = ("key_id", "name", "owner", "roles", "created_by", "created_at", "revoked_by", "revoked_at", "queues")
 _SELECT = f"SELECT {', '.join(_COLUMNS)}, salt, hash FROM api_keys"
 
 # (key_id, stored hash) -> (SHA-256 of the secret that matched it, the key as read then:
@@ -82,6 +84,7 @@ _VERIFIED_MAX = 4096
 def _key(row: tuple) -> ApiKey:
     values = dict(zip(_COLUMNS, row[:len(_COLUMNS)]))
     values["roles"] = tuple(json.loads(values["roles"]))
+    values["queues"] = tuple(json.loads(values["queues"])) if values["queues"] else ()
     return ApiKey(**values)
 
 
@@ -111,10 +114,32 @@ def check_roles(roles) -> tuple[str, ...]:
     return roles
 
 
-def create_key(db: sqlite_utils.Database, *, name: str, owner: str, roles, actor: Actor) -> tuple[ApiKey, str]:
+MAX_QUEUES = 20
+MAX_QUEUE_NAME = 200
+
+
+def check_queues(queues, roles: tuple[str, ...]) -> tuple[str, ...]:
+    """The follow-up queues a key works: for an officer's key only (approve and audit see
+    every task anyway), each named once, at most MAX_QUEUES."""
+    queues = tuple(dict.fromkeys(q.strip() for q in queues or () if q and q.strip()))
+    if not queues:
+        return ()
+    problem = ("Queues are for a key with the officer role." if "officer" not in roles
+               else f"At most {MAX_QUEUES} queues." if len(queues) > MAX_QUEUES
+               else f"A queue's name is at most {MAX_QUEUE_NAME} characters."
+               if any(len(q) > MAX_QUEUE_NAME for q in queues) else None)
+    if problem:
+        raise InvalidRequest(problem, [{"path": "queues", "message": problem}])
+    return queues
+
+
+def create_key(db: sqlite_utils.Database, *, name: str, owner: str, roles, actor: Actor,
+               queues=()) -> tuple[ApiKey, str]:
     """Create a key; return it with the token to hand over (shown this once, never stored).
-    A name is unique among active keys (KeyNameTaken); a revoked key's name is free."""
+    A name is unique among active keys (KeyNameTaken); a revoked key's name is free.
+    ``queues``: the follow-up queues an officer's key works."""
     roles = check_roles(roles)
+    queues = check_queues(queues, roles)
     name, owner = name.strip(), owner.strip()
     if not name or not owner:
         raise InvalidRequest("A key needs a name and an owner (the person it acts as).",
@@ -136,14 +161,16 @@ def create_key(db: sqlite_utils.Database, *, name: str, owner: str, roles, actor
                 if db.execute("SELECT 1 FROM api_keys WHERE key_id = ?", [key_id]).fetchone() is None:
                     break
             key = ApiKey(key_id=key_id, name=name, owner=owner, roles=roles, created_by=actor.person,
-                         created_at=times.iso(times.now()))
+                         created_at=times.iso(times.now()), queues=queues)
             db.execute(
-                "INSERT INTO api_keys (key_id, name, owner, roles, salt, hash, created_by, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO api_keys (key_id, name, owner, roles, salt, hash, created_by, created_at, queues) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [key.key_id, key.name, key.owner, codec.dumps(list(roles)), salt.hex(), hashed, key.created_by,
-                 key.created_at])
-            record_event(db, actor, "key.create", f"key:{key.key_id}",
-                         {"name": name, "owner": owner, "roles": list(roles)})
+                 key.created_at, codec.dumps(list(queues)) if queues else None])
+            details = {"name": name, "owner": owner, "roles": list(roles)}
+            if queues:
+                details["queues"] = list(queues)
+            record_event(db, actor, "key.create", f"key:{key.key_id}", details)
     except sqlite3.Error as exc:
         raise LogUnavailable("The database is unavailable; no key was created.") from exc
     return key, f"{PREFIX}_{key.key_id}_{secret}"

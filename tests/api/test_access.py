@@ -65,6 +65,7 @@ EXPECTED = {
     ("GET", "/v1/simulations/<string:simulation_id>/report.html"): {"author", "approve", "audit"},
     ("GET", "/v1/tasks"): {"officer", "approve", "audit"},
     ("GET", "/v1/tasks/<string:task_id>"): {"officer", "approve", "audit"},
+    ("POST", "/v1/tasks/<string:task_id>/claim"): {"officer", "approve"},
     ("POST", "/v1/tasks/<string:task_id>/complete"): {"officer", "approve"},
     ("POST", "/v1/tasks/<string:task_id>/hand-on"): {"officer", "approve"},
     ("POST", "/v1/tasks/<string:task_id>/waiver"): {"officer", "approve"},

@@ -123,6 +123,11 @@ def test_the_readme_follow_up_examples_run_as_pasted(server):
     # the evaluation, sixteen days on: the contact done on time, the exit plan waived, the loan's contact overdue
     assert out[10] == ("rm-0042 {'opened': 3, 'done_on_time': 1, 'done_late': 0, 'waived': 1, 'overdue_now': 1, "
                        "'open': 0} [('yellow', 1), ('red', 2)]")
-    assert out[11:] == ["by,group,level,opened,done_on_time,done_late,waived,overdue_now,open",
-                        "branch,,all,1,0,0,0,1,0", "branch,,yellow,1,0,0,0,1,0",
-                        "branch,B-017,all,2,1,0,1,0,0", "branch,B-017,red,2,1,0,1,0,0"]
+    assert out[11:16] == ["by,group,level,opened,done_on_time,done_late,waived,overdue_now,open",
+                          "branch,,all,1,0,0,0,1,0", "branch,,yellow,1,0,0,0,1,0",
+                          "branch,B-017,all,2,1,0,1,0,0", "branch,B-017,red,2,1,0,1,0,0"]
+    # queues: rm-0042 hands the loan contact to the branch's queue, rm-0077 (who works it) claims it
+    assert out[16] == "None branch:B-017"
+    assert out[17] == "[('L-300001', 'branch:B-017')]"
+    assert out[18] == "rm-0077 None claimed"
+    assert out[19:] == ["task_taken rm-0077 owns the task already; nothing was changed."]

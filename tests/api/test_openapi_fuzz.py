@@ -84,6 +84,7 @@ OPERATIONS = [
     "GET /v1/simulations/{simulation_id}/report.html",
     "GET /v1/tasks",
     "GET /v1/tasks/{task_id}",
+    "POST /v1/tasks/{task_id}/claim",
     "POST /v1/tasks/{task_id}/hand-on",
     "POST /v1/tasks/{task_id}/waiver",
     "POST /v1/tasks/{task_id}/complete",

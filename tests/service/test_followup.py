@@ -351,3 +351,102 @@ def test_tasks_open_inside_the_decision_transaction(client, db, at, monkeypatch)
     assert response.status_code == 503
     assert db.execute("SELECT count(*) FROM decisions").fetchone()[0] == before
     assert db.execute("SELECT count(*) FROM tasks").fetchone()[0] == 0
+
+
+def queue_officer(client, person="rm-0100", queues=("branch:B-017",)) -> str:
+    """A new officer key that works ``queues``; its token."""
+    made = client.post("/v1/keys", json={"name": f"officer-{person}", "owner": person, "roles": ["officer"],
+                                         "queues": list(queues)})
+    assert made.status_code == 201, made.data
+    assert made.get_json()["queues"] == list(queues)
+    return made.get_json()["key"]
+
+
+def test_an_officer_sees_the_tasks_waiting_in_their_queues_and_claims_one(client, anonymous, api_keys, db, at):
+    decide(client, orange("C-2", manager=None, branch="B-017"))
+    decide(client, orange("C-3", manager=None, branch="B-999"))
+    decide(client, orange("C-4"))  # rm-0042's own
+    token = queue_officer(client)
+    officer = {"Authorization": f"Bearer {token}"}
+    listed = anonymous.get("/v1/tasks", headers=officer).get_json()["tasks"]
+    assert [(t["customer_id"], t["owner"], t["queue"]) for t in listed] == [("C-2", None, "branch:B-017")]
+    [queued] = listed
+    [elsewhere] = open_tasks(db, "C-3")
+    assert anonymous.get(f"/v1/tasks/{elsewhere['id']}", headers=officer).status_code == 404
+    assert anonymous.post(f"/v1/tasks/{elsewhere['id']}/claim", headers=officer).status_code == 404
+    # The officer who works no queue sees neither.
+    rm = {"Authorization": f"Bearer {api_keys['officer']}"}
+    assert anonymous.get(f"/v1/tasks/{queued['id']}", headers=rm).status_code == 404
+    assert [t["customer_id"] for t in anonymous.get("/v1/tasks", headers=rm).get_json()["tasks"]] == ["C-4"]
+
+    claimed = anonymous.post(f"/v1/tasks/{queued['id']}/claim", headers=officer)
+    assert claimed.status_code == 200, claimed.data
+    body = claimed.get_json()
+    assert (body["owner"], body["queue"]) == ("rm-0100", None)
+    assert body["events"][-1]["kind"] == "claimed" and body["events"][-1]["details"] == {"from_queue": "branch:B-017"}
+    # Someone else was first: told who, nothing changed.
+    again = client.post(f"/v1/tasks/{queued['id']}/claim")
+    assert again.status_code == 409 and again.get_json()["error"]["reason"] == "task_taken"
+    assert "rm-0100" in again.get_json()["error"]["message"]
+    assert followup.get_task(db, queued["id"])["owner"] == "rm-0100"
+    # It is the officer's now, and still in their list.
+    assert [t["id"] for t in anonymous.get("/v1/tasks", headers=officer).get_json()["tasks"]] == [queued["id"]]
+    [event] = db.execute("SELECT actor, details FROM audit_events WHERE action = 'task.claim'").fetchall()
+    assert event[0] == "rm-0100" and json.loads(event[1])["from_queue"] == "branch:B-017"
+
+
+def test_only_an_officer_key_works_queues_and_within_bounds(client, db):
+    refused = client.post("/v1/keys", json={"name": "q", "owner": "x", "roles": ["decide"], "queues": ["default"]})
+    assert refused.status_code == 422 and refused.get_json()["error"]["details"][0]["path"] == "queues"
+    many = client.post("/v1/keys", json={"name": "q", "owner": "x", "roles": ["officer"],
+                                         "queues": [f"branch:{i}" for i in range(21)]})
+    assert many.status_code == 422
+    assert db.execute("SELECT count(*) FROM api_keys WHERE name = 'q'").fetchone()[0] == 0
+
+
+def test_two_people_claiming_the_same_task_one_gets_it(client, db, db_path, at):
+    import threading
+
+    decide(client, orange("C-2", manager=None, branch="B-017"))
+    [task] = open_tasks(db, "C-2")
+    start, results = threading.Barrier(2), {}
+
+    def claim(person):
+        conn = store.connect(db_path)
+        try:
+            start.wait()
+            results[person] = followup.claim(conn, task["id"], Actor(person), ["branch:B-017"])["owner"]
+        except followup.TaskTaken as exc:
+            results[person] = exc
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=claim, args=(p,)) for p in ("rm-1", "rm-2")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    owners = [v for v in results.values() if isinstance(v, str)]
+    refused = [v for v in results.values() if isinstance(v, followup.TaskTaken)]
+    assert len(owners) == 1 and len(refused) == 1
+    assert owners[0] in refused[0].message and followup.get_task(db, task["id"])["owner"] == owners[0]
+    assert [e["kind"] for e in followup.get_task(db, task["id"])["events"]].count("claimed") == 1
+
+
+def test_the_console_lists_queue_tasks_and_claims_one(app, client, db, at):
+    decide(client, orange("C-2", manager=None, branch="B-017"))
+    [task] = open_tasks(db, "C-2")
+    console = console_client(app, queue_officer(client))
+    listing = console.get("/console/tasks").get_data(as_text=True)
+    assert f'data-task="{task["id"]}"' in listing and "branch:B-017" in listing
+    page = console.get(f"/console/tasks/{task['id']}").get_data(as_text=True)
+    assert 'id="claim"' in page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    claimed = console.post(f"/console/tasks/{task['id']}/claim", data={"csrf_token": token})
+    assert claimed.status_code == 303, claimed.data
+    assert followup.get_task(db, task["id"])["owner"] == "rm-0100"
+    page = console.get(f"/console/tasks/{task['id']}?done=claimed").get_data(as_text=True)
+    assert 'id="claim"' not in page and "the task is yours now" in page
+    # A second claim, from a stale page: refused on the page, nothing changed.
+    again = console.post(f"/console/tasks/{task['id']}/claim", data={"csrf_token": token})
+    assert again.status_code == 409 and "owns the task already" in again.get_data(as_text=True)

@@ -77,8 +77,8 @@ def main() -> None:
             times["pool"].append(_ms(started))
             assert checked.rules > 0 and results["passed"] > 0
             started = time.perf_counter()
-            read, _ = policies._read_check("retail_card", text, scenarios, n + 2)
-            policies._compile_check(contracts, read, source)
+            read = policies._read_check("retail_card", text, scenarios, n + 2)
+            policies._compile_check(contracts, read.document, source)
             policies._outcomes_check(contracts, _document(text, n + 2), source, tests)
             times["in-process"].append(_ms(started))
             checker._rulesets.clear()  # the next round compiles afresh, as in the checker

@@ -101,13 +101,14 @@ def _served_changed() -> None:
 @blp.roles("author")
 @blp.arguments(DraftRequestSchema, example=EXAMPLE_DRAFT)
 @blp.response(201, VersionDetailSchema, description="The new draft, checked and compiled against its contract.")
-@blp.errors(400, 415, 422, 503)
+@blp.errors(400, 409, 415, 422, 503)
 def create_draft(body, ruleset_id):
     """Upload a new draft version of a ruleset (a new ruleset id starts at version 1).
 
     The document is checked and compiled against its stored contract first; if it has
     any problem the answer is 422 `ruleset_invalid` with every problem (rule, path,
-    message) in `details`, and nothing is stored."""
+    message) in `details`, and nothing is stored. A ruleset keeps at most 20 drafts open
+    (500 in all): past that, 409 `too_many_drafts` (retire one first)."""
     version = policies.create_draft(get_db(), ruleset_id, body["document"], body.get("scenarios"), auth.actor())
     return _detail(version)
 
@@ -271,7 +272,7 @@ def _contract(stored: contracts.ContractVersion, document: bool = False) -> dict
 @blp.roles("author")
 @blp.arguments(ContractRequestSchema)
 @blp.response(201, ContractVersionDetailSchema, description="The new contract version, a draft.")
-@blp.errors(400, 415, 422, 503)
+@blp.errors(400, 409, 415, 422, 503)
 def create_contract(body, schema_id):
     """Store a new fact contract version as a draft, numbered one after the last.
 
@@ -280,7 +281,8 @@ def create_contract(body, schema_id):
     the contract, each field path and what is wrong, and nothing is stored. A draft is
     not served: it goes through submit, approve (someone else) and publish like a
     ruleset version. A ruleset draft may name it meanwhile; a ruleset version that names
-    it can be approved only once it is published."""
+    it can be approved only once it is published. At most 20 drafts are open per
+    contract (500 in all): past that, 409 `too_many_drafts`."""
     return _contract(contracts.create(get_db(), schema_id, body["document"], auth.actor()), document=True)
 
 

@@ -36,7 +36,7 @@ from app.service.checker import CheckBudgetExceeded, CheckFailed
 from app.store import StoreError, keys as key_store, sessions, times
 from app.store import simulations as simulation_store
 from app.store.audit import list_events, person_id
-from app.store.errors import InvalidRequest
+from app.store.errors import InvalidRequest, TooManyDrafts
 
 # What a redirect after a change says, by its code in ?done=.
 DONE = {
@@ -290,6 +290,8 @@ def new_draft(ruleset_id):
         version = policies.create_draft(db, ruleset_id, document, scenarios, g.actor)
     except (RulesetInvalid, CheckBudgetExceeded, CheckFailed) as exc:
         return _ruleset_page(ruleset_id, status=422, draft_problems=exc.details)
+    except TooManyDrafts as exc:
+        return _ruleset_page(ruleset_id, status=status_of(exc), draft_problems=[{"message": exc.message}])
     return redirect(url_for("console.edit", ruleset_id=ruleset_id, version=version.version, done="draft"))
 
 

@@ -47,13 +47,16 @@ def check(contract_id: str, document, number: int = 1) -> FactContract:
 def create(db: sqlite_utils.Database, contract_id: str, document, actor: Actor) -> ContractVersion:
     """Store a new contract version as a draft (numbered by the server, one after the
     last). The document is checked strictly first; an invalid one raises RulesetInvalid
-    and nothing is stored."""
+    and nothing is stored. At most store.MAX_OPEN_DRAFTS drafts are open per contract
+    (TooManyDrafts)."""
+    store.check_open_drafts(db, "contract", contract_id)  # before the work of checking
     while True:
         number = store.next_contract_number(db, contract_id)
         contract = check(contract_id, document, number)
         with store.writing(db):
             if store.contract_stored(db, contract_id, number):
                 continue  # someone else took this number meanwhile
+            store.check_open_drafts(db, "contract", contract_id)
             return store.insert_contract(db, contract, actor, {}, "draft")
 
 

@@ -319,13 +319,16 @@ def check_draft(db: sqlite_utils.Database, ruleset_id: str, number: int, documen
 
 def create_draft(db: sqlite_utils.Database, ruleset_id: str, document, scenarios, actor: Actor) -> RulesetVersion:
     """Store a new draft version. The document is checked and compiled against the stored
-    contracts first; an invalid one raises RulesetInvalid and nothing is stored."""
+    contracts first; an invalid one raises RulesetInvalid and nothing is stored. At most
+    store.MAX_OPEN_DRAFTS drafts are open per ruleset (TooManyDrafts)."""
+    store.check_open_drafts(db, "ruleset", ruleset_id)  # before the work of compiling
     while True:
         number = store.next_number(db, ruleset_id)
         read, ruleset = _prepare(db, ruleset_id, document, scenarios, number)
         with store.writing(db):
             if store.next_number(db, ruleset_id) != number:
                 continue  # someone else took this number meanwhile: compile again
+            store.check_open_drafts(db, "ruleset", ruleset_id)
             version = store.insert_version(db, ruleset, read.document, read.scenarios, "draft", actor,
                                            document_text=read.document_text, scenarios_text=read.scenarios_text)
             record_event(db, actor, "version.create", version.target,

@@ -41,6 +41,13 @@ class EditConflict(StoreError):
     message = "The draft was changed by someone else since you opened it; nothing was saved."
 
 
+class TooManyDrafts(StoreError):
+    """Starting another draft would pass the most that may be open at once."""
+
+    reason = "too_many_drafts"
+    message = "Too many drafts are open; retire one no longer needed first."
+
+
 class FourEyes(StoreError):
     """Whoever wrote a version may not approve it."""
 

@@ -34,7 +34,7 @@ from app.core import codec
 from app.store import times
 from app.store.audit import Actor, record_event
 from app.store.db import immediate
-from app.store.errors import LogUnavailable, PolicyNotFound, WrongStatus
+from app.store.errors import LogUnavailable, PolicyNotFound, TooManyDrafts, WrongStatus
 
 # Versions a caller may pin, and that every worker holds compiled.
 SERVABLE = ("approved", "published")
@@ -231,6 +231,29 @@ def writing(db: sqlite_utils.Database, unavailable: str = "The database is unava
             yield
     except sqlite3.Error as exc:
         raise LogUnavailable(unavailable) from exc
+
+
+# Drafts open at once (status draft), per ruleset or contract and in all: each holds a
+# whole document (up to the size limits), so that authors cannot fill the database with
+# them. A draft no longer needed is retired (or edited instead of starting another).
+MAX_OPEN_DRAFTS = 20
+MAX_OPEN_DRAFTS_IN_ALL = 500
+_DRAFT_TABLES = {"ruleset": ("ruleset_versions", "ruleset_id"), "contract": ("contract_versions", "contract_id")}
+
+
+def check_open_drafts(db: sqlite_utils.Database, kind: str, the_id: str) -> None:
+    """Raise TooManyDrafts when one more draft of this ruleset or contract (``kind``)
+    would pass MAX_OPEN_DRAFTS, or the drafts of every one MAX_OPEN_DRAFTS_IN_ALL. Call
+    inside ``writing`` before the insert (and, cheaply, before compiling)."""
+    table, column = _DRAFT_TABLES[kind]
+    mine, in_all = _read(db, f"SELECT coalesce(sum({column} = ?), 0), count(*) FROM {table} WHERE status = 'draft'",
+                         [the_id])[0]
+    if mine >= MAX_OPEN_DRAFTS:
+        raise TooManyDrafts(f"The {kind} {the_id} has {mine} drafts open, the most it may have: retire one no "
+                            "longer needed, or edit one, before starting another. Nothing was stored.")
+    if in_all >= MAX_OPEN_DRAFTS_IN_ALL:
+        raise TooManyDrafts(f"{in_all} {kind} drafts are open, the most there may be: retire those no longer "
+                            "needed before starting another. Nothing was stored.")
 
 
 def next_contract_number(db: sqlite_utils.Database, contract_id: str) -> int:

@@ -342,3 +342,58 @@ def test_policies_that_cannot_be_read_leave_the_old_ones_serving(app, as_role, m
 def test_owners_of_the_test_keys():
     # The four-eyes tests rely on these being different people.
     assert len(set(KEY_OWNERS.values())) == len(KEY_OWNERS)
+
+
+def open_drafts(as_role, path="/v1/rulesets/retail_card/versions") -> list[int]:
+    return [v["version"] for v in as_role("audit").get(path).get_json()["versions"] if v["status"] == "draft"]
+
+
+def test_a_ruleset_keeps_a_bounded_number_of_drafts_open(app, api_keys, as_role, monkeypatch):
+    from app.store import policies as policy_store
+
+    author = as_role("author")
+    monkeypatch.setattr(policy_store, "MAX_OPEN_DRAFTS", len(open_drafts(as_role)) + 2)
+    assert upload(author, *act010_cut(35)).status_code == 201
+    assert upload(author, *act010_cut(36)).status_code == 201
+    before = open_drafts(as_role)
+    body = assert_envelope(upload(author, *act010_cut(37)), 409, "too_many_drafts")
+    assert "retail_card" in body["error"]["message"] and "retire" in body["error"]["message"]
+    assert open_drafts(as_role) == before
+    # Through the console: the same refusal, on the ruleset's page.
+    console = console_client(app, api_keys["author"])
+    page = console.get("/console/rulesets/retail_card").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    refused = console.post("/console/rulesets/retail_card/drafts", data={"csrf_token": token, "from_version": "1"})
+    assert refused.status_code == 409 and "drafts open" in refused.get_data(as_text=True)
+    assert open_drafts(as_role) == before
+    # Retiring one frees a place.
+    assert as_role("approve").post(f"/v1/rulesets/retail_card/versions/{before[-1]}/retire").status_code == 200
+    assert upload(author, *act010_cut(37)).status_code == 201
+    # The bound in all, whatever the ruleset.
+    monkeypatch.setattr(policy_store, "MAX_OPEN_DRAFTS_IN_ALL", len(open_drafts(as_role)))
+    body = assert_envelope(upload(author, *act010_cut(38), ruleset_id="retail_card_b"), 409, "too_many_drafts")
+    assert "drafts are open" in body["error"]["message"]
+
+
+def test_a_contract_keeps_a_bounded_number_of_drafts_open(as_role, monkeypatch):
+    from app.store import policies as policy_store
+
+    path = "/v1/schemas/retail_card/versions"
+    document = yaml.safe_load((ROOT / "schemas" / "retail_card.v3.yaml").read_text())
+    monkeypatch.setattr(policy_store, "MAX_OPEN_DRAFTS", len(open_drafts(as_role, path)) + 1)
+    assert as_role("author").post(path, json={"document": document}).status_code == 201
+    before = open_drafts(as_role, path)
+    assert_envelope(as_role("author").post(path, json={"document": document}), 409, "too_many_drafts")
+    assert open_drafts(as_role, path) == before
+
+
+def test_the_readme_states_the_draft_bounds_the_store_keeps():
+    from app.store import policies as policy_store
+
+    readme = (ROOT / "README.md").read_text()
+    assert (f"keeps at most {policy_store.MAX_OPEN_DRAFTS} drafts open at once, and there are at most\n"
+            f"  {policy_store.MAX_OPEN_DRAFTS_IN_ALL} open drafts in all") in readme
+    documented = (ROOT / "app" / "api" / "governance.py").read_text()
+    said = re.findall(r"[Aa]t most (\d+) drafts[^()]*\((\d+) in all\)", documented)
+    assert len(said) == 2
+    assert set(said) == {(str(policy_store.MAX_OPEN_DRAFTS), str(policy_store.MAX_OPEN_DRAFTS_IN_ALL))}

@@ -96,6 +96,7 @@ STATUS = {
     "simulation_not_found": 404,
     "invalid_status": 409,
     "task_taken": 409,
+    "not_claimed": 409,
     "too_many_drafts": 409,
     "edit_conflict": 409,
     "key_name_taken": 409,

@@ -19,9 +19,6 @@ from app.store.tasks import STATUSES
 blp = Blueprint("tasks", __name__, url_prefix="/v1/tasks",
                 description="Follow-up tasks opened by decisions: list, see, complete, hand on, waive.")
 
-SEE_ALL = {"approve", "audit", "admin"}
-
-
 class TaskQuerySchema(Schema):
     owner = fields.String(validate=validate.Length(min=1, max=200), metadata={
         "description": "Tasks of this owner (an officer sees only its own, whatever it asks)."})
@@ -118,7 +115,7 @@ def _roles() -> set[str]:
 def _queues() -> tuple[str, ...] | None:
     """The queues the caller works: its key's for an officer; None (every queue) for a
     role that sees every task."""
-    return None if _roles() & SEE_ALL else tuple(g.api_key.queues)
+    return None if followup.sees_all(_roles()) else tuple(g.api_key.queues)
 
 
 def _visible(task_id: str) -> None:
@@ -139,7 +136,7 @@ def list_tasks(query):
     """Tasks by due time, earliest first. An officer gets its own tasks and those no one
     owns waiting in the queues its key works; approve and audit see every task and may
     filter by owner or queue. A page at a time (pass `next_cursor` back as `cursor`)."""
-    if _roles() & SEE_ALL:
+    if followup.sees_all(_roles()):
         owner, queue, queues = query.get("owner"), query.get("queue"), ()
     else:
         owner, queue, queues = auth.actor().person, None, g.api_key.queues
@@ -169,7 +166,7 @@ def complete_task(body, task_id):
     """Record the task as done, with the evidence its policy asks for (422 names each
     missing or bad field). An audit event."""
     _visible(task_id)
-    return followup.complete(get_db(), task_id, auth.actor(), body["evidence"])
+    return followup.complete(get_db(), task_id, auth.actor(), body["evidence"], _roles())
 
 
 @blp.route("/<string:task_id>/claim", methods=["POST"])
@@ -193,7 +190,7 @@ def hand_on_task(body, task_id):
     """Give the task to another owner or queue, with a reason. An audit event."""
     _visible(task_id)
     to = {k: body[k] for k in ("owner", "queue") if k in body}
-    return followup.hand_on(get_db(), task_id, auth.actor(), to, body["reason"])
+    return followup.hand_on(get_db(), task_id, auth.actor(), to, body["reason"], _roles())
 
 
 @blp.route("/<string:task_id>/waiver", methods=["POST"])
@@ -205,7 +202,7 @@ def request_waiver(body, task_id):
     """Ask for the task to be waived, with a reason; it stays open until a second
     person with the approve role approves. An audit event."""
     _visible(task_id)
-    return followup.request_waiver(get_db(), task_id, auth.actor(), body["reason"])
+    return followup.request_waiver(get_db(), task_id, auth.actor(), body["reason"], _roles())
 
 
 @blp.route("/<string:task_id>/waiver/approve", methods=["POST"])

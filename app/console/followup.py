@@ -134,7 +134,7 @@ def tasks():
     _require("tasks")
     db = _db()
     roles = g.api_key.roles
-    see_all = followup.may_see({"owner": None}, g.actor, roles)
+    see_all = followup.sees_all(roles)
     given = _given(("owner", "customer_id", "status", "cursor")) if see_all else _given(("cursor",))
     owner = given.get("owner") if see_all else g.actor.person
     if see_all and not given.get("owner") and not given.get("customer_id") and "status" not in given:
@@ -193,7 +193,7 @@ def _task_page(task_id: str, *, error=None, form=None, status=200):
     return render_template(
         "console/followup/task.html", nav="tasks", task=task, decision=decision, error=error, form=form or {},
         title=task["action"].replace("_", " ").capitalize(), evidence_fields=_evidence_fields(task),
-        may_work=access.may("task_work", roles), may_claim=access.may("task_claim", roles) and task["owner"] is None,
+        may_work=access.may("task_work", roles) and followup.may_work(task, g.actor, roles), may_claim=access.may("task_claim", roles) and task["owner"] is None,
         default_queue=current_app.config["VIGIL_DEFAULT_TASK_QUEUE"],
         may_approve=(access.may("approve_waiver", roles) and asked is not None
                      and person_id(asked) != person_id(g.actor.person)),
@@ -231,7 +231,8 @@ def _act(task_id: str, action: str, run, done: str):
     _visible_task(db, task_id)
     try:
         run(db)
-    except (InvalidRequest, followup.EvidenceInvalid, followup.TaskClosed, followup.TaskTaken, FourEyes) as exc:
+    except (InvalidRequest, followup.EvidenceInvalid, followup.TaskClosed, followup.TaskTaken, followup.NotClaimed,
+            FourEyes) as exc:
         return _task_page(task_id, error=_error(exc), form=request.form, status=status_of(exc))
     return redirect(url_for("console.task", task_id=task_id, done=done), 303)
 
@@ -240,13 +241,13 @@ def _act(task_id: str, action: str, run, done: str):
 def complete_task(task_id):
     evidence = {k.split(".", 1)[1]: v.strip() for k, v in request.form.items()
                 if k.startswith("evidence.") and v.strip()}
-    return _act(task_id, "task_work", lambda db: followup.complete(db, task_id, g.actor, evidence), "completed")
+    return _act(task_id, "task_work", lambda db: followup.complete(db, task_id, g.actor, evidence, g.api_key.roles), "completed")
 
 
 @bp.route("/tasks/<task_id>/claim", methods=["POST"])
 def claim_task(task_id):
     # An officer from the queues their key works; an approver from any queue.
-    queues = None if followup.may_see({"owner": None}, g.actor, g.api_key.roles) else g.api_key.queues
+    queues = None if followup.sees_all(g.api_key.roles) else g.api_key.queues
     return _act(task_id, "task_claim", lambda db: followup.claim(db, task_id, g.actor, queues), "claimed")
 
 
@@ -256,13 +257,13 @@ def hand_on_task(task_id):
     kind = "queue" if request.form.get("to_kind") == "queue" else "owner"
     to = {kind: request.form.get("to", "").strip()}
     reason = request.form.get("reason", "").strip()
-    return _act(task_id, "task_work", lambda db: followup.hand_on(db, task_id, g.actor, to, reason), "handed_on")
+    return _act(task_id, "task_work", lambda db: followup.hand_on(db, task_id, g.actor, to, reason, g.api_key.roles), "handed_on")
 
 
 @bp.route("/tasks/<task_id>/waiver", methods=["POST"])
 def request_waiver(task_id):
     reason = request.form.get("reason", "").strip()
-    return _act(task_id, "task_work", lambda db: followup.request_waiver(db, task_id, g.actor, reason),
+    return _act(task_id, "task_work", lambda db: followup.request_waiver(db, task_id, g.actor, reason, g.api_key.roles),
                 "waiver_requested")
 
 

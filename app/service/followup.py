@@ -57,6 +57,11 @@ class TaskClosed(StoreError):
     message = "The task is already done or waived."
 
 
+class NotClaimed(StoreError):
+    reason = "not_claimed"
+    message = "The task waits in a queue: claim it first."
+
+
 class TaskTaken(StoreError):
     reason = "task_taken"
     message = "Someone already owns the task; only a task waiting in a queue can be claimed."
@@ -232,15 +237,41 @@ def get_task(db: sqlite_utils.Database, task_id: str) -> dict:
     return out
 
 
+SEE_ALL = frozenset({"approve", "audit", "admin"})
+WORK_ANY = frozenset({"approve", "admin"})
+
+
+def sees_all(roles: Iterable[str]) -> bool:
+    """Whether these roles see every task (else: one's own, and one's queues')."""
+    return bool(SEE_ALL & set(roles))
+
+
 def may_see(task: dict, actor: Actor, roles: Iterable[str], queues: Iterable[str] = ()) -> bool:
     """A task is its owner's; the approve, audit and admin roles see every task; an
     officer sees the tasks they own (by person, as four eyes compares people) and those no
     one owns waiting in the ``queues`` their key works."""
-    if set(roles) & {"approve", "audit", "admin"}:
+    if sees_all(roles):
         return True
     if task["owner"] is None:
         return task.get("queue") is not None and task["queue"] in set(queues or ())
     return person_id(task["owner"]) == person_id(actor.person)
+
+
+def may_work(task: dict, actor: Actor, roles: Iterable[str]) -> bool:
+    """Whether the actor may complete, hand on or ask to waive the task: approve (and
+    admin) any task; an officer only one they own (a task in a queue is claimed first)."""
+    return bool(WORK_ANY & set(roles)) or (task["owner"] is not None
+                                           and person_id(task["owner"]) == person_id(actor.person))
+
+
+def _working(task: tasks.Task, actor: Actor, roles: Iterable[str]) -> None:
+    """Checked in the transaction that changes the task: NotClaimed for an officer's
+    queue task, TaskNotFound for another's."""
+    if may_work({"owner": task.owner}, actor, roles):
+        return
+    if task.owner is None:
+        raise NotClaimed(f"The task waits in the queue {task.queue}: claim it first; nothing was changed.")
+    raise TaskNotFound()
 
 
 # -- doing the work ------------------------------------------------------------------------------
@@ -321,12 +352,14 @@ def _writing(db):
         raise LogUnavailable() from exc
 
 
-def complete(db: sqlite_utils.Database, task_id: str, actor: Actor, evidence: Any) -> dict:
-    """Record the task as done with the evidence its declaration asks for."""
+def complete(db: sqlite_utils.Database, task_id: str, actor: Actor, evidence: Any, roles: Iterable[str] = ()) -> dict:
+    """Record the task as done with the evidence its declaration asks for. ``roles``: the
+    actor's (see may_work)."""
     now = clock.now()
     at = times.iso(now)
     with _writing(db):
         task = _open_task(db, task_id)
+        _working(task, actor, roles)
         clean = check_evidence(task, evidence, now.date())
         on_time = at <= task.due_at
         tasks.update(db, task_id, at, "done", actor.person,
@@ -337,8 +370,10 @@ def complete(db: sqlite_utils.Database, task_id: str, actor: Actor, evidence: An
     return get_task(db, task_id)
 
 
-def hand_on(db: sqlite_utils.Database, task_id: str, actor: Actor, to: dict, reason: Any) -> dict:
-    """Give the task to another owner (``{"owner": name}``) or queue (``{"queue": name}``)."""
+def hand_on(db: sqlite_utils.Database, task_id: str, actor: Actor, to: dict, reason: Any,
+            roles: Iterable[str] = ()) -> dict:
+    """Give the task to another owner (``{"owner": name}``) or queue (``{"queue": name}``).
+    ``roles``: the actor's (see may_work)."""
     reason = _reason(reason)
     owner, queue = _text((to or {}).get("owner")), _text((to or {}).get("queue"))
     if (owner is None) == (queue is None):
@@ -347,6 +382,7 @@ def hand_on(db: sqlite_utils.Database, task_id: str, actor: Actor, to: dict, rea
     at = _now()
     with _writing(db):
         task = _open_task(db, task_id)
+        _working(task, actor, roles)
         tasks.update(db, task_id, at, "handed_on", actor.person,
                      {"owner": owner, "owner_id": person_id(owner) if owner else None, "queue": queue},
                      {"from": {"owner": task.owner, "queue": task.queue}, "to": {"owner": owner, "queue": queue},
@@ -377,12 +413,15 @@ def claim(db: sqlite_utils.Database, task_id: str, actor: Actor, queues: Iterabl
     return get_task(db, task_id)
 
 
-def request_waiver(db: sqlite_utils.Database, task_id: str, actor: Actor, reason: Any) -> dict:
-    """Ask for the task to be waived: it stays open until a second person approves."""
+def request_waiver(db: sqlite_utils.Database, task_id: str, actor: Actor, reason: Any,
+                   roles: Iterable[str] = ()) -> dict:
+    """Ask for the task to be waived: it stays open until a second person approves.
+    ``roles``: the actor's (see may_work)."""
     reason = _reason(reason)
     at = _now()
     with _writing(db):
         task = _open_task(db, task_id)
+        _working(task, actor, roles)
         if task.waiver_requested_by is not None:
             raise TaskClosed(f"A waiver was already asked for by {task.waiver_requested_by}; "
                              "it waits for a second person to approve it.")

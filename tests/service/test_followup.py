@@ -379,6 +379,14 @@ def test_an_officer_sees_the_tasks_waiting_in_their_queues_and_claims_one(client
     assert anonymous.get(f"/v1/tasks/{queued['id']}", headers=rm).status_code == 404
     assert [t["customer_id"] for t in anonymous.get("/v1/tasks", headers=rm).get_json()["tasks"]] == ["C-4"]
 
+    # Seen, not yet theirs: claimed first, then worked.
+    unclaimed = anonymous.post(f"/v1/tasks/{queued['id']}/complete", headers=officer,
+                               json={"evidence": {"note": "Called.", "contact_date": day(0), "outcome": "no_answer"}})
+    assert unclaimed.status_code == 409 and unclaimed.get_json()["error"]["reason"] == "not_claimed"
+    assert "branch:B-017" in unclaimed.get_json()["error"]["message"]
+    assert anonymous.post(f"/v1/tasks/{queued['id']}/hand-on", headers=officer,
+                          json={"owner": "rm-0100", "reason": "mine"}).status_code == 409
+    assert followup.get_task(db, queued["id"])["events"][-1]["kind"] == "opened"
     claimed = anonymous.post(f"/v1/tasks/{queued['id']}/claim", headers=officer)
     assert claimed.status_code == 200, claimed.data
     body = claimed.get_json()
@@ -440,13 +448,13 @@ def test_the_console_lists_queue_tasks_and_claims_one(app, client, db, at):
     listing = console.get("/console/tasks").get_data(as_text=True)
     assert f'data-task="{task["id"]}"' in listing and "branch:B-017" in listing
     page = console.get(f"/console/tasks/{task['id']}").get_data(as_text=True)
-    assert 'id="claim"' in page
+    assert 'id="claim"' in page and 'id="complete"' not in page and 'id="hand-on"' not in page
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     claimed = console.post(f"/console/tasks/{task['id']}/claim", data={"csrf_token": token})
     assert claimed.status_code == 303, claimed.data
     assert followup.get_task(db, task["id"])["owner"] == "rm-0100"
     page = console.get(f"/console/tasks/{task['id']}?done=claimed").get_data(as_text=True)
-    assert 'id="claim"' not in page and "the task is yours now" in page
+    assert 'id="claim"' not in page and "the task is yours now" in page and 'id="complete"' in page
     # A second claim, from a stale page: refused on the page, nothing changed.
     again = console.post(f"/console/tasks/{task['id']}/claim", data={"csrf_token": token})
     assert again.status_code == 409 and "owns the task already" in again.get_data(as_text=True)

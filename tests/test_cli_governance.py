@@ -79,6 +79,9 @@ def test_an_officer_key_from_the_command_line_works_queues(db_path):
     assert key.queues == ("branch:0101", "default")
     db.close()
     assert "queues=branch:0101,default" in runner.invoke(args=["keys", "list"]).output
+    changed = runner.invoke(args=["keys", "queues", key.key_id, "--queue", "branch:0202"])
+    assert changed.exit_code == 0 and "works the queues branch:0202." in changed.output
+    assert "queues=branch:0202  " in runner.invoke(args=["keys", "list"]).output
     refused = runner.invoke(args=["keys", "create", "--name", "x", "--owner", "x", "--role", "decide",
                                   "--queue", "default"])
     assert refused.exit_code == 1 and "officer role" in refused.stderr

@@ -1,11 +1,12 @@
-"""API keys, for admins: create (the key is shown once), list, revoke."""
+"""API keys, for admins: create (the key is shown once), list, change an officer's
+queues, revoke."""
 
 from __future__ import annotations
 
 from app.api import auth
 from app.api.blueprint import Blueprint
 from app.api.database import get_db
-from app.api.schemas import KeyListSchema, KeyRequestSchema, KeySchema, NewKeySchema
+from app.api.schemas import KeyListSchema, KeyQueuesSchema, KeyRequestSchema, KeySchema, NewKeySchema
 from app.store import keys
 
 blp = Blueprint("keys", __name__, url_prefix="/v1/keys",
@@ -33,6 +34,18 @@ def create_key(body):
 def list_keys():
     """Every key, revoked ones included; never a secret."""
     return {"keys": [k.to_dict() for k in keys.list_keys(get_db())]}
+
+
+@blp.route("/<string:key_id>/queues", methods=["PUT"])
+@blp.roles("admin")
+@blp.arguments(KeyQueuesSchema, example={"queues": ["branch:0101", "default"]})
+@blp.response(200, KeySchema)
+@blp.errors(400, 404, 415, 422, 503)
+def set_queues(body, key_id):
+    """Set the follow-up queues an active officer key works (an empty list: none). From
+    the next request on, on every worker; an audit event `key.queues` with the queues
+    before and after."""
+    return keys.set_queues(get_db(), key_id, body["queues"], actor=auth.actor()).to_dict()
 
 
 @blp.route("/<string:key_id>/revoke", methods=["POST"])

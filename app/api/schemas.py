@@ -7,7 +7,7 @@ from __future__ import annotations
 from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, validate
 
 from app.config import DEFAULTS
-from app.store.keys import ROLES
+from app.store.keys import MAX_QUEUE_NAME, MAX_QUEUES, ROLES
 
 EXPLAIN = ("summary", "full")
 
@@ -538,6 +538,13 @@ class AuditPageSchema(Schema):
 # ---------------------------------------------------------------- keys
 
 
+def queue_list(description: str, **kwargs) -> fields.List:
+    """The follow-up queues an officer's key works, as the store bounds them."""
+    return fields.List(fields.String(validate=validate.Length(min=1, max=MAX_QUEUE_NAME)),
+                       validate=validate.Length(max=MAX_QUEUES),
+                       metadata={"description": description, "example": ["branch:0101"]}, **kwargs)
+
+
 class KeyRequestSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=100),
                          metadata={"description": "What the key is for.", "example": "card-system-prod"})
@@ -545,11 +552,12 @@ class KeyRequestSchema(Schema):
         "description": "The person it acts as; four eyes compare owners, not keys.", "example": "ana.ortiz"})
     roles = fields.List(fields.String(validate=validate.OneOf(ROLES)), required=True,
                         validate=validate.Length(min=1, max=len(ROLES)), metadata={"example": ["decide"]})
-    queues = fields.List(fields.String(validate=validate.Length(min=1, max=200)), validate=validate.Length(max=20),
-                         metadata={"description": "For an officer's key: the follow-up queues its holder works "
-                                                  "(`branch:<code>`, or the default queue). The officer sees the "
-                                                  "open tasks waiting there and may claim them.",
-                                   "example": ["branch:0101"]})
+    queues = queue_list("For an officer's key: the follow-up queues its holder works (`branch:<code>`, or the "
+                        "default queue). The officer sees the open tasks waiting there and may claim them.")
+
+
+class KeyQueuesSchema(Schema):
+    queues = queue_list("The follow-up queues the officer works from now on; [] for none.", required=True)
 
 
 class KeySchema(Schema):

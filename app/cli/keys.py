@@ -84,6 +84,23 @@ def list_command(include_revoked):
         click.echo("No active admin key. " + FIRST_KEY_HINT)
 
 
+@keys_cli.command("queues")
+@click.argument("key_id")
+@click.option("--queue", "queues", multiple=True,
+              help="A follow-up queue the officer works from now on; repeat for several; none: no queue.")
+def queues_command(key_id, queues):
+    """Set the follow-up queues an officer's key works."""
+    db = open_database()
+    try:
+        key = key_store.set_queues(db, key_id, queues, actor=cli_actor())
+    except store.StoreError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        db.close()
+    click.echo(f"Key {key.key_id} ({key.name}, owner {key.owner}) works "
+               + (f"the queues {', '.join(key.queues)}." if key.queues else "no queue."))
+
+
 @keys_cli.command("revoke")
 @click.argument("key_id")
 def revoke_command(key_id):

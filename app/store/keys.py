@@ -81,10 +81,14 @@ _verified: dict[tuple[str, str], tuple[bytes, "ApiKey"]] = {}
 _VERIFIED_MAX = 4096
 
 
+def _queues_of(stored: str | None) -> tuple[str, ...]:
+    return tuple(json.loads(stored)) if stored else ()
+
+
 def _key(row: tuple) -> ApiKey:
     values = dict(zip(_COLUMNS, row[:len(_COLUMNS)]))
     values["roles"] = tuple(json.loads(values["roles"]))
-    values["queues"] = tuple(json.loads(values["queues"])) if values["queues"] else ()
+    values["queues"] = _queues_of(values["queues"])
     return ApiKey(**values)
 
 
@@ -215,6 +219,28 @@ def revoke_key(db: sqlite_utils.Database, key_id: str, *, actor: Actor) -> ApiKe
     return ApiKey(**{**key.__dict__, "revoked_by": actor.person, "revoked_at": at})
 
 
+def set_queues(db: sqlite_utils.Database, key_id: str, queues, *, actor: Actor) -> ApiKey:
+    """Change the follow-up queues an active officer key works (staff move between
+    branches); from the next request on, on every worker. An audit event with the queues
+    before and after; setting the same queues changes nothing and records nothing."""
+    try:
+        with immediate(db):
+            key = get_key(db, key_id)
+            if not key.active:
+                raise InvalidRequest(f"The key {key_id} is revoked; its queues no longer matter.",
+                                     [{"path": "key_id", "message": "Revoked."}])
+            queues = check_queues(queues, key.roles)
+            if queues == key.queues:
+                return key
+            db.execute("UPDATE api_keys SET queues = ? WHERE key_id = ?",
+                       [codec.dumps(list(queues)) if queues else None, key_id])
+            record_event(db, actor, "key.queues", f"key:{key_id}",
+                         {"name": key.name, "owner": key.owner, "from": list(key.queues), "to": list(queues)})
+    except sqlite3.Error as exc:
+        raise LogUnavailable("The database is unavailable; the key's queues were not changed.") from exc
+    return ApiKey(**{**key.__dict__, "queues": queues})
+
+
 def _other_active_admins(db: sqlite_utils.Database, key_id: str) -> int:
     return sum(1 for key in list_keys(db, include_revoked=False) if ADMIN in key.roles and key.key_id != key_id)
 
@@ -235,11 +261,15 @@ def authenticate(db: sqlite_utils.Database, token: str, *, may_hash: bool = True
     try:
         # The common case, a key already checked in this process: only whether it is
         # still active (and still the same key) is read.
-        state = db.execute("SELECT revoked_at, hash FROM api_keys WHERE key_id = ?", [key_id]).fetchone()
+        state = db.execute("SELECT revoked_at, hash, queues FROM api_keys WHERE key_id = ?", [key_id]).fetchone()
         if state is not None and state[0] is None:
             remembered = _verified.get((key_id, state[1]))
             if remembered is not None and hmac.compare_digest(remembered[0], fingerprint):
-                return remembered[1]
+                key = remembered[1]
+                if _queues_of(state[2]) != key.queues:  # changed since (set_queues)
+                    key = ApiKey(**{**key.__dict__, "queues": _queues_of(state[2])})
+                    _verified[(key_id, state[1])] = (fingerprint, key)
+                return key
         row = db.execute(f"{_SELECT} WHERE key_id = ?", [key_id]).fetchone()
     except sqlite3.Error as exc:
         raise LogUnavailable() from exc

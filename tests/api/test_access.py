@@ -60,6 +60,7 @@ EXPECTED = {
     ("POST", "/v1/keys"): {"admin"},
     ("GET", "/v1/keys"): {"admin"},
     ("POST", "/v1/keys/<string:key_id>/revoke"): {"admin"},
+    ("PUT", "/v1/keys/<string:key_id>/queues"): {"admin"},
     ("POST", "/v1/simulations"): {"author", "approve"},
     ("GET", "/v1/simulations/<string:simulation_id>"): {"author", "approve", "audit"},
     ("GET", "/v1/simulations/<string:simulation_id>/report.html"): {"author", "approve", "audit"},

@@ -78,6 +78,7 @@ OPERATIONS = [
     "GET /v1/audit-events",
     "POST /v1/keys",
     "GET /v1/keys",
+    "PUT /v1/keys/{key_id}/queues",  # before the spare key is revoked
     "POST /v1/keys/{key_id}/revoke",
     "POST /v1/simulations",
     "GET /v1/simulations/{simulation_id}",
@@ -165,7 +166,7 @@ def existing(fuzz_app, admin_headers):
     decision_id = client.post("/v1/decisions", json=decision_request(explain="full"),
                               headers=admin_headers).get_json()["decision_id"]
     db = store.connect(fuzz_app.config["VIGIL_DATABASE"])
-    spare, _ = keys.create_key(db, name="spare", owner="nobody", roles=["audit"], actor=Actor("fuzz"))
+    spare, _ = keys.create_key(db, name="spare", owner="nobody", roles=["officer"], actor=Actor("fuzz"))
     hold = retention.place_hold(db, "C-100001", "fuzz", Actor("fuzz"))  # released once, then 409
     db.close()
     simulation_id = client.post("/v1/simulations", headers=admin_headers, json={

@@ -458,3 +458,33 @@ def test_the_console_lists_queue_tasks_and_claims_one(app, client, db, at):
     # A second claim, from a stale page: refused on the page, nothing changed.
     again = console.post(f"/console/tasks/{task['id']}/claim", data={"csrf_token": token})
     assert again.status_code == 409 and "owns the task already" in again.get_data(as_text=True)
+
+
+def test_an_admin_changes_the_queues_an_officer_works_from_their_next_request(client, anonymous, db, at):
+    decide(client, orange("C-2", manager=None, branch="B-017"))
+    decide(client, orange("C-3", manager=None, branch="B-999"))
+    token = queue_officer(client)
+    officer = {"Authorization": f"Bearer {token}"}
+
+    def seen():
+        return [t["customer_id"] for t in anonymous.get("/v1/tasks", headers=officer).get_json()["tasks"]]
+
+    assert seen() == ["C-2"]  # and the key is now remembered by this worker
+    key_id = token.split("_")[1]
+    moved = client.put(f"/v1/keys/{key_id}/queues", json={"queues": ["branch:B-999"]})
+    assert moved.status_code == 200 and moved.get_json()["queues"] == ["branch:B-999"]
+    assert seen() == ["C-3"]
+    [event] = db.execute("SELECT details FROM audit_events WHERE action = 'key.queues'").fetchall()
+    assert json.loads(event[0])["from"] == ["branch:B-017"] and json.loads(event[0])["to"] == ["branch:B-999"]
+    # The same queues again: nothing changes, nothing is recorded.
+    assert client.put(f"/v1/keys/{key_id}/queues", json={"queues": ["branch:B-999"]}).status_code == 200
+    assert db.execute("SELECT count(*) FROM audit_events WHERE action = 'key.queues'").fetchone()[0] == 1
+    assert client.put(f"/v1/keys/{key_id}/queues", json={"queues": []}).get_json()["queues"] == []
+    assert seen() == []
+    # Only an active officer key works queues.
+    decide_key = client.post("/v1/keys", json={"name": "d", "owner": "d", "roles": ["decide"]}).get_json()["key_id"]
+    refused = client.put(f"/v1/keys/{decide_key}/queues", json={"queues": ["default"]})
+    assert refused.status_code == 422 and "officer" in refused.get_json()["error"]["message"]
+    assert client.put("/v1/keys/000000000000/queues", json={"queues": []}).status_code == 404
+    assert client.post(f"/v1/keys/{key_id}/revoke").status_code == 200
+    assert client.put(f"/v1/keys/{key_id}/queues", json={"queues": ["default"]}).status_code == 422

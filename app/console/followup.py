@@ -129,21 +129,22 @@ def _error(exc) -> dict:
 def tasks():
     """My tasks: the signed-in person's open tasks and those no one owns waiting in the
     queues their key works, soonest due first, overdue marked. Compliance, approvers and
-    admins may look at anyone's, by owner, customer and status; approvers also see the
+    admins may look at anyone's, by owner, queue, customer and status; approvers also see the
     waivers waiting for a second person."""
     _require("tasks")
     db = _db()
     roles = g.api_key.roles
     see_all = followup.sees_all(roles)
-    given = _given(("owner", "customer_id", "status", "cursor")) if see_all else _given(("cursor",))
+    given = _given(("owner", "queue", "customer_id", "status", "cursor")) if see_all else _given(("cursor",))
     owner = given.get("owner") if see_all else g.actor.person
-    if see_all and not given.get("owner") and not given.get("customer_id") and "status" not in given:
+    if see_all and not any(given.get(k) for k in ("owner", "queue", "customer_id")) and "status" not in given:
         owner = g.actor.person  # a first look: your own tasks
     status = given.get("status", "open")
     mine = owner is not None and person_id(owner) == person_id(g.actor.person)
     error, page = None, {"tasks": [], "next_cursor": None}
     try:
-        page = followup.list_tasks(db, owner=owner, customer_id=given.get("customer_id"), status=status,
+        page = followup.list_tasks(db, owner=owner, queue=given.get("queue"), customer_id=given.get("customer_id"),
+                                   status=status,
                                    cursor=given.get("cursor"), limit=TASKS_PAGE,
                                    queues=g.api_key.queues if mine else ())
     except InvalidRequest as exc:

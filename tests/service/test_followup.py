@@ -488,3 +488,18 @@ def test_an_admin_changes_the_queues_an_officer_works_from_their_next_request(cl
     assert client.put("/v1/keys/000000000000/queues", json={"queues": []}).status_code == 404
     assert client.post(f"/v1/keys/{key_id}/revoke").status_code == 200
     assert client.put(f"/v1/keys/{key_id}/queues", json={"queues": ["default"]}).status_code == 422
+
+
+def test_an_approver_looks_at_a_queue_in_the_console(app, api_keys, client, db, at):
+    decide(client, orange("C-2", manager=None, branch="B-017"))
+    decide(client, orange("C-3", manager=None, branch="B-999"))
+    decide(client, orange("C-4"))
+    [queued] = open_tasks(db, "C-2")
+    approver = console_client(app, api_keys["approve"])
+    page = approver.get("/console/tasks?queue=branch:B-017").get_data(as_text=True)
+    assert re.findall(r'data-task="([^"]+)"', page.split('id="waivers"')[0]) == [queued["id"]]
+    assert 'name="queue" value="branch:B-017"' in page
+    # An officer's filters are not theirs to set: their own list whatever the address says.
+    officer = console_client(app, api_keys["officer"])
+    page = officer.get("/console/tasks?queue=branch:B-017").get_data(as_text=True)
+    assert queued["id"] not in page and 'name="queue"' not in page

@@ -106,6 +106,26 @@ def template_db(tmp_path_factory) -> tuple[str, dict[str, str]]:
 
 
 @pytest.fixture
+def empty_db_path(tmp_path) -> str:
+    """A migrated database with nothing in it: no policies, no keys."""
+    from app import store
+
+    path = str(tmp_path / "empty.db")
+    store.migrate(store.create(path))
+    return path
+
+
+@pytest.fixture
+def empty_db(empty_db_path):
+    """The empty database, open (closed after the test)."""
+    from app import store
+
+    db = store.connect(empty_db_path)
+    yield db
+    db.close()
+
+
+@pytest.fixture
 def db_path(tmp_path, template_db) -> str:
     path = str(tmp_path / "vigil.db")
     shutil.copyfile(template_db[0], path)

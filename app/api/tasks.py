@@ -112,12 +112,6 @@ def _roles() -> set[str]:
     return set(g.api_key.roles)
 
 
-def _queues() -> tuple[str, ...] | None:
-    """The queues the caller works: its key's for an officer; None (every queue) for a
-    role that sees every task."""
-    return None if followup.sees_all(_roles()) else tuple(g.api_key.queues)
-
-
 def _visible(task_id: str) -> None:
     """An officer may only touch its own tasks and those waiting in its queues; another's
     is not found (not told apart)."""
@@ -178,7 +172,7 @@ def claim_task(task_id):
     (approve): it becomes yours. 409 `task_taken` names who owns it when someone was
     first. An audit event."""
     _visible(task_id)
-    return followup.claim(get_db(), task_id, auth.actor(), _queues())
+    return followup.claim(get_db(), task_id, auth.actor(), _roles(), g.api_key.queues)
 
 
 @blp.route("/<string:task_id>/hand-on", methods=["POST"])

@@ -144,8 +144,7 @@ def tasks():
     error, page = None, {"tasks": [], "next_cursor": None}
     try:
         page = followup.list_tasks(db, owner=owner, queue=given.get("queue"), customer_id=given.get("customer_id"),
-                                   status=status,
-                                   cursor=given.get("cursor"), limit=TASKS_PAGE,
+                                   status=status, cursor=given.get("cursor"), limit=TASKS_PAGE,
                                    queues=g.api_key.queues if mine else ())
     except InvalidRequest as exc:
         error = _error(exc)
@@ -157,13 +156,18 @@ def tasks():
     return render_template(
         "console/followup/tasks.html", nav="tasks", tasks=page["tasks"], waivers=waivers, error=error,
         heading="My tasks" if mine else "Tasks", show_filter=see_all, given={**given, "owner": owner or ""},
-        lead=("The follow-up tasks assigned to you" + (
-            f" and those waiting in your queues ({', '.join(g.api_key.queues)}) for someone to claim"
-            if g.api_key.queues else "") + ", soonest due first; overdue ones are marked." if mine else
-              "Follow-up tasks, soonest due first; overdue ones are marked."),
+        lead=_lead(mine),
         statuses=("open", "done", "waived"), status=status,
         next_args={**filters, "cursor": page["next_cursor"]} if page["next_cursor"] else None,
         done=TASK_DONE.get(request.args.get("done"))), 422 if error else 200
+
+
+def _lead(mine: bool) -> str:
+    if not mine:
+        return "Follow-up tasks, soonest due first; overdue ones are marked."
+    queues = g.api_key.queues
+    waiting = f" and those waiting in your queues ({', '.join(queues)}) for someone to claim" if queues else ""
+    return f"The follow-up tasks assigned to you{waiting}, soonest due first; overdue ones are marked."
 
 
 def _evidence_fields(task: dict) -> list[dict]:
@@ -194,7 +198,8 @@ def _task_page(task_id: str, *, error=None, form=None, status=200):
     return render_template(
         "console/followup/task.html", nav="tasks", task=task, decision=decision, error=error, form=form or {},
         title=task["action"].replace("_", " ").capitalize(), evidence_fields=_evidence_fields(task),
-        may_work=access.may("task_work", roles) and followup.may_work(task, g.actor, roles), may_claim=access.may("task_claim", roles) and task["owner"] is None,
+        may_work=access.may("task_work", roles) and followup.may_work(task, g.actor, roles),
+        may_claim=access.may("task_claim", roles) and task["owner"] is None,
         default_queue=current_app.config["VIGIL_DEFAULT_TASK_QUEUE"],
         may_approve=(access.may("approve_waiver", roles) and asked is not None
                      and person_id(asked) != person_id(g.actor.person)),
@@ -242,14 +247,14 @@ def _act(task_id: str, action: str, run, done: str):
 def complete_task(task_id):
     evidence = {k.split(".", 1)[1]: v.strip() for k, v in request.form.items()
                 if k.startswith("evidence.") and v.strip()}
-    return _act(task_id, "task_work", lambda db: followup.complete(db, task_id, g.actor, evidence, g.api_key.roles), "completed")
+    return _act(task_id, "task_work",
+                lambda db: followup.complete(db, task_id, g.actor, evidence, g.api_key.roles), "completed")
 
 
 @bp.route("/tasks/<task_id>/claim", methods=["POST"])
 def claim_task(task_id):
-    # An officer from the queues their key works; an approver from any queue.
-    queues = None if followup.sees_all(g.api_key.roles) else g.api_key.queues
-    return _act(task_id, "task_claim", lambda db: followup.claim(db, task_id, g.actor, queues), "claimed")
+    return _act(task_id, "task_claim",
+                lambda db: followup.claim(db, task_id, g.actor, g.api_key.roles, g.api_key.queues), "claimed")
 
 
 @bp.route("/tasks/<task_id>/hand-on", methods=["POST"])
@@ -258,7 +263,8 @@ def hand_on_task(task_id):
     kind = "queue" if request.form.get("to_kind") == "queue" else "owner"
     to = {kind: request.form.get("to", "").strip()}
     reason = request.form.get("reason", "").strip()
-    return _act(task_id, "task_work", lambda db: followup.hand_on(db, task_id, g.actor, to, reason, g.api_key.roles), "handed_on")
+    return _act(task_id, "task_work",
+                lambda db: followup.hand_on(db, task_id, g.actor, to, reason, g.api_key.roles), "handed_on")
 
 
 @bp.route("/tasks/<task_id>/waiver", methods=["POST"])

@@ -393,17 +393,18 @@ def hand_on(db: sqlite_utils.Database, task_id: str, actor: Actor, to: dict, rea
     return get_task(db, task_id)
 
 
-def claim(db: sqlite_utils.Database, task_id: str, actor: Actor, queues: Iterable[str] | None = None) -> dict:
-    """Take a task no one owns from its queue: it becomes the actor's. ``queues``: the
-    queues the actor works (None: any, for a supervisor). Checked in the transaction that
-    writes it, so of two people claiming the same task one gets it and the other is told
-    who did (TaskTaken)."""
+def claim(db: sqlite_utils.Database, task_id: str, actor: Actor, roles: Iterable[str] = (),
+          queues: Iterable[str] = ()) -> dict:
+    """Take a task no one owns from its queue: it becomes the actor's. ``roles`` and
+    ``queues``: the actor's; approve (and admin) claim from any queue, an officer from the
+    queues their key works. Checked in the transaction that writes it, so of two people
+    claiming the same task one gets it and the other is told who did (TaskTaken)."""
     at = _now()
     with _writing(db):
         task = _open_task(db, task_id)
         if task.owner is not None:
             raise TaskTaken(f"{task.owner} owns the task already; nothing was changed.")
-        if queues is not None and task.queue not in set(queues):
+        if not WORK_ANY & set(roles) and task.queue not in set(queues):
             raise TaskNotFound()
         tasks.update(db, task_id, at, "claimed", actor.person,
                      {"owner": actor.person, "owner_id": person_id(actor.person), "queue": None},

@@ -85,6 +85,10 @@ def _queues_of(stored: str | None) -> tuple[str, ...]:
     return tuple(json.loads(stored)) if stored else ()
 
 
+def _stored_queues(queues: tuple[str, ...]) -> str | None:
+    return codec.dumps(list(queues)) if queues else None
+
+
 def _key(row: tuple) -> ApiKey:
     values = dict(zip(_COLUMNS, row[:len(_COLUMNS)]))
     values["roles"] = tuple(json.loads(values["roles"]))
@@ -170,7 +174,7 @@ def create_key(db: sqlite_utils.Database, *, name: str, owner: str, roles, actor
                 "INSERT INTO api_keys (key_id, name, owner, roles, salt, hash, created_by, created_at, queues) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [key.key_id, key.name, key.owner, codec.dumps(list(roles)), salt.hex(), hashed, key.created_by,
-                 key.created_at, codec.dumps(list(queues)) if queues else None])
+                 key.created_at, _stored_queues(queues)])
             details = {"name": name, "owner": owner, "roles": list(roles)}
             if queues:
                 details["queues"] = list(queues)
@@ -233,7 +237,7 @@ def set_queues(db: sqlite_utils.Database, key_id: str, queues, *, actor: Actor) 
             if queues == key.queues:
                 return key
             db.execute("UPDATE api_keys SET queues = ? WHERE key_id = ?",
-                       [codec.dumps(list(queues)) if queues else None, key_id])
+                       [_stored_queues(queues), key_id])
             record_event(db, actor, "key.queues", f"key:{key_id}",
                          {"name": key.name, "owner": key.owner, "from": list(key.queues), "to": list(queues)})
     except sqlite3.Error as exc:

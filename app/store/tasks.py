@@ -225,12 +225,12 @@ def listing(db: sqlite_utils.Database, *, owner: str | None = None, queue: str |
     """Tasks by due time (then id), filtered; ``after``: (due_at, id) of the last task of the
     page before; ``overdue_at``: only open tasks due before this store time. With ``owner``,
     ``queues`` adds the tasks no one owns that wait in those queues (an officer's list)."""
-    equal = {"owner_id": None if owner is None or queues else person_id(owner), "queue": queue,
-             "status": status, "customer_id": customer_id}
+    equal = {"queue": queue, "status": status, "customer_id": customer_id}
     where = [f"{column} = ?" for column, value in equal.items() if value is not None]
     params = [value for value in equal.values() if value is not None]
-    if owner is not None and queues:
-        where.append(f"(owner_id = ? OR (owner_id IS NULL AND queue IN ({', '.join('?' * len(queues))})))")
+    if owner is not None:
+        waiting = f" OR (owner_id IS NULL AND queue IN ({', '.join('?' * len(queues))}))" if queues else ""
+        where.append(f"(owner_id = ?{waiting})")
         params.extend([person_id(owner), *queues])
     if overdue_at is not None:
         where.append("status = 'open' AND due_at < ?")

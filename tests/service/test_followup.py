@@ -423,7 +423,7 @@ def test_two_people_claiming_the_same_task_one_gets_it(client, db, db_path, at):
         conn = store.connect(db_path)
         try:
             start.wait()
-            results[person] = followup.claim(conn, task["id"], Actor(person), ["branch:B-017"])["owner"]
+            results[person] = followup.claim(conn, task["id"], Actor(person), ["officer"], ["branch:B-017"])["owner"]
         except followup.TaskTaken as exc:
             results[person] = exc
         finally:

@@ -8,7 +8,6 @@ import sqlite3
 import pytest
 import yaml
 
-from app import store
 from app.engine import RulesetInvalid, RulesetNotFound
 from app.service import policies
 from app.service import served as serving
@@ -22,15 +21,6 @@ ALICE = Actor("alice", "k-alice")
 ALICE_OTHER_KEY = Actor("alice", "k-alice-2")
 BOB = Actor("bob", "k-bob")
 CAROL = Actor("carol", "k-carol")
-
-
-@pytest.fixture
-def empty_db(tmp_path):
-    path = str(tmp_path / "empty.db")
-    store.migrate(store.create(path))
-    db = store.connect(path)
-    yield db
-    db.close()
 
 
 def events(db, target=None):

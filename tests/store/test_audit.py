@@ -18,15 +18,6 @@ def db(empty_db_path):
     db.close()
 
 
-@pytest.fixture
-def empty_db_path(tmp_path):
-    from app import store
-
-    path = str(tmp_path / "audit.db")
-    store.migrate(store.create(path))
-    return path
-
-
 def test_record_and_read_back(db):
     event = audit.record_event(db, Actor("ana", "k1"), "decision.read", "decision:d-1", {"why": "complaint"},
                                "sha256:a", "sha256:b")

@@ -13,10 +13,8 @@ from app.store.audit import Actor
 
 
 @pytest.fixture
-def path(tmp_path):
-    path = str(tmp_path / "audit.db")
-    store.migrate(store.create(path))
-    return path
+def path(empty_db_path):
+    return empty_db_path
 
 
 @pytest.fixture

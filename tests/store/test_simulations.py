@@ -9,14 +9,8 @@ from app.store.audit import Actor
 
 
 @pytest.fixture
-def db(tmp_path):
-    from app import store
-
-    path = str(tmp_path / "simulations.db")
-    store.migrate(store.create(path))
-    db = store.connect(path)
-    yield db
-    db.close()
+def db(empty_db):
+    return empty_db
 
 
 def test_a_simulation_from_queued_to_done(db):
